@@ -1,0 +1,111 @@
+"""Shared helpers for header lists: validation and token-list merging.
+
+Headers travel through the engine as the WSGI ``list[tuple[str, str]]`` the
+application produced (copied once); these helpers are the only place that knows
+the grammar, so every layer checks names and values the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+HeaderList = list[tuple[str, str]]
+
+#: RFC 9110 ``token``: the grammar of a header name.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: Control characters other than horizontal tab, and DEL: never allowed in a value.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def is_token(name: str) -> bool:
+    """True when ``name`` is a valid header name (RFC 9110 token)."""
+    return _TOKEN.match(name) is not None
+
+
+def is_safe_value(value: str) -> bool:
+    """True when ``value`` has no CR, LF or other control character, and is latin-1."""
+    if _CONTROL.search(value) is not None:
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_header(name: str, value: str, *, option: str = "header") -> None:
+    """Raise ``ValueError`` naming ``option`` when the header could not be sent safely."""
+    if not isinstance(name, str) or not is_token(name):
+        raise ValueError(
+            f"{option}: {name!r} is not a valid header name; use letters, digits and "
+            "!#$%&'*+-.^_`|~ only"
+        )
+    if name.lower() in HOP_BY_HOP:
+        raise ValueError(
+            f"{option}: {name!r} is a hop-by-hop header and must not be set by an "
+            "application; remove it"
+        )
+    if not isinstance(value, str) or not is_safe_value(value):
+        raise ValueError(
+            f"{option}: the value of {name!r} contains a control character (CR, LF, ...) "
+            "or a non-latin-1 character; remove it"
+        )
+
+
+def get_header(headers: HeaderList, name: str) -> str | None:
+    """The first value of ``name`` (lower-case) in ``headers``, or ``None``."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def remove_headers(headers: HeaderList, names: frozenset[str] | set[str]) -> None:
+    """Remove, in place, every header whose lower-cased name is in ``names``."""
+    headers[:] = [h for h in headers if h[0].lower() not in names]
+
+
+def merge_vary(headers: HeaderList, tokens: Iterable[str]) -> None:
+    """Merge ``tokens`` into the response's ``Vary`` as one token list, in place.
+
+    Existing ``Vary`` headers (there may be several) are folded into one; tokens are
+    compared case-insensitively and kept in first-seen order; ``*`` absorbs the rest.
+    """
+    seen: dict[str, str] = {}
+    first = -1
+    kept: HeaderList = []
+    for key, value in headers:
+        if key.lower() == "vary":
+            if first < 0:
+                first = len(kept)
+            for token in value.split(","):
+                token = token.strip()
+                if token:
+                    seen.setdefault(token.lower(), token)
+        else:
+            kept.append((key, value))
+    for token in tokens:
+        seen.setdefault(token.lower(), token)
+    if not seen:
+        return
+    value = "*" if "*" in seen else ", ".join(seen.values())
+    if first < 0:
+        kept.append(("Vary", value))
+    else:
+        kept.insert(first, ("Vary", value))
+    headers[:] = kept

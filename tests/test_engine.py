@@ -1,0 +1,236 @@
+"""The engine: hook order, one pass, short-circuits, held-back bodies, failures."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from headerware.engine import Context, Layer, Response, Stack, current_context
+from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
+
+Headers = list[tuple[str, str]]
+
+
+class Tag(Layer):
+    """Records the order of its hooks in a shared journal."""
+
+    name = "tag"
+
+    def __init__(self, label: str, journal: list[str], app: Any = None) -> None:
+        super().__init__(app)
+        self.label = label
+        self.journal = journal
+
+    def on_request(self, ctx: Context) -> Response | None:
+        self.journal.append(f"req-{self.label}")
+        return None
+
+    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+        self.journal.append(f"resp-{self.label}")
+        headers.append(("X-Tag", self.label))
+        return None
+
+
+class Deny(Layer):
+    name = "deny"
+
+    def on_request(self, ctx: Context) -> Response | None:
+        return Response.text("403 Forbidden", "no")
+
+
+class Explode(Layer):
+    name = "explode"
+
+    def on_request(self, ctx: Context) -> Response | None:
+        raise RuntimeError("layer bug")
+
+
+class ETagLike(Layer):
+    """Holds the body back and answers 304 when the client has it."""
+
+    name = "etaglike"
+    changes_body = True
+
+    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+        if status.startswith("200"):
+            ctx.buffer_body(self)
+        return None
+
+    def on_body(
+        self, ctx: Context, status: str, headers: Headers, chunks: list[bytes]
+    ) -> tuple[str, Headers, list[bytes]]:
+        tag = f'"{len(b"".join(chunks))}"'
+        if ctx.environ.get("HTTP_IF_NONE_MATCH") == tag:
+            ctx.drop_body = True
+            kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            return "304 Not Modified", [*kept, ("ETag", tag)], []
+        return status, [*headers, ("ETag", tag)], chunks
+
+
+class TestEngineOrder:
+    def test_request_in_order_response_in_reverse(self) -> None:
+        journal: list[str] = []
+        stack = Stack([Tag("a", journal), Tag("b", journal)], text_app())
+        recorder = Recorder()
+        assert consume(stack(make_environ(), recorder)) == b"hello"
+        assert journal == ["req-a", "req-b", "resp-b", "resp-a"]
+        assert recorder.header_values("X-Tag") == ["b", "a"]
+
+    def test_nested_layers_merge_into_one_stack(self) -> None:
+        journal: list[str] = []
+        inner = Tag("inner", journal, text_app())
+        outer = Tag("outer", journal, inner)
+        assert outer._stack is not None
+        assert [layer.label for layer in outer._stack.layers] == ["outer", "inner"]  # type: ignore[attr-defined]
+        assert outer._stack.app is inner.app
+        consume(outer(make_environ(), Recorder()))
+        assert journal == ["req-outer", "req-inner", "resp-inner", "resp-outer"]
+
+    def test_stack_of_stacks_flattens(self) -> None:
+        journal: list[str] = []
+        inner = Stack([Tag("b", journal)], text_app())
+        stack = Stack([Tag("a", journal)], inner)
+        assert len(stack.layers) == 2
+        consume(stack(make_environ(), Recorder()))
+        assert journal == ["req-a", "req-b", "resp-b", "resp-a"]
+
+    def test_short_circuit_runs_outer_response_hooks_only(self) -> None:
+        journal: list[str] = []
+        called: list[bool] = []
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            called.append(True)
+            return text_app()(environ, start_response)  # type: ignore[no-any-return]
+
+        stack = Stack([Tag("a", journal), Deny(), Tag("c", journal)], app)
+        recorder = Recorder()
+        assert consume(stack(make_environ(), recorder)) == b"no"
+        assert recorder.status == "403 Forbidden"
+        assert journal == ["req-a", "resp-a"]
+        assert not called
+        assert recorder.header_values("X-Tag") == ["a"]
+
+    def test_short_circuit_head_has_no_body(self) -> None:
+        recorder = Recorder()
+        result = Stack([Deny()], text_app())(make_environ(REQUEST_METHOD="HEAD"), recorder)
+        assert consume(result) == b""
+        assert recorder.status == "403 Forbidden"
+
+    def test_failing_layer_gives_logged_500_with_outer_headers(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        journal: list[str] = []
+        stack = Stack([Tag("a", journal), Explode()], text_app())
+        recorder = Recorder()
+        with caplog.at_level(logging.ERROR, logger="headerware"):
+            body = consume(stack(make_environ(), recorder))
+        assert recorder.status.startswith("500")
+        assert body == b"Internal Server Error"
+        assert recorder.header_values("X-Tag") == ["a"]
+        assert "explode" in caplog.text
+
+    def test_second_start_response_without_exc_info_is_refused(self) -> None:
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            start_response("200 OK", [])
+            start_response("200 OK", [])
+            return []
+
+        with pytest.raises(AssertionError):
+            Stack([Tag("a", [])], app)(make_environ(), Recorder())
+
+    def test_context_is_reachable_from_environ(self) -> None:
+        seen: list[Any] = []
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            seen.append(current_context(environ))
+            return text_app()(environ, start_response)  # type: ignore[no-any-return]
+
+        consume(Stack([Tag("a", [])], app)(make_environ(), Recorder()))
+        assert isinstance(seen[0], Context)
+        assert current_context({}) is None
+
+    def test_layer_without_app_cannot_be_called(self) -> None:
+        with pytest.raises(TypeError, match="without an application"):
+            Tag("a", [])(make_environ(), Recorder())
+
+    def test_layer_already_wrapping_another_app_refused_in_stack(self) -> None:
+        with pytest.raises(ValueError, match="already wraps"):
+            Stack([Tag("a", [], text_app())], text_app(b"other"))
+
+    def test_non_layer_refused(self) -> None:
+        with pytest.raises(TypeError, match="not a headerware layer"):
+            Stack([object()], text_app())  # type: ignore[list-item]
+
+
+class TestContextParsesOnce:
+    def test_lazy_and_cached(self) -> None:
+        environ = make_environ(
+            HTTP_ACCEPT="application/json;q=0.9, text/html",
+            HTTP_ACCEPT_LANGUAGE="es, en;q=0.5",
+            HTTP_COOKIE="a=1; b=2",
+            HTTP_X_THING="yes",
+        )
+        ctx = Context(environ)
+        assert ctx.headers.get("x-thing") == "yes"
+        assert ctx.headers is ctx.headers
+        assert ctx.cookies is ctx.cookies
+        assert dict(ctx.cookies) == {"a": "1", "b": "2"}
+        assert ctx.accept.best == "text/html"
+        assert ctx.accept is ctx.accept
+        assert ctx.accept_language.best_match(["en", "es"]) == "es"
+        assert not ctx.is_secure
+        assert Context(make_environ(**{"wsgi.url_scheme": "https"})).is_secure
+
+
+class TestHeldBackBody:
+    def test_etag_and_304_on_list_body(self) -> None:
+        stack = Stack([ETagLike()], text_app())
+        recorder = Recorder()
+        assert consume(stack(make_environ(), recorder)) == b"hello"
+        assert recorder.header_values("ETag") == ['"5"']
+        recorder = Recorder()
+        body = consume(stack(make_environ(HTTP_IF_NONE_MATCH='"5"'), recorder))
+        assert body == b""
+        assert recorder.status == "304 Not Modified"
+        assert not recorder.header_values("Content-Length")
+
+    def test_streamed_body_is_not_held(self) -> None:
+        produced: list[int] = []
+
+        def app(environ: Any, start_response: Any) -> Any:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            for index in range(3):
+                produced.append(index)
+                yield b"x"
+
+        recorder = Recorder()
+        result = Stack([ETagLike()], app)(make_environ(), recorder)
+        iterator = iter(result)
+        assert next(iterator) == b"x"
+        assert produced == [0]
+        assert not recorder.header_values("ETag")
+        consume(result)
+
+    def test_written_data_is_kept_in_order(self) -> None:
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            write = start_response("200 OK", [("Content-Type", "text/plain")])
+            write(b"ab")
+            return [b"cd"]
+
+        recorder = Recorder()
+        body = consume(Stack([ETagLike()], app)(make_environ(), recorder))
+        assert body == b"abcd"
+        assert recorder.header_values("ETag") == ['"4"']
+        assert recorder.written == []
+
+
+class TestNoopLayerContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return Tag("contract", [])
+
+
+class TestBodyLayerContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return ETagLike()
