@@ -31,8 +31,11 @@ def load_secret_keys(
     """The key list to sign with (first) and verify with (all), as bytes."""
     if keys is None:
         keys = os.environ.get(ENV_VAR, "")
-    if isinstance(keys, (str, bytes)):
-        raw: list[str | bytes] = [k for k in (keys.split("," if isinstance(keys, str) else b","))]
+    raw: list[str | bytes]
+    if isinstance(keys, str):
+        raw = list(keys.split(","))
+    elif isinstance(keys, bytes):
+        raw = list(keys.split(b","))
     else:
         raw = list(keys)
     result: list[bytes] = []
