@@ -1,0 +1,1 @@
+"""headerware layers: one module per concern; public names are exported from ``headerware``."""
