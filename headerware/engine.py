@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .cookies_parse import RequestCookies
+    from .routes import PathRouter
 
 __all__ = ["Context", "Layer", "Response", "Stack"]
 
@@ -259,6 +260,11 @@ def _flatten(layers: Iterable[Layer | Stack]) -> list[Layer]:
     flat: list[Layer] = []
     for item in layers:
         if isinstance(item, Stack):
+            if item.routes:
+                raise TypeError(
+                    "Stack: a stack with per-route rules cannot be flattened into a layer "
+                    "list (its routes would be lost); wrap it instead: Stack(layers, routed)"
+                )
             flat.extend(item.layers)
         elif isinstance(item, Layer):
             flat.append(item)
@@ -276,18 +282,35 @@ class Stack:
     app: WSGIApplication | None
     layers: tuple[Layer, ...]
 
-    def __init__(self, layers: Sequence[Layer | Stack], app: WSGIApplication | None = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Layer | Stack],
+        app: WSGIApplication | None = None,
+        *,
+        routes: Sequence[tuple[str, Sequence[Layer | Stack]]] | None = None,
+    ) -> None:
         flat = _flatten(layers)
+        # Per-route variants (see headerware.routes): the full layer list per pattern.
+        variants = [(pattern, _flatten(variant)) for pattern, variant in routes or ()]
         # Wrapping another headerware stack merges it instead of nesting a second pass.
         while isinstance(app, (Layer, Stack)):
             inner = app
             if isinstance(inner, Stack):
+                if inner.routes:
+                    if variants:
+                        break  # two routed stacks: nest rather than merge route tables
+                    variants = [(pattern, [*flat, *variant]) for pattern, variant in inner.routes]
+                else:
+                    for _, variant in variants:
+                        variant.extend(inner.layers)
                 flat.extend(inner.layers)
                 app = inner.app
             else:
                 flat.append(inner)
+                for _, variant in variants:
+                    variant.append(inner)
                 app = inner.app
-        for layer in flat:
+        for layer in [*flat, *(layer for _, variant in variants for layer in variant)]:
             if (
                 layer.app is not None
                 and layer.app is not app
@@ -300,6 +323,14 @@ class Stack:
         self.layers = tuple(flat)
         self.app = app
         self._chain = _Chain(self.layers)
+        self.routes: tuple[tuple[str, tuple[Layer, ...]], ...] = tuple(
+            (pattern, tuple(variant)) for pattern, variant in variants
+        )
+        self._router: PathRouter[_Chain] | None = None
+        if variants:
+            from .routes import PathRouter
+
+            self._router = PathRouter([(p, _Chain(v)) for p, v in self.routes])
 
     def describe(self) -> list[dict[str, Any]]:
         """Each layer in order with its effective options."""
@@ -308,7 +339,12 @@ class Stack:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.app is None:
             raise TypeError("Stack was created without an application; pass Stack(layers, app)")
-        return self._run(self._chain, self.app, environ, start_response)
+        router = self._router
+        if router is None:
+            return self._run(self._chain, self.app, environ, start_response)
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        chain = router.match(path) or self._chain
+        return self._run(chain, self.app, environ, start_response)
 
     def _run(
         self,
