@@ -1,0 +1,418 @@
+"""Request and response headers: validation, limits, and rules for what goes out.
+
+Request headers
+---------------
+:class:`RequestHeaders` (config name ``request_headers``) refuses requests whose
+headers a WSGI application should never see:
+
+* a header value with a control character (NUL, CR, LF, DEL, ... — horizontal tab
+  is allowed, as in RFC 9110) or a character outside latin-1 (PEP 3333 environ
+  strings are latin-1 decoded bytes), or a header whose name, as the server
+  mangled it into ``HTTP_*``, is not a token: **400 Bad Request**;
+* more than ``max_count`` headers, more than ``max_size`` bytes of headers in
+  total, or one value longer than ``max_value_size``: **431 Request Header Fields
+  Too Large** (RFC 6585).
+
+The answer is a short ``text/plain`` message naming the problem (never echoing the
+value), logged as the security event ``request_header_malformed`` or
+``request_headers_too_large`` with the header name and sizes. The layers outside
+this one still add their headers to the refusal (security headers, CORS, ...).
+
+Options (keyword-only):
+
+``max_count=100``
+    Headers per request. gunicorn (``limit_request_fields``) and Apache
+    (``LimitRequestFields``) both stop at 100; browsers send 10 to 25.
+``max_size=16384``
+    Bytes of all headers together, counted as on the wire (``Name: value\\r\\n``).
+    16 KiB is Node.js's default ``--max-http-header-size``, which real browsers
+    and their cookie jars already fit in; nginx allows 32 KiB in 8 KiB lines.
+``max_value_size=8192``
+    Bytes of one value: nginx's ``large_client_header_buffers`` line size and
+    just above gunicorn's ``limit_request_field_size`` (8190), so a request that a
+    production server accepts is not refused here.
+``report_only=False``
+    Log the same events, with ``report_only=True``, and let every request through.
+
+Servers have already folded the header names into ``HTTP_UPPER_CASE`` keys (and
+gunicorn drops names with underscores), so the original spelling of a name cannot
+be checked; what is left of it is.
+
+Reading a request header from any framework
+-------------------------------------------
+:func:`request_header` reads one header case-insensitively from a WSGI environ:
+Flask's ``request.environ``, Django's ``request.META`` and a bare app's environ all
+work, including ``Content-Type`` and ``Content-Length`` (which live in
+``CONTENT_TYPE`` / ``CONTENT_LENGTH``, not ``HTTP_*``; empty means absent).
+
+Response headers
+----------------
+:class:`ResponseHeaders` (config name ``response_headers``) writes headers on every
+response, whatever framework produced it. Four options, one per merge policy:
+
+``set={name: value}``
+    Overwrite: the app's headers of that name are replaced by headerware's value.
+``setdefault={name: value}``
+    Keep the app's: headerware's value is used only when the app sent none.
+``add={name: value or [values]}``
+    Append next to whatever the app sent. ``Vary`` is merged as one token list with
+    the app's (through the shared ``merge_vary``), never duplicated.
+``remove=[names]``
+    Remove the app's headers of those names (e.g. ``X-Powered-By``).
+
+A value is a string, or a callable ``(environ) -> str | None`` evaluated once per
+response (``None``: nothing to add for this request, the app's header is left as
+it is). Every name and static value is checked at construction: a name that is not
+a token, a hop-by-hop header, ``Content-Length`` (a header-only layer never changes
+it), a value with CR/LF or another control character, or one name under two
+policies raises ``ValueError`` naming the header. At run time a callable that
+raises, returns a non-string or returns an unsafe value is logged as the security
+event ``response_header_dropped`` and its value is dropped, never sent; the rest of
+the response, the app's header of that name included, goes out intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+
+from .._headers import HeaderList, check_header, is_safe_value, is_token, merge_vary
+from .._log import security_event
+from ..engine import Context, Layer, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+__all__ = ["HeaderValue", "RequestHeaders", "ResponseHeaders", "request_header"]
+
+#: A response header value: a fixed string, or computed per request from the environ.
+HeaderValue: TypeAlias = "str | Callable[[WSGIEnvironment], str | None]"
+
+#: Headers the server keeps outside ``HTTP_*`` (CGI heritage).
+_CGI_HEADERS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+#: Wire overhead of one header line beyond name and value: ``": "`` and CRLF.
+_LINE_OVERHEAD = 4
+
+
+def request_header(environ: Mapping[str, Any], name: str, default: str | None = None) -> str | None:
+    """The request header ``name`` (any case) from a WSGI environ or Django ``META``.
+
+    ``Content-Type`` and ``Content-Length`` are read from ``CONTENT_TYPE`` and
+    ``CONTENT_LENGTH``; an empty value there means the header was not sent.
+    """
+    key = name.upper().replace("-", "_")
+    if key in _CGI_HEADERS:
+        value = environ.get(key)
+        return value if isinstance(value, str) and value else default
+    value = environ.get("HTTP_" + key)
+    return value if isinstance(value, str) else default
+
+
+def _value_is_clean(value: str) -> bool:
+    # Fast path in C for the common printable-ASCII value; the regex only for the rest.
+    return (value.isascii() and value.isprintable()) or is_safe_value(value)
+
+
+def _check_limit(option: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"RequestHeaders: {option}={value!r} must be a positive integer")
+    return value
+
+
+class RequestHeaders(Layer):
+    """Refuse malformed (400) and oversized (431) request headers before the app runs."""
+
+    name: ClassVar[str] = "request_headers"
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        *,
+        max_count: int = 100,  # gunicorn's and Apache's limit; browsers send ~20
+        max_size: int = 16384,  # Node.js's default total header size
+        max_value_size: int = 8192,  # nginx's header line buffer, ~gunicorn's field limit
+        report_only: bool = False,  # log what would be refused, refuse nothing
+    ) -> None:
+        super().__init__(app)
+        self.max_count = _check_limit("max_count", max_count)
+        self.max_size = _check_limit("max_size", max_size)
+        self.max_value_size = _check_limit("max_value_size", max_value_size)
+        if max_value_size > max_size:
+            raise ValueError(
+                f"RequestHeaders: max_value_size={max_value_size} is larger than "
+                f"max_size={max_size}; one value can never exceed the total, lower it"
+            )
+        self.report_only = bool(report_only)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "max_count": self.max_count,
+            "max_size": self.max_size,
+            "max_value_size": self.max_value_size,
+            "report_only": self.report_only,
+        }
+
+    def on_request(self, ctx: Context) -> Response | None:
+        count = 0
+        total = 0
+        max_value_size = self.max_value_size
+        for key, value in ctx.environ.items():
+            if key.startswith("HTTP_"):
+                header = key[5:]
+                if not is_token(header):
+                    return self._malformed(header or key, "invalid name")
+            elif key in _CGI_HEADERS:
+                if not value:
+                    continue  # servers set empty CONTENT_* when the header is absent
+                header = key
+            else:
+                continue
+            if not isinstance(value, str):
+                return self._malformed(header, "value is not a string")
+            size = len(value)
+            if size > max_value_size:
+                return self._too_large(header, "value_size", size, max_value_size)
+            if not _value_is_clean(value):
+                return self._malformed(header, "control character in value")
+            count += 1
+            total += len(header) + size + _LINE_OVERHEAD
+        if count > self.max_count:
+            return self._too_large(None, "count", count, self.max_count)
+        if total > self.max_size:
+            return self._too_large(None, "size", total, self.max_size)
+        return None
+
+    def _malformed(self, header: str, reason: str) -> Response | None:
+        display = _display_name(header)
+        security_event(
+            "request_header_malformed",
+            layer=self.name,
+            header=display,
+            reason=reason,
+            **({"report_only": True} if self.report_only else {}),
+        )
+        if self.report_only:
+            return None
+        return Response.text("400 Bad Request", f"Bad Request: malformed {display} header\n")
+
+    def _too_large(
+        self, header: str | None, limit: str, size: int, maximum: int
+    ) -> Response | None:
+        fields: dict[str, Any] = {"layer": self.name, "limit": limit, "size": size, "max": maximum}
+        if header is not None:
+            fields["header"] = _display_name(header)
+        if self.report_only:
+            fields["report_only"] = True
+        security_event("request_headers_too_large", **fields)
+        if self.report_only:
+            return None
+        if limit == "count":
+            message = "too many request headers"
+        elif limit == "size":
+            message = "request headers too large"
+        else:
+            message = f"{fields['header']} header too large"
+        return Response.text(
+            "431 Request Header Fields Too Large",
+            f"Request Header Fields Too Large: {message}\n",
+        )
+
+
+def _display_name(header: str) -> str:
+    """``ACCEPT_LANGUAGE`` -> ``Accept-Language``; unsafe characters are replaced."""
+    if header in _CGI_HEADERS:
+        return _CGI_HEADERS[header]
+    name = "-".join(part.capitalize() for part in header.split("_"))
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in name)[:64]
+
+
+# -- response headers ----------------------------------------------------------------
+
+#: Per-header merge policies, by the option that sets them.
+_POLICIES = ("set", "setdefault", "add")
+#: Headers a header-only layer must not write: the body length belongs to the body.
+_FORBIDDEN = frozenset({"content-length"})
+
+
+class _Rule:
+    """One header headerware writes: its name, policy and static or dynamic value."""
+
+    __slots__ = ("compute", "lower", "name", "policy", "value")
+
+    def __init__(self, name: str, policy: str, value: HeaderValue) -> None:
+        self.name = name
+        self.lower = name.lower()
+        self.policy = policy
+        self.value: str | None = value if isinstance(value, str) else None
+        self.compute: Callable[[WSGIEnvironment], str | None] | None = (
+            None if isinstance(value, str) else value
+        )
+
+
+class ResponseHeaders(Layer):
+    """Set, add, default or remove response headers; values static or per request."""
+
+    name: ClassVar[str] = "response_headers"
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        *,
+        set: Mapping[str, HeaderValue] | None = None,  # werkzeug's Headers verbs
+        setdefault: Mapping[str, HeaderValue] | None = None,
+        add: Mapping[str, HeaderValue | Sequence[HeaderValue]] | None = None,
+        remove: Iterable[str] = (),
+    ) -> None:
+        super().__init__(app)
+        rules: list[_Rule] = []
+        seen: dict[str, str] = {}
+
+        def claim(name: object, policy: str) -> str:
+            if not isinstance(name, str) or not is_token(name):
+                raise ValueError(
+                    f"ResponseHeaders: {policy}: {name!r} is not a valid header name; use "
+                    "letters, digits and !#$%&'*+-.^_`|~ only"
+                )
+            lower = name.lower()
+            if lower in _FORBIDDEN:
+                raise ValueError(
+                    f"ResponseHeaders: {policy}: {name!r} is computed from the body by the "
+                    "server or the app; remove it from the configuration"
+                )
+            if lower in seen and (seen[lower] != policy or policy != "add"):
+                raise ValueError(
+                    f"ResponseHeaders: header {name!r} is configured under both "
+                    f"{seen[lower]!r} and {policy!r}; give each header one policy"
+                )
+            seen[lower] = policy
+            return name
+
+        def rule(name: str, policy: str, value: object) -> _Rule:
+            if callable(value):
+                check_header(name, "", option=f"ResponseHeaders: {policy}")
+                return _Rule(name, policy, value)
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"ResponseHeaders: {policy}: the value of {name!r} is {value!r}; use a "
+                    "string or a callable (environ) -> str | None"
+                )
+            check_header(name, value, option=f"ResponseHeaders: {policy}")
+            return _Rule(name, policy, value)
+
+        for policy, mapping in (("set", set), ("setdefault", setdefault)):
+            for name, value in (mapping or {}).items():
+                rules.append(rule(claim(name, policy), policy, value))
+        for name, added in (add or {}).items():
+            claim(name, "add")
+            values = list(added) if isinstance(added, (list, tuple)) else [added]
+            if not values:
+                raise ValueError(f"ResponseHeaders: add: {name!r} has an empty list of values")
+            rules.extend(rule(name, "add", item) for item in values)
+        if isinstance(remove, str):
+            raise ValueError(
+                f"ResponseHeaders: remove={remove!r} is a string; give a list of header names"
+            )
+        removed: list[str] = []
+        for name in remove:
+            removed.append(claim(name, "remove"))
+
+        self._rules = tuple(rules)
+        self._removed = tuple(removed)
+        self._remove_names = frozenset(name.lower() for name in removed)
+        self._dynamic = any(r.compute is not None for r in rules)
+        self._has_defaults = any(r.policy == "setdefault" for r in rules)
+        self._default_names = frozenset(r.lower for r in rules if r.policy == "setdefault")
+        self._vary_values = tuple(r.value for r in rules if self._is_vary(r) and r.value)
+        # Static case, fully precomputed: names to drop, headers to append.
+        self._static_drop = self._remove_names | {r.lower for r in rules if r.policy == "set"}
+        self._static_tail = tuple(
+            (r.name, r.value)
+            for r in rules
+            if r.value is not None and r.policy != "setdefault" and not self._is_vary(r)
+        )
+
+    @staticmethod
+    def _is_vary(rule: _Rule) -> bool:
+        return rule.lower == "vary" and rule.policy == "add"
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {policy: {} for policy in _POLICIES}
+        for r in self._rules:
+            shown = r.value if r.value is not None else f"<callable {_callable_name(r.compute)}>"
+            if r.policy == "add":
+                described["add"].setdefault(r.name, []).append(shown)
+            else:
+                described[r.policy][r.name] = shown
+        described["remove"] = list(self._removed)
+        return described
+
+    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+        if self._dynamic:
+            self._apply_dynamic(ctx, headers)
+            return None
+        drop = self._static_drop
+        if self._has_defaults:
+            present = {name.lower() for name, _ in headers}
+            if drop and not drop.isdisjoint(present):
+                headers[:] = [h for h in headers if h[0].lower() not in drop]
+            for r in self._rules:
+                if r.policy == "setdefault" and r.lower not in present:
+                    headers.append((r.name, r.value or ""))
+        elif drop:
+            for name, _ in headers:
+                if name.lower() in drop:
+                    headers[:] = [h for h in headers if h[0].lower() not in drop]
+                    break
+        headers.extend(self._static_tail)
+        if self._vary_values:
+            merge_vary(headers, self._vary_values)
+        return None
+
+    def _apply_dynamic(self, ctx: Context, headers: HeaderList) -> None:
+        values: list[tuple[_Rule, str]] = []
+        for r in self._rules:
+            value = r.value if r.compute is None else self._compute(ctx, r)
+            if value is not None:
+                values.append((r, value))
+        drop = self._remove_names | {r.lower for r, _ in values if r.policy == "set"}
+        present = {name.lower() for name, _ in headers} if self._has_defaults else frozenset()
+        if drop:
+            headers[:] = [h for h in headers if h[0].lower() not in drop]
+        vary: list[str] = []
+        for r, value in values:
+            if r.policy == "setdefault" and r.lower in present:
+                continue
+            if self._is_vary(r):
+                vary.append(value)
+            else:
+                headers.append((r.name, value))
+        if vary:
+            merge_vary(headers, vary)
+
+    def _compute(self, ctx: Context, r: _Rule) -> str | None:
+        assert r.compute is not None
+        try:
+            value = r.compute(ctx.environ)
+        except Exception as exc:
+            security_event(
+                "response_header_dropped",
+                layer=self.name,
+                header=r.name,
+                reason="callable raised",
+                error=type(exc).__name__,
+            )
+            return None
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            reason = f"callable returned {type(value).__name__}, not str"
+        elif not _value_is_clean(value):
+            reason = "control character or non-latin-1 character in value"
+        else:
+            return value
+        security_event("response_header_dropped", layer=self.name, header=r.name, reason=reason)
+        return None
+
+
+def _callable_name(func: object) -> str:
+    return str(getattr(func, "__qualname__", None) or type(func).__name__)
