@@ -53,14 +53,30 @@ import os
 import struct
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from itsdangerous import BadSignature, SignatureExpired
 from itsdangerous.signer import HMACAlgorithm, Signer
 from itsdangerous.timed import TimestampSigner
 
+from .._headers import HeaderList
+from .._log import security_event
+from ..cookies_parse import apply_cookies
+from ..engine import Context, Layer, Response
 from ..keys import load_secret_keys
+from ..setcookie import SetCookie, parse_attributes, split_set_cookie
+from .cookies import NameMatcher
 
-__all__ = ["CookieEncrypter", "CookieSigner"]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "REJECTED_ENVIRON_KEY",
+    "CookieEncrypter",
+    "CookieSigner",
+    "SignedCookies",
+    "rejected_cookies",
+]
 
 KeysOption = str | bytes | Sequence[str | bytes] | None
 
@@ -269,3 +285,180 @@ class CookieEncrypter:
     def decrypt(self, token: str, context: str = "") -> str | None:
         """The original value when the token is authentic (and fresh), else ``None``."""
         return self.verify(token, context)[0]
+
+
+#: Environ key: ``((name, reason), ...)`` of the cookies removed from this request.
+REJECTED_ENVIRON_KEY = "headerware.signed_cookies.rejected"
+
+_SIGNED_CACHE_SIZE = 1024
+
+
+def rejected_cookies(environ: WSGIEnvironment) -> tuple[tuple[str, str], ...]:
+    """The ``(name, reason)`` of each signed cookie removed from this request."""
+    value = environ.get(REJECTED_ENVIRON_KEY)
+    return value if isinstance(value, tuple) else ()
+
+
+def _unquote(value: str) -> tuple[str, bool]:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1], True
+    return value, False
+
+
+class SignedCookies(Layer):
+    """Signs configured cookies on the way out; verifies and strips them on the way in."""
+
+    name: ClassVar[str] = "signed_cookies"
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        *,
+        cookies: Sequence[str] = (),
+        encrypted_cookies: Sequence[str] = (),
+        secret_keys: KeysOption = None,
+        allow_dev_key: bool = False,
+        max_age: int | None = None,
+        salt: str = "headerware.signed-cookie",
+        report_only: bool = False,
+    ) -> None:
+        super().__init__(app)
+        for option, value in (("cookies", cookies), ("encrypted_cookies", encrypted_cookies)):
+            if isinstance(value, str):
+                raise ValueError(
+                    f"{option}: {value!r} is a string; pass a list of names or patterns, "
+                    f"e.g. {option}=[{value!r}]"
+                )
+        if not cookies and not encrypted_cookies:
+            raise ValueError(
+                "cookies: no cookie to sign; name them, e.g. cookies=['username'] "
+                "(or encrypted_cookies=[...])"
+            )
+        if not isinstance(salt, str) or not salt:
+            raise ValueError(f"salt: {salt!r} must be a non-empty string")
+        if not isinstance(report_only, bool):
+            raise ValueError(f"report_only: {report_only!r} is not a boolean; use True or False")
+        self._signed = NameMatcher(cookies, option="cookies")
+        self._encrypted = NameMatcher(encrypted_cookies, option="encrypted_cookies")
+        both = set(self._signed.entries) & set(self._encrypted.entries)
+        if both:
+            raise ValueError(
+                f"cookies/encrypted_cookies: {sorted(both)} listed in both; encrypted "
+                "cookies are authenticated too, list them once"
+            )
+        self.keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key)
+        self.max_age = max_age
+        self.salt = salt
+        self.report_only = report_only
+        # One signer per cookie name (its own salt), built now for every exact name.
+        self._signers: dict[str, CookieSigner] = {}
+        for entry in self._signed.entries:
+            if not any(char in entry for char in "*?["):
+                self._signers[entry] = self._make_signer(entry)
+        self._encrypter = (
+            CookieEncrypter(self.keys, salt + ".encrypted", max_age) if encrypted_cookies else None
+        )
+
+    def _make_signer(self, name: str) -> CookieSigner:
+        return CookieSigner(self.keys, f"{self.salt}:{name}", self.max_age)
+
+    def signer_for(self, name: str) -> CookieSigner:
+        """The signer of cookie ``name`` (built once; pattern matches cached)."""
+        signer = self._signers.get(name)
+        if signer is None:
+            signer = self._make_signer(name)
+            if len(self._signers) < _SIGNED_CACHE_SIZE:
+                self._signers[name] = signer
+        return signer
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "cookies": list(self._signed.entries),
+            "encrypted_cookies": list(self._encrypted.entries),
+            "secret_keys": f"<{len(self.keys)} key(s)>",
+            "max_age": self.max_age,
+            "salt": self.salt,
+            "report_only": self.report_only,
+        }
+
+    def _kind(self, name: str) -> str | None:
+        if self._signed.match(name) is not None:
+            return "signed"
+        if self._encrypter is not None and self._encrypted.match(name) is not None:
+            return "encrypted"
+        return None
+
+    def _open(self, name: str, kind: str, raw: str) -> tuple[str | None, str]:
+        value, quoted = _unquote(raw)
+        if kind == "signed":
+            plain, reason = self.signer_for(name).verify(value)
+        else:
+            assert self._encrypter is not None
+            plain, reason = self._encrypter.verify(value, name)
+        if plain is not None and quoted:
+            plain = f'"{plain}"'
+        return plain, reason
+
+    def _seal(self, name: str, kind: str, raw: str) -> str:
+        value, quoted = _unquote(raw)
+        if kind == "signed":
+            sealed = self.signer_for(name).sign(value)
+        else:
+            assert self._encrypter is not None
+            sealed = self._encrypter.encrypt(value, name)
+        return f'"{sealed}"' if quoted else sealed
+
+    # -- request --------------------------------------------------------------
+
+    def on_request(self, ctx: Context) -> Response | None:
+        if not ctx.environ.get("HTTP_COOKIE"):
+            return None
+        cookies = ctx.cookies
+        changes: dict[str, str | None] = {}
+        rejected: list[tuple[str, str]] = []
+        for name, raw in cookies.items():
+            kind = self._kind(name)
+            if kind is None:
+                continue
+            if name in cookies.duplicates and cookies.conflicting(name):
+                plain, reason = None, "conflicting_duplicate"
+            else:
+                plain, reason = self._open(name, kind, raw)
+            changes[name] = plain
+            if plain is None:
+                rejected.append((name, reason))
+        if not changes:
+            return None
+        report = self.report_only
+        for name, reason in rejected:
+            if report:
+                security_event(
+                    "cookie_signature_invalid", cookie=name, reason=reason, report_only=True
+                )
+            else:
+                security_event("cookie_signature_invalid", cookie=name, reason=reason)
+        if report:
+            return None
+        if rejected:
+            ctx.environ[REJECTED_ENVIRON_KEY] = tuple(rejected)
+        apply_cookies(ctx, cookies.rewrite(changes))
+        return None
+
+    # -- response -------------------------------------------------------------
+
+    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+        if self.report_only:
+            return None
+        for index, (key, header) in enumerate(headers):
+            if len(key) != 10 or key.lower() != "set-cookie":
+                continue
+            name, value, tail = split_set_cookie(header)
+            if not name:
+                continue
+            kind = self._kind(name)
+            if kind is None:
+                continue
+            if tail and SetCookie("", "", parse_attributes(tail)).is_deletion():
+                continue
+            headers[index] = (key, f"{name}={self._seal(name, kind, value)}{tail}")
+        return None
