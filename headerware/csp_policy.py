@@ -1,0 +1,508 @@
+"""Content-Security-Policy as Python data: validation, rendering and hashes.
+
+A policy is a mapping of directive names to source lists::
+
+    Policy({
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "img-src": ["'self'", "https://images.example.com"],
+        "upgrade-insecure-requests": True,
+    })
+
+A source list may be a list/tuple of strings or one whitespace-separated string; a
+flag directive (``upgrade-insecure-requests``, an empty ``sandbox``) takes ``True``;
+``None`` or ``False`` leaves a directive out, so a copy of a default can drop one:
+``{**DEFAULT_POLICY, "img-src": None}``.
+
+Everything is checked when the policy is built, and each mistake is a
+``ValueError`` naming the directive, the value and the fix:
+
+- directive names must be known (a did-you-mean is offered; obsolete ones such as
+  ``block-all-mixed-content`` are refused with what replaced them);
+- keywords, nonces and hashes must be quoted (``self`` is a *host* named "self" to
+  a browser; write ``'self'``); unknown quoted keywords are refused; hashes must
+  decode to a digest of the right length;
+- no whitespace, ``;``, ``,``, control or non-ASCII character inside a value (they
+  would split the directive or the policy list);
+- ``'none'`` must stand alone; ``frame-ancestors``, ``base-uri`` and ``form-action``
+  take only ``'self'``, ``'none'``, hosts and schemes;
+- ``'strict-dynamic'`` needs a nonce or hash source in the same directive (or the
+  request nonce added by the CSP layer);
+- script sources that defeat CSP are refused unless named in ``allow_unsafe``:
+  ``'unsafe-inline'``, ``'unsafe-eval'``, ``data:``, ``*``, ``http:``, ``https:``,
+  ``http://*``, ``https://*`` in ``script-src``/``script-src-elem``/``script-src-attr``
+  (or in ``default-src`` when it is what scripts fall back to). As in browsers and
+  in Mozilla's HTTP Observatory, ``'unsafe-inline'`` next to a nonce or hash is
+  ignored and so allowed, and with ``'strict-dynamic'`` host and scheme sources are
+  ignored and so allowed (the usual backwards-compatible strict policy).
+  ``allow_unsafe=True`` accepts every one; ``allow_unsafe=["'unsafe-eval'"]`` only
+  the sources named, which keeps the exception visible in the configuration.
+
+:func:`csp_hash` returns the quoted ``'sha256-...'`` source for an inline block.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["DEFAULT_POLICY", "JSON_POLICY", "NONCE_SLOT", "Policy", "csp_hash"]
+
+#: Marks where the layer splices the request nonce into a rendered policy.
+NONCE_SLOT = "\x00"
+
+#: The strict default for HTML documents (nonce added by the layer to script-src and
+#: style-src). Earns the Observatory's top CSP result: ``default-src 'none'`` alone,
+#: no unsafe sources, every directive it looks at explicit.
+DEFAULT_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "default-src": ("'none'",),
+        "script-src": ("'self'",),
+        "style-src": ("'self'",),
+        "img-src": ("'self'",),
+        "font-src": ("'self'",),
+        "connect-src": ("'self'",),
+        "manifest-src": ("'self'",),
+        "form-action": ("'self'",),
+        "base-uri": ("'none'",),
+        "frame-ancestors": ("'none'",),
+        "object-src": ("'none'",),
+    }
+)
+
+#: The profile for JSON responses: nothing may load, nothing may frame it.
+JSON_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"default-src": ("'none'",), "frame-ancestors": ("'none'",)}
+)
+
+_FETCH = frozenset(
+    {
+        "child-src",
+        "connect-src",
+        "default-src",
+        "fenced-frame-src",
+        "font-src",
+        "frame-src",
+        "img-src",
+        "manifest-src",
+        "media-src",
+        "object-src",
+        "script-src",
+        "script-src-attr",
+        "script-src-elem",
+        "style-src",
+        "style-src-attr",
+        "style-src-elem",
+        "worker-src",
+    }
+)
+#: Navigation/document directives: no nonces, hashes or unsafe keywords mean anything.
+_RESTRICTED = frozenset({"base-uri", "form-action", "frame-ancestors"})
+_SCRIPT = ("script-src", "script-src-elem", "script-src-attr")
+_SANDBOX_TOKENS = frozenset(
+    {
+        "allow-downloads",
+        "allow-forms",
+        "allow-modals",
+        "allow-orientation-lock",
+        "allow-pointer-lock",
+        "allow-popups",
+        "allow-popups-to-escape-sandbox",
+        "allow-presentation",
+        "allow-same-origin",
+        "allow-scripts",
+        "allow-storage-access-by-user-activation",
+        "allow-top-navigation",
+        "allow-top-navigation-by-user-activation",
+        "allow-top-navigation-to-custom-protocols",
+    }
+)
+_OTHER = frozenset(
+    {
+        "report-to",
+        "report-uri",
+        "require-trusted-types-for",
+        "sandbox",
+        "trusted-types",
+        "upgrade-insecure-requests",
+        "webrtc",
+    }
+)
+KNOWN_DIRECTIVES = _FETCH | _RESTRICTED | _OTHER
+_OBSOLETE = {
+    "block-all-mixed-content": "it is obsolete; upgrade-insecure-requests covers mixed content",
+    "disown-opener": "it was never shipped; use the Cross-Origin-Opener-Policy header",
+    "navigate-to": "it was removed from CSP level 3; use form-action and frame-ancestors",
+    "plugin-types": "it was removed from CSP; use object-src 'none'",
+    "prefetch-src": "it was removed from CSP level 3; default-src no longer covers prefetch",
+    "referrer": "it was removed from CSP; use the Referrer-Policy header",
+    "reflected-xss": "it was removed from CSP; send X-XSS-Protection: 0 instead",
+    "require-sri-for": "it was never shipped; use integrity attributes",
+}
+KEYWORDS = frozenset(
+    {
+        "'self'",
+        "'none'",
+        "'unsafe-inline'",
+        "'unsafe-eval'",
+        "'strict-dynamic'",
+        "'unsafe-hashes'",
+        "'report-sample'",
+        "'wasm-unsafe-eval'",
+        "'inline-speculation-rules'",
+    }
+)
+_BARE_KEYWORDS = frozenset(keyword.strip("'") for keyword in KEYWORDS)
+_HASH_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+_BASE64 = re.compile(r"[A-Za-z0-9+/\-_]+={0,2}\Z")
+_SCHEME_SOURCE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\Z")
+_HOST_SOURCE = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.\-]*://)?"  # scheme
+    r"(?:\*|(?:\*\.)?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*)"  # host, optional leading *.
+    r"(?::(?:[0-9]+|\*))?"  # port
+    r"(?:/[A-Za-z0-9\-._~%!$&'()*+=:@/]*)?\Z"  # path (no ';' or ',')
+)
+_TOKEN = re.compile(r"[A-Za-z0-9\-_]+\Z")
+_TT_NAME = re.compile(r"[A-Za-z0-9\-#=_/@.%]+\Z")
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f;,]|[^\x00-\x7f]")
+#: Sources that let an attacker run script from an injection point or any host.
+UNSAFE_SCRIPT_SOURCES = frozenset(
+    {"'unsafe-inline'", "'unsafe-eval'", "data:", "*", "http:", "https:", "http://*", "https://*"}
+)
+_NEUTRALISED_BY_STRICT_DYNAMIC = frozenset(
+    {"data:", "*", "http:", "https:", "http://*", "https://*"}
+)
+
+
+def csp_hash(script_text: str | bytes, algorithm: str = "sha256") -> str:
+    """The quoted hash source (``'sha256-...'``) allowing one exact inline block."""
+    if algorithm not in _HASH_SIZES:
+        raise ValueError(
+            f"csp_hash: algorithm {algorithm!r} is not one CSP accepts; use 'sha256', "
+            "'sha384' or 'sha512'"
+        )
+    data = script_text.encode("utf-8") if isinstance(script_text, str) else script_text
+    digest = hashlib.new(algorithm, data).digest()
+    return f"'{algorithm}-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class Policy:
+    """A validated CSP: normalised directives, rendered once.
+
+    ``nonce_directives`` names the directives the CSP layer adds the request nonce
+    to; the policy materialises an inherited one from ``default-src`` (without
+    ``'none'``) and marks each place with :data:`NONCE_SLOT`, so the layer only
+    joins precomputed parts around the nonce per request.
+    """
+
+    __slots__ = ("allow_unsafe", "directives", "nonced", "parts")
+
+    def __init__(
+        self,
+        directives: Mapping[str, Any],
+        *,
+        allow_unsafe: bool | Iterable[str] = False,
+        nonce_directives: Iterable[str] = (),
+        option: str = "policy",
+    ) -> None:
+        if isinstance(directives, Policy):
+            directives = directives.directives
+        if not isinstance(directives, Mapping):
+            raise ValueError(
+                f"{option}: expected a mapping of directive names to source lists, got "
+                f"{type(directives).__name__}; e.g. {{'default-src': [\"'none'\"]}}"
+            )
+        if isinstance(allow_unsafe, str):
+            raise ValueError(
+                f"{option}: allow_unsafe={allow_unsafe!r} must be True or a list of "
+                f"sources, e.g. allow_unsafe=[{allow_unsafe!r}]"
+            )
+        self.allow_unsafe: bool | frozenset[str] = (
+            allow_unsafe if isinstance(allow_unsafe, bool) else frozenset(allow_unsafe)
+        )
+        normalised: dict[str, tuple[str, ...]] = {}
+        for raw_name, value in directives.items():
+            name = _check_name(raw_name, option)
+            if name in normalised:
+                raise ValueError(
+                    f"{option}: directive {name!r} is given twice (names are "
+                    "case-insensitive); merge the two source lists"
+                )
+            sources = _check_value(name, value, option)
+            if sources is not None:
+                normalised[name] = sources
+        if not normalised:
+            raise ValueError(
+                f"{option}: the policy has no directive; start from "
+                "headerware.csp_policy.DEFAULT_POLICY"
+            )
+        self.directives: Mapping[str, tuple[str, ...]] = MappingProxyType(normalised)
+        effective, self.nonced = _add_nonce_slots(normalised, tuple(nonce_directives), option)
+        _check_script_safety(effective, self.allow_unsafe, option)
+        rendered = "; ".join(
+            f"{name} {' '.join(sources)}" if sources else name
+            for name, sources in effective.items()
+        )
+        self.parts: tuple[str, ...] = tuple(rendered.split(NONCE_SLOT))
+
+    def render(self, nonce: str | None = None) -> str:
+        """The header value; ``nonce`` fills the nonce slots (required when there are any)."""
+        if len(self.parts) == 1:
+            return self.parts[0]
+        if nonce is None:
+            raise ValueError("this policy carries a per-request nonce; pass nonce=...")
+        return nonce.join(self.parts)
+
+    def __repr__(self) -> str:
+        return f"Policy({self.render('{nonce}')!r})"
+
+
+def _check_name(raw_name: object, option: str) -> str:
+    if not isinstance(raw_name, str):
+        raise ValueError(f"{option}: directive name {raw_name!r} must be a string")
+    name = raw_name.strip().lower()
+    if name in KNOWN_DIRECTIVES:
+        return name
+    if name in _OBSOLETE:
+        raise ValueError(f"{option}: directive {raw_name!r} is refused: {_OBSOLETE[name]}")
+    hint = _did_you_mean(name.replace("_", "-"), KNOWN_DIRECTIVES)
+    raise ValueError(f"{option}: unknown CSP directive {raw_name!r}{hint}")
+
+
+def _as_list(name: str, value: object, option: str) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value)
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"{option}[{name!r}]: expected a list of sources, got {type(value).__name__} {value!r}"
+        )
+    items: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{option}[{name!r}]: source {item!r} must be a string")
+        items.append(item)
+    return items
+
+
+def _check_value(name: str, value: object, option: str) -> tuple[str, ...] | None:
+    """Validate one directive's value; ``None`` means "leave the directive out"."""
+    if value is None or value is False:
+        return None
+    where = f"{option}[{name!r}]"
+    if name == "upgrade-insecure-requests":
+        if value is True or value == [] or value == ():
+            return ()
+        raise ValueError(f"{where}: takes no sources; write True (or None to leave it out)")
+    if value is True:
+        if name == "sandbox":
+            return ()
+        raise ValueError(f"{where}: needs a list of sources, not True")
+    items = _as_list(name, value, option)
+    for item in items:
+        match = _FORBIDDEN.search(item)
+        if match is not None:
+            raise ValueError(
+                f"{where}: {item!r} contains {match.group()!r}; a value may not hold "
+                "whitespace, ';', ',', control or non-ASCII characters (give one source "
+                "per list item; percent-encode or punycode the rest)"
+            )
+    items = list(dict.fromkeys(items))  # drop repeats, keep order
+    if name == "sandbox":
+        for token in items:
+            if token.lower() not in _SANDBOX_TOKENS:
+                hint = _did_you_mean(token.lower(), _SANDBOX_TOKENS)
+                raise ValueError(f"{where}: unknown sandbox flag {token!r}{hint}")
+        return tuple(token.lower() for token in items)
+    if not items:
+        raise ValueError(
+            f"{where}: an empty list; write [\"'none'\"] to allow nothing, or None to "
+            "leave the directive out"
+        )
+    if name == "report-uri":
+        return tuple(items)
+    if name in ("report-to", "webrtc"):
+        if len(items) != 1 or _TOKEN.match(items[0]) is None:
+            raise ValueError(f"{where}: takes exactly one name (letters, digits, '-', '_')")
+        if name == "webrtc" and items[0] not in ("'allow'", "'block'"):
+            raise ValueError(f"{where}: use \"'allow'\" or \"'block'\"")
+        return tuple(items)
+    if name == "require-trusted-types-for":
+        if items != ["'script'"]:
+            raise ValueError(f"{where}: the only value is \"'script'\"")
+        return ("'script'",)
+    if name == "trusted-types":
+        for item in items:
+            if item not in ("'none'", "'allow-duplicates'", "*") and not _TT_NAME.match(item):
+                raise ValueError(f"{where}: {item!r} is not a Trusted Types policy name")
+        return tuple(items)
+    sources = tuple(_check_source(name, item, where) for item in items)
+    if "'none'" in sources and len(sources) > 1:
+        raise ValueError(
+            f"{where}: \"'none'\" must stand alone (browsers ignore it next to other "
+            "sources); remove it or the other sources"
+        )
+    return sources
+
+
+def _check_source(name: str, source: str, where: str) -> str:
+    lowered = source.lower()
+    if source.startswith("'"):
+        if lowered in KEYWORDS:
+            if name in _RESTRICTED and lowered not in ("'self'", "'none'"):
+                raise ValueError(
+                    f"{where}: {source} has no effect in {name}; use 'self', 'none', hosts "
+                    "or schemes"
+                )
+            return lowered
+        inner = source[1:-1] if len(source) > 2 and source.endswith("'") else None
+        prefix, _, data = (inner or "").partition("-")
+        prefix = prefix.lower()
+        if inner is not None and (prefix == "nonce" or prefix in _HASH_SIZES):
+            if name in _RESTRICTED:
+                raise ValueError(f"{where}: nonces and hashes have no effect in {name}")
+            _check_base64(prefix, data, source, where)
+            return f"'{prefix}-{data}'"
+        hint = _did_you_mean(lowered, KEYWORDS)
+        raise ValueError(f"{where}: unknown keyword {source!r}{hint}")
+    if lowered in _BARE_KEYWORDS:
+        raise ValueError(
+            f"{where}: {source!r} must be quoted: write \"'{lowered}'\" (unquoted, a "
+            "browser reads it as a host name)"
+        )
+    prefix = lowered.partition("-")[0]
+    if prefix == "nonce" or prefix in _HASH_SIZES:
+        raise ValueError(f"{where}: {source!r} must be quoted: write \"'{source}'\"")
+    if source.endswith("'") or "'" in source.split("/", 1)[0]:
+        raise ValueError(f"{where}: {source!r} has unbalanced quotes")
+    if _SCHEME_SOURCE.match(source):
+        return lowered
+    if _HOST_SOURCE.match(source):
+        return source
+    raise ValueError(
+        f"{where}: {source!r} is not a CSP source; use a quoted keyword, a scheme "
+        "('https:'), or a host ('https://cdn.example.com', '*.example.com:443')"
+    )
+
+
+def _check_base64(prefix: str, data: str, source: str, where: str) -> None:
+    if not _BASE64.match(data):
+        raise ValueError(f"{where}: {source} does not carry a base64 value")
+    if prefix == "nonce":
+        return
+    try:
+        padded = data.replace("-", "+").replace("_", "/")
+        digest = base64.b64decode(padded + "=" * (-len(padded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != _HASH_SIZES[prefix]:
+        raise ValueError(
+            f"{where}: {source} is not a base64 {prefix} digest; compute it with "
+            "headerware.csp_policy.csp_hash(text)"
+        )
+
+
+_NONCE_BASES = ("script-src", "style-src")
+_NONCEABLE = frozenset({"script-src", "style-src", "script-src-elem", "style-src-elem"})
+
+
+def _add_nonce_slots(
+    directives: dict[str, tuple[str, ...]], nonce_directives: tuple[str, ...], option: str
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Directives with a nonce slot added where the layer puts the request nonce."""
+    slot = f"'nonce-{NONCE_SLOT}'"
+    effective = dict(directives)
+    nonced: list[str] = []
+    targets: list[str] = []
+    for raw in nonce_directives:
+        name = raw.lower() if isinstance(raw, str) else raw
+        if name not in _NONCEABLE:
+            raise ValueError(
+                f"nonce_directives: {raw!r} cannot carry a nonce; use script-src, "
+                "style-src, script-src-elem or style-src-elem"
+            )
+        targets.append(name)
+        # A nonce on script-src must also reach script-src-elem when that overrides it.
+        if name in _NONCE_BASES and f"{name}-elem" in directives:
+            targets.append(f"{name}-elem")
+    for name in dict.fromkeys(targets):
+        if name in directives:
+            if directives[name] == ("'none'",):
+                continue  # an explicit 'none' stays: no script/style at all
+            effective[name] = (*directives[name], slot)
+        elif name in _NONCE_BASES and "default-src" in directives:
+            inherited = tuple(s for s in directives["default-src"] if s != "'none'")
+            effective[name] = (*inherited, slot)
+        else:
+            continue  # not restricted at all: a nonce would change nothing
+        nonced.append(name)
+    if len(effective) != len(directives):
+        # Keep materialised directives next to default-src, where a reader looks.
+        ordered: dict[str, tuple[str, ...]] = {}
+        for name in directives:
+            ordered[name] = effective[name]
+            if name == "default-src":
+                ordered.update((n, effective[n]) for n in effective if n not in directives)
+        effective = ordered
+    return effective, tuple(nonced)
+
+
+def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
+    return any(s.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources)
+
+
+def _check_script_safety(
+    effective: dict[str, tuple[str, ...]], allow_unsafe: bool | frozenset[str], option: str
+) -> None:
+    for name, sources in effective.items():
+        if "'strict-dynamic'" in sources and not _has_nonce_or_hash(sources):
+            raise ValueError(
+                f"{option}[{name!r}]: 'strict-dynamic' without a nonce or hash source "
+                "blocks every script; add the request nonce (nonce_directives) or a "
+                "csp_hash(...) source, or remove 'strict-dynamic'"
+            )
+    if allow_unsafe is True:
+        return
+    checked = [name for name in _SCRIPT if name in effective]
+    if "script-src" not in effective and "default-src" in effective:
+        checked.append("default-src")
+    for name in checked:
+        sources = effective[name]
+        ignored: set[str] = set()
+        if _has_nonce_or_hash(sources):
+            ignored.add("'unsafe-inline'")
+            if "'strict-dynamic'" in sources:
+                ignored |= {s for s in sources if s in _NEUTRALISED_BY_STRICT_DYNAMIC}
+        for source in sources:
+            if source in UNSAFE_SCRIPT_SOURCES and source not in ignored:
+                if isinstance(allow_unsafe, frozenset) and source in allow_unsafe:
+                    continue
+                why = (
+                    "lets injected inline script run"
+                    if source == "'unsafe-inline'"
+                    else "lets injected strings run as code"
+                    if source == "'unsafe-eval'"
+                    else "lets script load from anywhere an attacker can put a file"
+                )
+                fallback = (
+                    " (scripts fall back to default-src because script-src is not set)"
+                    if name == "default-src"
+                    else ""
+                )
+                raise ValueError(
+                    f"{option}[{name!r}]: {source} {why}{fallback}, which defeats CSP; use the "
+                    "request nonce (csp_nonce(environ)) or csp_hash(...) and named hosts, "
+                    f"or accept the risk explicitly with allow_unsafe=[{source!r}]"
+                )
