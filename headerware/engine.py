@@ -342,8 +342,7 @@ class Stack:
         router = self._router
         if router is None:
             return self._run(self._chain, self.app, environ, start_response)
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        chain = router.match(path) or self._chain
+        chain = router.match_environ(environ) or self._chain
         return self._run(chain, self.app, environ, start_response)
 
     def _run(
