@@ -1,0 +1,146 @@
+"""Server-side sessions in an SQLite file: embedded, shared by every worker process.
+
+``SQLiteStore(path)`` keeps one row per session (key, JSON text, expiry time) in a
+file every gunicorn worker on the host opens. The database runs in WAL mode, so
+readers never wait for the writer and the writer never waits for readers; each
+process and thread gets its own connection (opened lazily, re-opened after a fork,
+so a store built before gunicorn forks its workers is safe). Writes are single
+autocommit statements: there is no transaction to leave half done.
+
+When another process holds the write lock, a statement waits up to ``timeout``
+seconds (SQLite's busy timeout), then fails; that and every other database error
+is raised as :class:`~headerware.stores.StoreUnavailable`, which the session layer
+answers with a ``503``. Nothing stored is touched by a failure.
+
+Expired rows are never returned, and are deleted in bulk on one write in
+``purge_every`` (no cron job needed).
+
+Options: ``path`` (the file; ``":memory:"`` is refused because worker processes could
+not share it), ``timeout=2.0`` (seconds of bounded wait for a lock, then 503),
+``table="headerware_sessions"``, ``purge_every=500``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from . import ServerStore, StoreUnavailable
+
+__all__ = ["SQLiteStore"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+
+
+class SQLiteStore(ServerStore):
+    """Session rows in an SQLite file in WAL mode, one connection per process/thread."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 2.0,
+        table: str = "headerware_sessions",
+        purge_every: int = 500,
+    ) -> None:
+        path = os.fspath(path)
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise ValueError(
+                f"SQLiteStore path: {path!r} cannot be shared by worker processes; give "
+                "the path of a file, e.g. SQLiteStore('/var/lib/myapp/sessions.db')"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+            0 < timeout <= 60
+        ):
+            raise ValueError(
+                f"SQLiteStore timeout: {timeout!r} is not a bounded wait; use seconds "
+                "between 0 and 60 (the default 2.0 suits most sites)"
+            )
+        if _IDENTIFIER.match(table) is None:
+            raise ValueError(
+                f"SQLiteStore table: {table!r} is not a plain SQL identifier; use letters, "
+                "digits and underscores"
+            )
+        if isinstance(purge_every, bool) or not isinstance(purge_every, int) or purge_every < 1:
+            raise ValueError(
+                f"SQLiteStore purge_every: {purge_every!r} must be a positive integer"
+            )
+        self.path = str(Path(path).resolve())
+        self.timeout = float(timeout)
+        self.table = table
+        self.purge_every = purge_every
+        self._local = threading.local()
+        self._writes = 0
+        self._sql_get = f"SELECT data FROM {table} WHERE key = ? AND (expires IS NULL OR expires > ?)"
+        self._sql_set = (
+            f"INSERT INTO {table} (key, data, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET data = excluded.data, expires = excluded.expires"
+        )
+        self._sql_delete = f"DELETE FROM {table} WHERE key = ?"
+        self._sql_purge = f"DELETE FROM {table} WHERE expires IS NOT NULL AND expires <= ?"
+        # Create the file and table at start-up, so a bad path fails now, not per request.
+        try:
+            connection = self._connect()
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} "
+                    "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL)"
+                )
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            raise ValueError(
+                f"SQLiteStore path: cannot open {self.path!r} as an SQLite database ({exc}); "
+                "check that the directory exists and is writable by the workers"
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+        )
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    def _connection(self) -> sqlite3.Connection:
+        local = self._local
+        connection: sqlite3.Connection | None = getattr(local, "connection", None)
+        pid = os.getpid()
+        if connection is None or local.pid != pid:
+            # A connection must never cross a fork: open a new one in each process.
+            connection = self._connect()
+            local.connection = connection
+            local.pid = pid
+        return connection
+
+    def get(self, key: str) -> str | None:
+        try:
+            row = self._connection().execute(self._sql_get, (key, time.time())).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str, ttl: int | None) -> None:
+        now = time.time()
+        expires = None if ttl is None else now + ttl
+        try:
+            connection = self._connection()
+            connection.execute(self._sql_set, (key, value, expires))
+            self._writes += 1
+            if self._writes % self.purge_every == 0:
+                connection.execute(self._sql_purge, (now,))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._connection().execute(self._sql_delete, (key,))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+
+    def describe(self) -> dict[str, object]:
+        return {"store": "SQLiteStore", "path": self.path, "timeout": self.timeout}
