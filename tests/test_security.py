@@ -1,0 +1,623 @@
+"""SecurityHeaders: defaults, profiles, merge policy, HSTS, the HTTPS redirect, config errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+import webtest
+
+from headerware.engine import Layer, Stack
+from headerware.layers.security import DEFAULT_PERMISSIONS_POLICY, SecurityHeaders
+from tests.contract import LayerContract, Recorder, consume, make_environ
+
+Headers = list[tuple[str, str]]
+
+HSTS = "max-age=31536000; includeSubDomains"
+PERMISSIONS = (
+    "accelerometer=(), browsing-topics=(), camera=(), display-capture=(), geolocation=(), "
+    "gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), payment=(), "
+    "screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()"
+)
+#: What every HTML (and any non-JSON) response gets by default.
+DOCUMENT = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Origin-Agent-Cluster": "?1",
+    "Permissions-Policy": PERMISSIONS,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-DNS-Prefetch-Control": "off",
+    "X-Download-Options": "noopen",
+    "X-Frame-Options": "DENY",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "X-XSS-Protection": "0",
+}
+#: What a JSON response gets by default.
+JSON = {
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+ALL_NAMES = {name.lower() for name in DOCUMENT} | {
+    "strict-transport-security",
+    "cross-origin-embedder-policy",
+}
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    return [r.hw_fields for r in caplog.records if getattr(r, "hw_event", None) == name]
+
+
+class App:
+    """Answers with the given Content-Type and extra headers; counts its calls."""
+
+    def __init__(
+        self, content_type: str | None = "text/html; charset=utf-8", extra: Headers | None = None
+    ) -> None:
+        self.content_type = content_type
+        self.extra = list(extra or [])
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        self.calls += 1
+        headers = [("Content-Length", "2")]
+        if self.content_type is not None:
+            headers.insert(0, ("Content-Type", self.content_type))
+        start_response("200 OK", headers + self.extra)
+        return [b"ok"]
+
+
+def run(app: Any, **environ: Any) -> tuple[Recorder, bytes]:
+    """Call ``app`` once; an environ key given as ``None`` is left out of the request."""
+    env = make_environ(**environ)
+    for key in [key for key, value in env.items() if value is None]:
+        del env[key]
+    recorder = Recorder()
+    body = consume(app(env, recorder))
+    return recorder, body
+
+
+def security(recorder: Recorder) -> dict[str, list[str]]:
+    """The security headers of a response, by canonical name."""
+    found: dict[str, list[str]] = {}
+    for name, value in recorder.headers:
+        if name.lower() in ALL_NAMES:
+            found.setdefault(name, []).append(value)
+    return found
+
+
+def single(expected: dict[str, str]) -> dict[str, list[str]]:
+    return {name: [value] for name, value in expected.items()}
+
+
+# -- defaults and profiles -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "scheme", "expected"),
+    [
+        pytest.param("text/html; charset=utf-8", "http", DOCUMENT, id="html-http"),
+        pytest.param(
+            "text/html; charset=utf-8",
+            "https",
+            {**DOCUMENT, "Strict-Transport-Security": HSTS},
+            id="html-https",
+        ),
+        pytest.param("TEXT/HTML", "http", DOCUMENT, id="html-upper-case"),
+        pytest.param("text/plain", "http", DOCUMENT, id="text"),
+        pytest.param("image/svg+xml", "http", DOCUMENT, id="svg-is-a-document"),
+        pytest.param(None, "http", DOCUMENT, id="no-content-type"),
+        pytest.param("application/json", "http", JSON, id="json-http"),
+        pytest.param(
+            "application/json",
+            "https",
+            {**JSON, "Strict-Transport-Security": HSTS},
+            id="json-https",
+        ),
+        pytest.param("application/json; charset=utf-8", "http", JSON, id="json-charset"),
+        pytest.param("Application/JSON ; charset=UTF-8", "http", JSON, id="json-odd-spelling"),
+        pytest.param("application/problem+json", "http", JSON, id="problem-json"),
+        pytest.param("application/vnd.api+json", "http", JSON, id="vendor-json"),
+        pytest.param("text/json-ish", "http", DOCUMENT, id="not-json"),
+    ],
+)
+def test_defaults_by_profile_and_scheme(
+    content_type: str | None, scheme: str, expected: dict[str, str]
+) -> None:
+    app = App(content_type, [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    recorder, body = run(SecurityHeaders(app), **{"wsgi.url_scheme": scheme})
+    assert (recorder.status, body) == ("200 OK", b"ok")
+    assert security(recorder) == single(expected)
+    assert recorder.header_values("Set-Cookie") == ["a=1", "b=2"]
+    assert recorder.header_values("Content-Length") == ["2"]
+
+
+def test_json_headers_none_sends_the_full_set_everywhere() -> None:
+    recorder, _ = run(SecurityHeaders(App("application/json"), json_headers=None))
+    assert security(recorder) == single(DOCUMENT)
+
+
+def test_json_headers_configurable() -> None:
+    layer = SecurityHeaders(App("application/json"), json_headers=["x-content-type-options"])
+    recorder, _ = run(layer, **{"wsgi.url_scheme": "https"})
+    assert security(recorder) == {"X-Content-Type-Options": ["nosniff"]}
+
+
+@pytest.mark.parametrize(
+    ("options", "changed"),
+    [
+        pytest.param(
+            {"x_frame_options": "SAMEORIGIN"}, {"X-Frame-Options": "SAMEORIGIN"}, id="xfo"
+        ),
+        pytest.param({"x_frame_options": None}, {"X-Frame-Options": None}, id="xfo-off"),
+        pytest.param(
+            {"referrer_policy": "strict-origin-when-cross-origin"},
+            {"Referrer-Policy": "strict-origin-when-cross-origin"},
+            id="referrer",
+        ),
+        pytest.param(
+            {"referrer_policy": "no-referrer, strict-origin-when-cross-origin"},
+            {"Referrer-Policy": "no-referrer, strict-origin-when-cross-origin"},
+            id="referrer-fallback-list",
+        ),
+        pytest.param(
+            {"cross_origin_embedder_policy": True},
+            {"Cross-Origin-Embedder-Policy": "require-corp"},
+            id="coep-default",
+        ),
+        pytest.param(
+            {"cross_origin_embedder_policy": "credentialless"},
+            {"Cross-Origin-Embedder-Policy": "credentialless"},
+            id="coep-credentialless",
+        ),
+        pytest.param(
+            {"cross_origin_resource_policy": "cross-origin"},
+            {"Cross-Origin-Resource-Policy": "cross-origin"},
+            id="corp",
+        ),
+        pytest.param({"origin_agent_cluster": False}, {"Origin-Agent-Cluster": None}, id="oac"),
+        pytest.param({"x_xss_protection": None}, {"X-XSS-Protection": None}, id="xxp-off"),
+        pytest.param({"permissions_policy": None}, {"Permissions-Policy": None}, id="pp-off"),
+        pytest.param(
+            {"permissions_policy": "camera=(self)"},
+            {"Permissions-Policy": "camera=(self)"},
+            id="pp-string",
+        ),
+        pytest.param(
+            {"permissions_policy": {"geolocation": ["self", "https://maps.example"], "usb": []}},
+            {"Permissions-Policy": 'geolocation=(self "https://maps.example"), usb=()'},
+            id="pp-mapping",
+        ),
+        pytest.param(
+            {"permissions_policy": {"fullscreen": "*"}},
+            {"Permissions-Policy": "fullscreen=*"},
+            id="pp-star",
+        ),
+        pytest.param({"x_dns_prefetch_control": "on"}, {"X-DNS-Prefetch-Control": "on"}, id="dns"),
+    ],
+)
+def test_each_header_configurable_or_disabled(
+    options: dict[str, Any], changed: dict[str, str | None]
+) -> None:
+    recorder, _ = run(SecurityHeaders(App(), **options))
+    expected = {**DOCUMENT, **changed}
+    assert security(recorder) == {k: [v] for k, v in expected.items() if v is not None}
+
+
+def test_default_permissions_policy_is_the_documented_mapping() -> None:
+    assert all(allow == () for allow in DEFAULT_PERMISSIONS_POLICY.values())
+    assert "camera" in DEFAULT_PERMISSIONS_POLICY and "microphone" in DEFAULT_PERMISSIONS_POLICY
+
+
+# -- removal and merge -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "app_headers",
+    [
+        pytest.param([("X-Powered-By", "Flask")], id="canonical"),
+        pytest.param([("x-powered-by", "PHP/8")], id="lower"),
+        pytest.param([("X-POWERED-BY", "a"), ("X-Powered-By", "b")], id="several"),
+        pytest.param([("Server", "Apache/2.2.3 (CentOS)")], id="server"),
+    ],
+)
+def test_stack_advertising_headers_removed(app_headers: Headers) -> None:
+    for content_type in ("text/html", "application/json"):
+        recorder, body = run(SecurityHeaders(App(content_type, [*app_headers, ("X-Keep", "1")])))
+        names = {name.lower() for name, _ in recorder.headers}
+        assert "x-powered-by" not in names and "server" not in names
+        assert recorder.header_values("X-Keep") == ["1"]
+        assert body == b"ok"
+
+
+def test_remove_headers_configurable() -> None:
+    app = App(extra=[("Server", "mine"), ("X-Powered-By", "x"), ("X-AspNet-Version", "4")])
+    recorder, _ = run(SecurityHeaders(app, remove_headers=["X-AspNet-Version"]))
+    assert recorder.header_values("Server") == ["mine"]
+    assert recorder.header_values("X-Powered-By") == ["x"]
+    assert recorder.header_values("X-AspNet-Version") == []
+
+
+APP_WEAKER = [
+    ("x-frame-options", "SAMEORIGIN"),
+    ("X-XSS-Protection", "1; mode=block"),
+    ("Referrer-Policy", "unsafe-url"),
+    ("X-Powered-By", "Express"),
+]
+
+
+def test_overwrite_is_the_default_and_leaves_one_value() -> None:
+    recorder, _ = run(SecurityHeaders(App(extra=APP_WEAKER)), **{"wsgi.url_scheme": "https"})
+    assert security(recorder) == single({**DOCUMENT, "Strict-Transport-Security": HSTS})
+    assert not recorder.header_values("X-Powered-By")
+
+
+def test_keep_merge_leaves_the_apps_values_and_fills_in_the_rest() -> None:
+    recorder, _ = run(SecurityHeaders(App(extra=APP_WEAKER), merge="keep"))
+    expected = {
+        **DOCUMENT,
+        "X-Frame-Options": "SAMEORIGIN",
+        "X-XSS-Protection": "1; mode=block",
+        "Referrer-Policy": "unsafe-url",
+    }
+    assert {k.title(): v for k, v in security(recorder).items()} == {
+        k.title(): [v] for k, v in expected.items()
+    }
+    assert not recorder.header_values("X-Powered-By"), "removal applies in keep mode too"
+
+
+def test_headers_outside_the_profile_are_not_touched() -> None:
+    # A JSON response: COOP is not headerware's there, and HSTS is not sent over http.
+    extra = [("Cross-Origin-Opener-Policy", "unsafe-none"), ("Strict-Transport-Security", "x")]
+    recorder, _ = run(SecurityHeaders(App("application/json", extra)))
+    assert recorder.header_values("Cross-Origin-Opener-Policy") == ["unsafe-none"]
+    assert recorder.header_values("Strict-Transport-Security") == ["x"]
+    assert recorder.header_values("X-Frame-Options") == ["DENY"]
+
+
+# -- HSTS ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "https_value"),
+    [
+        pytest.param({}, HSTS, id="default"),
+        pytest.param({"hsts_max_age": 63072000, "hsts_preload": True}, None, id="preload"),
+        pytest.param({"hsts_include_subdomains": False}, "max-age=31536000", id="no-subdomains"),
+        pytest.param({"hsts_max_age": 0}, "max-age=0; includeSubDomains", id="forget"),
+        pytest.param({"hsts": False}, "", id="disabled"),
+    ],
+)
+def test_hsts_only_on_secure_requests(options: dict[str, Any], https_value: str | None) -> None:
+    if https_value is None:
+        https_value = "max-age=63072000; includeSubDomains; preload"
+    layer = SecurityHeaders(App(), **options)
+    secure, _ = run(layer, **{"wsgi.url_scheme": "https"})
+    plain, _ = run(layer, **{"wsgi.url_scheme": "http"})
+    assert secure.header_values("Strict-Transport-Security") == (
+        [https_value] if https_value else []
+    )
+    assert plain.header_values("Strict-Transport-Security") == []
+
+
+def test_hsts_never_trusts_x_forwarded_proto() -> None:
+    recorder, _ = run(SecurityHeaders(App()), HTTP_X_FORWARDED_PROTO="https")
+    assert recorder.header_values("Strict-Transport-Security") == []
+
+
+def test_webtest_https_and_http() -> None:
+    client = webtest.TestApp(SecurityHeaders(App()), lint=True)
+    secure = client.get("https://localhost/")
+    assert secure.headers["Strict-Transport-Security"] == HSTS
+    assert secure.headers["X-Frame-Options"] == "DENY"
+    plain = client.get("http://localhost/")
+    assert "Strict-Transport-Security" not in plain.headers
+    assert plain.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_error_response_through_exc_info_gets_the_headers() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            import sys
+
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        return [b"error"]
+
+    recorder, _ = run(SecurityHeaders(app))
+    assert recorder.status.startswith("500")
+    assert security(recorder) == single(DOCUMENT)
+
+
+# -- HTTPS redirect ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "status", "location"),
+    [
+        pytest.param({}, {}, "301 Moved Permanently", "https://localhost/", id="root"),
+        pytest.param(
+            {},
+            {"PATH_INFO": "/a/b", "QUERY_STRING": "x=1&y=%20"},
+            "301 Moved Permanently",
+            "https://localhost/a/b?x=1&y=%20",
+            id="path-and-query",
+        ),
+        pytest.param(
+            {}, {"REQUEST_METHOD": "HEAD"}, "301 Moved Permanently", "https://localhost/", id="head"
+        ),
+        pytest.param(
+            {},
+            {"REQUEST_METHOD": "POST"},
+            "308 Permanent Redirect",
+            "https://localhost/",
+            id="post",
+        ),
+        pytest.param(
+            {"https_redirect_status": 308},
+            {},
+            "308 Permanent Redirect",
+            "https://localhost/",
+            id="308",
+        ),
+        pytest.param(
+            {"https_redirect_status": 302},
+            {"REQUEST_METHOD": "PUT"},
+            "307 Temporary Redirect",
+            "https://localhost/",
+            id="302-put-becomes-307",
+        ),
+        pytest.param(
+            {},
+            {"HTTP_HOST": "example.com:8080"},
+            "301 Moved Permanently",
+            "https://example.com/",
+            id="http-port-dropped",
+        ),
+        pytest.param(
+            {"https_port": 8443},
+            {"HTTP_HOST": "Example.com"},
+            "301 Moved Permanently",
+            "https://Example.com:8443/",
+            id="https-port",
+        ),
+        pytest.param(
+            {},
+            {"HTTP_HOST": "[::1]:8000"},
+            "301 Moved Permanently",
+            "https://[::1]/",
+            id="ipv6",
+        ),
+        pytest.param(
+            {},
+            {"HTTP_HOST": None, "SERVER_NAME": "srv.example", "SERVER_PORT": "80"},
+            "301 Moved Permanently",
+            "https://srv.example/",
+            id="no-host-header",
+        ),
+        pytest.param(
+            {},
+            {"PATH_INFO": "/a\r\nSet-Cookie: x=1", "QUERY_STRING": "q=\r\n"},
+            "301 Moved Permanently",
+            "https://localhost/a%0D%0ASet-Cookie:%20x=1?q=%0D%0A",
+            id="crlf-encoded",
+        ),
+        pytest.param(
+            {},
+            {"PATH_INFO": "/caf\xc3\xa9/100%", "SCRIPT_NAME": "/app"},
+            "301 Moved Permanently",
+            "https://localhost/app/caf%C3%A9/100%25",
+            id="utf8-path-and-percent",
+        ),
+        pytest.param(
+            {},
+            {"PATH_INFO": "//evil.example/x"},
+            "301 Moved Permanently",
+            "https://localhost//evil.example/x",
+            id="double-slash-stays-on-host",
+        ),
+    ],
+)
+def test_https_redirect(
+    options: dict[str, Any], environ: dict[str, Any], status: str, location: str
+) -> None:
+    app = App()
+    recorder, _ = run(SecurityHeaders(app, https_redirect=True, **options), **environ)
+    assert recorder.status == status
+    assert recorder.header_values("Location") == [location]
+    assert app.calls == 0
+    # The redirect itself carries the security headers (no HSTS: it is plain HTTP).
+    assert security(recorder) == single(DOCUMENT)
+
+
+@pytest.mark.parametrize(
+    ("path", "redirected"),
+    [
+        pytest.param("/healthz", False, id="exact"),
+        pytest.param("/healthz/deep", True, id="exact-is-not-a-prefix"),
+        pytest.param("/healthzz", True, id="no-string-prefix"),
+        pytest.param("/.well-known/acme-challenge/token", False, id="prefix"),
+        pytest.param("/.well-known/acme-challenge", True, id="prefix-needs-a-segment"),
+        pytest.param("/.well-known/other", True, id="other"),
+    ],
+)
+def test_https_redirect_exempt_paths(path: str, redirected: bool) -> None:
+    app = App()
+    layer = SecurityHeaders(
+        app,
+        https_redirect=True,
+        https_redirect_exempt=["/healthz", "/.well-known/acme-challenge/*"],
+    )
+    recorder, _ = run(layer, PATH_INFO=path)
+    assert recorder.status.startswith("301") is redirected
+    assert app.calls == (0 if redirected else 1)
+
+
+def test_https_requests_are_not_redirected() -> None:
+    app = App()
+    recorder, body = run(SecurityHeaders(app, https_redirect=True), **{"wsgi.url_scheme": "https"})
+    assert (recorder.status, body, app.calls) == ("200 OK", b"ok", 1)
+    assert recorder.header_values("Strict-Transport-Security") == [HSTS]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("evil.example\r\nSet-Cookie: a=1", id="crlf"),
+        pytest.param("evil.example/path", id="slash"),
+        pytest.param("user@evil.example", id="userinfo"),
+        pytest.param("a b", id="space"),
+    ],
+)
+def test_https_redirect_refuses_a_bad_host(host: str, caplog: pytest.LogCaptureFixture) -> None:
+    app = App()
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        recorder, body = run(SecurityHeaders(app, https_redirect=True), HTTP_HOST=host)
+    assert recorder.status == "400 Bad Request"
+    assert body == b"Bad Request: invalid Host header\n"
+    assert recorder.header_values("Location") == []
+    assert recorder.header_values("X-Frame-Options") == ["DENY"]
+    assert events(caplog, "https_redirect_bad_host")
+    assert app.calls == 0
+
+
+def test_https_redirect_report_only(caplog: pytest.LogCaptureFixture) -> None:
+    app = App()
+    layer = SecurityHeaders(app, https_redirect=True, report_only=True)
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        recorder, body = run(layer, PATH_INFO="/x", REQUEST_METHOD="POST")
+    assert (recorder.status, body, app.calls) == ("200 OK", b"ok", 1)
+    assert security(recorder) == single(DOCUMENT)
+    (event,) = events(caplog, "https_redirect")
+    assert event == {
+        "layer": "security_headers",
+        "path": "/x",
+        "status": "308 Permanent Redirect",
+        "report_only": True,
+    }
+
+
+def test_https_redirect_through_webtest() -> None:
+    client = webtest.TestApp(SecurityHeaders(App(), https_redirect=True), lint=True)
+    response = client.get("/page?a=1", status=301)
+    assert response.headers["Location"] == "https://localhost/page?a=1"
+    assert client.post("/form", status=308).headers["Location"] == "https://localhost/form"
+    assert client.get("https://localhost/page").text == "ok"
+
+
+# -- configuration errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        pytest.param(
+            {"hsts_preload": True, "hsts_max_age": 86400},
+            r"hsts_preload=True needs hsts_max_age >= 31536000 .*got 86400",
+            id="preload-short",
+        ),
+        pytest.param(
+            {"hsts_preload": True, "hsts_include_subdomains": False},
+            "hsts_preload=True needs hsts_include_subdomains=True",
+            id="preload-no-subdomains",
+        ),
+        pytest.param({"hsts_preload": True, "hsts": False}, "hsts=False", id="preload-no-hsts"),
+        pytest.param({"hsts_max_age": -1}, "hsts_max_age=-1", id="negative-max-age"),
+        pytest.param({"hsts_max_age": "1y"}, "hsts_max_age='1y'", id="max-age-str"),
+        pytest.param(
+            {"x_frame_options": "ALLOW-FROM https://a.example"},
+            "x_frame_options=.*frame-ancestors",
+            id="xfo-allow-from",
+        ),
+        pytest.param({"x_content_type_options": "sniff"}, "x_content_type_options", id="nosniff"),
+        pytest.param(
+            {"referrer_policy": "no-referer"}, "'no-referer' is not a referrer policy", id="typo"
+        ),
+        pytest.param(
+            {"cross_origin_opener_policy": "same-origin\r\nX-Evil: 1"},
+            "cross_origin_opener_policy: the value of 'Cross-Origin-Opener-Policy' contains",
+            id="crlf",
+        ),
+        pytest.param({"permissions_policy": "camera=()\n"}, "control character", id="pp-crlf"),
+        pytest.param({"x_xss_protection": 1}, "x_xss_protection=1 is not a header", id="int"),
+        pytest.param({"referrer_policy": " "}, "referrer_policy=' '", id="blank"),
+        pytest.param(
+            {"permissions_policy": {"Camera": []}}, "'Camera' is not a feature name", id="pp-name"
+        ),
+        pytest.param(
+            {"permissions_policy": {"camera": ["https://a.example/path"]}},
+            "camera='https://a.example/path' is not an allowlist entry",
+            id="pp-origin-path",
+        ),
+        pytest.param(
+            {"permissions_policy": {"camera": ['"self"']}}, "not an allowlist entry", id="pp-quoted"
+        ),
+        pytest.param({"merge": "append"}, "merge='append'", id="merge"),
+        pytest.param(
+            {"json_headers": ["X-Unknown"]}, "json_headers lists 'x-unknown'", id="json-unknown"
+        ),
+        pytest.param(
+            {"json_headers": "X-Frame-Options"}, "json_headers=.*is a string", id="json-str"
+        ),
+        pytest.param(
+            {"remove_headers": ["X-Frame-Options"]},
+            "remove_headers lists 'x-frame-options', which this layer also sends",
+            id="remove-clash",
+        ),
+        pytest.param(
+            {"remove_headers": "Server"}, "remove_headers='Server' is a string", id="rm-str"
+        ),
+        pytest.param({"remove_headers": ["Bad Name"]}, "'Bad Name' is not a valid", id="rm-name"),
+        pytest.param({"https_redirect_status": 303}, "https_redirect_status=303", id="status"),
+        pytest.param({"https_port": 0}, "https_port=0", id="port"),
+        pytest.param(
+            {"https_redirect_exempt": ["healthz"]}, "must be a path starting with '/'", id="exempt"
+        ),
+        pytest.param(
+            {"https_redirect_exempt": ["/api/*/x"]}, "only allowed as a final '/\\*'", id="star"
+        ),
+        pytest.param({"https_redirect_exempt": "/healthz"}, "is a string", id="exempt-str"),
+    ],
+)
+def test_bad_config_fails_at_start_up(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SecurityHeaders(**options)
+
+
+def test_describe() -> None:
+    described = SecurityHeaders(hsts_preload=True, x_frame_options="SAMEORIGIN").describe()
+    assert described["hsts"] == "max-age=31536000; includeSubDomains; preload"
+    assert described["x_frame_options"] == "SAMEORIGIN"
+    assert described["cross_origin_embedder_policy"] is None
+    assert described["merge"] == "overwrite"
+    assert described["remove_headers"] == ["X-Powered-By", "Server"]
+    assert described["https_redirect"] is False
+
+
+def test_in_a_stack_with_another_layer_one_value_each() -> None:
+    stack = Stack([SecurityHeaders(), SecurityHeaders(x_frame_options="SAMEORIGIN")], App())
+    recorder, _ = run(stack)
+    # Response hooks run in reverse order: the outer layer has the last word.
+    assert recorder.header_values("X-Frame-Options") == ["DENY"]
+    assert recorder.header_values("X-Content-Type-Options") == ["nosniff"]
+
+
+class TestSecurityHeadersContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return SecurityHeaders()
+
+
+class TestSecurityHeadersHTTPSContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return SecurityHeaders(https_redirect=True, hsts_preload=True)
+
+    def environ_extra(self) -> dict[str, Any]:
+        return {"wsgi.url_scheme": "https", "SERVER_PORT": "443"}
