@@ -184,7 +184,8 @@ def _events(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]
     ("cookie", "reason"),
     [
         pytest.param("big=" + "x" * 4100, "too_large", id="too-large-value"),
-        pytest.param("big=" + "x" * 4000 + "; Path=/" + "p" * 200, "too_large", id="too-large-attrs"),
+        pytest.param("big=" + "x" * 4000 + "; Path=/" + "p" * 200, "too_large",
+                     id="too-large-attrs"),
         pytest.param("a=1; Domain=" + "d" * 1100, "attribute_too_large", id="attribute-too-large"),
         pytest.param("a=1\x01; Path=/", "bad_value", id="control-character"),
         pytest.param("a=\u20ac", "bad_value", id="non-latin-1"),
@@ -228,7 +229,7 @@ def test_exactly_max_size_passes() -> None:
 
 
 def test_strict_mode_raises() -> None:
-    with pytest.raises(CookiePolicyError, match="'big'.*too_large"):
+    with pytest.raises(CookiePolicyError, match=r"'big'.*too_large"):
         run(CookiePolicy(strict=True), ["big=" + "x" * 5000])
 
 
