@@ -1,0 +1,236 @@
+"""Content negotiation: pick the media type and language the client prefers.
+
+The application declares what it can produce; headerware picks the best match
+from the request's ``Accept`` / ``Accept-Language`` with werkzeug's
+:class:`~werkzeug.datastructures.MIMEAccept` and
+:class:`~werkzeug.datastructures.LanguageAccept` (parsed once per request by the
+engine): q-values honoured, wildcards (``*/*``, ``text/*``, ``*``) understood,
+``q=0`` meaning "not acceptable" — so ``Accept-Language: en, es;q=0`` never gives
+Spanish, which a substring test on the header would.
+
+Per route, in the layer config::
+
+    Negotiation(media_types={"/data": ["application/json", "text/html"]},
+                languages={"/hello": ["en", "es"]})
+
+or per request, from the application::
+
+    media_type = negotiate_media_type(environ, ["application/json", "text/html"])
+
+Either way the choice is stored in the environ and read with
+:func:`negotiated_media_type` / :func:`negotiated_language` (keys
+``headerware.negotiation.media_type`` and ``headerware.negotiation.language``).
+Offers are in the server's order of preference: the first wins ties and is the
+answer when the client sends no header.
+
+Responses of negotiated routes (and of requests where the helpers were used while
+the layer is in the stack) get ``Vary: Accept`` / ``Vary: Accept-Language``, merged
+with the shared Vary helper, so caches keep the variants apart. Without the layer
+the helpers still work, but the application sets ``Vary`` itself.
+
+``not_acceptable`` (``False``)
+    When nothing offered is acceptable, answer ``406 Not Acceptable`` (plain text,
+    listing what is available) instead of calling the application. Off by default:
+    RFC 9110 allows serving the default representation, which is friendlier to
+    clients with narrow Accept headers. When off, the first offer is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from werkzeug.datastructures import LanguageAccept, MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from .._headers import HeaderList, is_token, merge_vary
+from ..engine import Context, Layer, Response, current_context
+from ..paths import PathRules, request_path
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "LANGUAGE_KEY",
+    "MEDIA_TYPE_KEY",
+    "Negotiation",
+    "negotiate_language",
+    "negotiate_media_type",
+    "negotiated_language",
+    "negotiated_media_type",
+]
+
+MEDIA_TYPE_KEY = "headerware.negotiation.media_type"
+LANGUAGE_KEY = "headerware.negotiation.language"
+#: Set by the helpers: which Vary tokens the layer should add to this response.
+_VARY_KEY = "headerware.negotiation.vary"
+
+
+def _accept(environ: WSGIEnvironment) -> MIMEAccept:
+    ctx = current_context(environ)
+    if ctx is not None:
+        return ctx.accept
+    return parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+
+
+def _accept_language(environ: WSGIEnvironment) -> LanguageAccept:
+    ctx = current_context(environ)
+    if ctx is not None:
+        return ctx.accept_language
+    return parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept)
+
+
+def _best(accept: MIMEAccept | LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
+    if not offers:
+        return None
+    if not present:
+        return offers[0]  # no header: anything is acceptable; the server's first choice
+    return accept.best_match(offers)
+
+
+def _mark_vary(environ: WSGIEnvironment, token: str) -> None:
+    marked = environ.get(_VARY_KEY)
+    if marked is None:
+        environ[_VARY_KEY] = (token,)
+    elif token not in marked:
+        environ[_VARY_KEY] = (*marked, token)
+
+
+def negotiate_media_type(
+    environ: WSGIEnvironment, offers: Sequence[str], default: str | None = None
+) -> str | None:
+    """The best of ``offers`` for this request's ``Accept``; stored in the environ.
+
+    Returns ``default`` when none is acceptable (``q=0`` or no match).
+    """
+    choice = _best(_accept(environ), bool(environ.get("HTTP_ACCEPT")), offers)
+    if choice is None:
+        choice = default
+    environ[MEDIA_TYPE_KEY] = choice
+    _mark_vary(environ, "Accept")
+    return choice
+
+
+def negotiate_language(
+    environ: WSGIEnvironment, offers: Sequence[str], default: str | None = None
+) -> str | None:
+    """The best of ``offers`` for this request's ``Accept-Language``; stored in the environ.
+
+    Returns ``default`` when none is acceptable (``q=0`` or no match).
+    """
+    choice = _best(_accept_language(environ), bool(environ.get("HTTP_ACCEPT_LANGUAGE")), offers)
+    if choice is None:
+        choice = default
+    environ[LANGUAGE_KEY] = choice
+    _mark_vary(environ, "Accept-Language")
+    return choice
+
+
+def negotiated_media_type(environ: WSGIEnvironment) -> str | None:
+    """The media type chosen for this request, or ``None``."""
+    value = environ.get(MEDIA_TYPE_KEY)
+    return value if isinstance(value, str) else None
+
+
+def negotiated_language(environ: WSGIEnvironment) -> str | None:
+    """The language chosen for this request, or ``None``."""
+    value = environ.get(LANGUAGE_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _offers(
+    values: Mapping[str, Sequence[str]], option: str, media: bool
+) -> dict[str, tuple[str, ...]]:
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{option}: give a mapping of path pattern to offers")
+    checked: dict[str, tuple[str, ...]] = {}
+    for pattern, offers in values.items():
+        if isinstance(offers, str) or not offers:
+            raise ValueError(
+                f"{option}[{pattern!r}]: give a non-empty list of offers, e.g. "
+                + ("['application/json', 'text/html']" if media else "['en', 'es']")
+            )
+        for offer in offers:
+            parts = offer.split("/") if isinstance(offer, str) else []
+            valid = (
+                len(parts) == 2 and all(is_token(p) and p != "*" for p in parts)
+                if media
+                else isinstance(offer, str)
+                and all(part.isalnum() and part.isascii() for part in offer.split("-"))
+            )
+            if not valid:
+                raise ValueError(
+                    f"{option}[{pattern!r}]: {offer!r} is not a "
+                    + (
+                        "concrete media type such as 'text/html'"
+                        if media
+                        else "language tag such as 'en' or 'pt-BR'"
+                    )
+                )
+        checked[pattern] = tuple(offers)
+    return checked
+
+
+class Negotiation(Layer):
+    """Choose media type and language per route; add the matching ``Vary``."""
+
+    name: ClassVar[str] = "negotiation"
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        *,
+        media_types: Mapping[str, Sequence[str]] | None = None,
+        languages: Mapping[str, Sequence[str]] | None = None,
+        # Serving the default beats a 406 for most clients (RFC 9110 §12.1).
+        not_acceptable: bool = False,
+    ) -> None:
+        super().__init__(app)
+        self._media_offers = _offers(media_types or {}, "media_types", True)
+        self._language_offers = _offers(languages or {}, "languages", False)
+        self._media = PathRules(self._media_offers, option="media_types")
+        self._languages = PathRules(self._language_offers, option="languages")
+        self.not_acceptable = bool(not_acceptable)
+
+    def on_request(self, ctx: Context) -> Response | None:
+        environ = ctx.environ
+        if not (self._media or self._languages):
+            return None
+        path = request_path(environ)
+        media = self._media.match(path) if self._media else None
+        languages = self._languages.match(path) if self._languages else None
+        refused: list[str] = []
+        if media is not None:
+            choice = _best(ctx.accept, bool(environ.get("HTTP_ACCEPT")), media)
+            if choice is None:
+                refused.append("media types: " + ", ".join(media))
+                choice = media[0]
+            environ[MEDIA_TYPE_KEY] = choice
+            _mark_vary(environ, "Accept")
+        if languages is not None:
+            choice = _best(
+                ctx.accept_language, bool(environ.get("HTTP_ACCEPT_LANGUAGE")), languages
+            )
+            if choice is None:
+                refused.append("languages: " + ", ".join(languages))
+                choice = languages[0]
+            environ[LANGUAGE_KEY] = choice
+            _mark_vary(environ, "Accept-Language")
+        if refused and self.not_acceptable:
+            return Response.text(
+                "406 Not Acceptable", "Not Acceptable. Available " + "; ".join(refused)
+            )
+        return None
+
+    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+        tokens = ctx.environ.get(_VARY_KEY)
+        if tokens:
+            merge_vary(headers, tokens)
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "media_types": {k: list(v) for k, v in self._media_offers.items()},
+            "languages": {k: list(v) for k, v in self._language_offers.items()},
+            "not_acceptable": self.not_acceptable,
+        }
