@@ -1,0 +1,331 @@
+"""Cross-site request forgery protection, tokenless by default.
+
+:class:`CSRFProtect` (config name ``csrf``) refuses unsafe cross-origin requests from
+browsers, in the style of Go 1.25's ``net/http.CrossOriginProtection``:
+
+1. ``GET``, ``HEAD`` and ``OPTIONS`` always pass (they must not change state).
+2. ``Sec-Fetch-Site``, when present, decides: ``same-origin`` and ``none`` (the
+   user typed the URL or used a bookmark) pass; ``cross-site``, ``same-site`` and
+   anything else are refused unless the request's ``Origin`` is a trusted origin.
+   Every browser sends it since 2023, and pages cannot forge it.
+3. Otherwise the ``Origin`` header is compared with the request's own origin: the
+   scheme from ``wsgi.url_scheme`` and the host from ``HTTP_HOST`` (or
+   ``SERVER_NAME``/``SERVER_PORT``), i.e. as the server and the proxy-trust set-up
+   resolved them. Host case and default ports are normalised. A mismatch (``null``
+   included) is refused unless the origin is trusted. Unlike Go, the scheme is
+   compared too: an ``http://`` page cannot post to the ``https://`` site.
+4. A request with neither header is not from a browser (curl, a server-to-server
+   call, which no other site can make a user's browser send) and passes.
+
+No token is needed, so forms and ``fetch`` calls need no change. Refusals are
+``403 Forbidden`` with a short reason, as JSON ``{"error": ...}`` or HTML by Accept,
+logged as ``csrf_refused`` with ``reason``, ``origin`` and ``path``.
+
+Token mode (``mode="token"``)
+    Adds a classic synchronizer token, bound to the session (a :class:`Sessions`
+    layer must run before this one): unsafe requests that pass the origin check must
+    also carry a valid token, in the ``X-CSRF-Token`` header or the ``csrf_token``
+    form field (``application/x-www-form-urlencoded`` or ``multipart/form-data``
+    bodies up to ``max_form_size`` bytes are read, parsed with werkzeug and put back
+    in ``wsgi.input`` for the application to read again). Tokens are signed
+    (itsdangerous) and masked with a fresh random pad on every call, so a compressed
+    response never repeats the same secret bytes (BREACH). Templates get one with
+    :func:`csrf_token` (``environ["headerware.csrf.token"]`` is the zero-argument
+    callable behind it). ``session.regenerate()`` at login rotates the secret.
+
+Options
+    ``trusted_origins=()``: exact ``scheme://host[:port]`` origins allowed to make
+    cross-origin unsafe requests (validated at start-up; no path, no wildcard).
+    ``exempt_paths=()``: exact paths or explicit ``fnmatch`` globs (``/hooks/*``)
+    never checked (webhooks); a plain entry is exact, never a prefix.
+    ``mode="origin"`` or ``"token"``. ``field_name="csrf_token"``,
+    ``header_name="X-CSRF-Token"``, ``max_form_size=1048576``, ``token_max_age=None``
+    (seconds a token stays valid; the session's timeouts bound it anyway),
+    ``secret_keys=None``, ``allow_dev_key=False``, ``salt="headerware.csrf"``
+    (token mode). ``report_only=False``: log what would be refused
+    (``report_only=True`` in the event) and let it through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
+
+from .._headers import is_token
+from .._log import security_event
+from ..engine import Context, Layer, Response
+from .auth import compile_paths, error_response
+from .sessions import get_session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token"]
+
+#: The environ key of the zero-argument callable that returns a fresh masked token.
+TOKEN_KEY = "headerware.csrf.token"
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_REASONS = {
+    "cross_site": "cross-site request refused",
+    "origin_mismatch": "cross-origin request refused",
+    "token_missing": "CSRF token missing",
+    "token_invalid": "CSRF token invalid or expired",
+}
+_SECRET_BYTES = 32
+
+
+def csrf_token(environ: WSGIEnvironment) -> str:
+    """A fresh masked CSRF token for a form or header (needs ``mode="token"``)."""
+    factory = environ.get(TOKEN_KEY)
+    if not callable(factory):
+        raise LookupError(
+            "no CSRF token on this request: use CSRFProtect(mode='token') after a "
+            "Sessions layer (the default origin mode needs no token)"
+        )
+    return str(factory())
+
+
+def _normalise_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` with the host lower-cased and a default port dropped."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not host
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or value.endswith("/")
+    ):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and str(port) != _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def request_origin(environ: WSGIEnvironment) -> str:
+    """The request's own origin as the server (and proxy trust) resolved it."""
+    scheme = str(environ.get("wsgi.url_scheme", "http")).lower()
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = str(environ.get("SERVER_NAME", ""))
+        port = str(environ.get("SERVER_PORT", ""))
+        if port and port != _DEFAULT_PORTS.get(scheme):
+            host = f"{host}:{port}"
+    host = host.lower()
+    default = ":" + _DEFAULT_PORTS.get(scheme, "")
+    if host.endswith(default) and not host.endswith("]"):
+        host = host[: -len(default)]
+    return f"{scheme}://{host}"
+
+
+class CSRFProtect(Layer):
+    """Refuse unsafe cross-origin browser requests (and, in token mode, tokenless ones)."""
+
+    name = "csrf"
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        *,
+        trusted_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
+        mode: str = "origin",
+        field_name: str = "csrf_token",
+        header_name: str = "X-CSRF-Token",
+        max_form_size: int = 1 << 20,
+        token_max_age: int | None = None,
+        secret_keys: str | bytes | Sequence[str | bytes] | None = None,
+        allow_dev_key: bool = False,
+        salt: str = "headerware.csrf",
+        report_only: bool = False,
+    ) -> None:
+        super().__init__(app)
+        if isinstance(trusted_origins, str):
+            raise ValueError(
+                f"trusted_origins: give a list, not the string {trusted_origins!r}; "
+                f"e.g. trusted_origins=[{trusted_origins!r}]"
+            )
+        trusted: set[str] = set()
+        for origin in trusted_origins:
+            normal = _normalise_origin(origin) if isinstance(origin, str) else None
+            if normal is None or normal != origin.lower():
+                raise ValueError(
+                    f"trusted_origins: {origin!r} is not an exact origin; write it as "
+                    "scheme://host[:port] with no path, trailing slash, wildcard or "
+                    "default port, e.g. 'https://app.example.com'"
+                )
+            trusted.add(normal)
+        self.trusted_origins = frozenset(trusted)
+        exempt = list(exempt_paths) if not isinstance(exempt_paths, str) else exempt_paths
+        self._exempt = compile_paths(exempt, option="exempt_paths") if exempt else None
+        self.exempt_paths = tuple(exempt)
+        if mode not in ("origin", "token"):
+            raise ValueError(f"mode: {mode!r} is not a CSRF mode; use 'origin' or 'token'")
+        self.mode = mode
+        if not isinstance(field_name, str) or not field_name:
+            raise ValueError(f"field_name: {field_name!r} must be a non-empty form field name")
+        if not isinstance(header_name, str) or not is_token(header_name):
+            raise ValueError(f"header_name: {header_name!r} is not a valid header name")
+        if isinstance(max_form_size, bool) or not isinstance(max_form_size, int) or (
+            max_form_size < 0
+        ):
+            raise ValueError(f"max_form_size: {max_form_size!r} must be a byte count >= 0")
+        self.field_name = field_name
+        self.header_name = header_name
+        self._header_key = "HTTP_" + header_name.upper().replace("-", "_")
+        self.max_form_size = max_form_size
+        self.token_max_age = token_max_age
+        self.report_only = bool(report_only)
+        self._signer: Any = None
+        if mode == "token":
+            from .signing import CookieSigner
+
+            self._signer = CookieSigner(
+                secret_keys, salt=salt, max_age=token_max_age, allow_dev_key=allow_dev_key
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "trusted_origins": sorted(self.trusted_origins),
+            "exempt_paths": list(self.exempt_paths),
+            "field_name": self.field_name if self.mode == "token" else None,
+            "header_name": self.header_name if self.mode == "token" else None,
+            "report_only": self.report_only,
+        }
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def _make_token(self, environ: WSGIEnvironment) -> str:
+        secret = base64.urlsafe_b64decode(get_session(environ).csrf_secret() + "=")
+        pad = os.urandom(_SECRET_BYTES)
+        masked = pad + bytes(a ^ b for a, b in zip(pad, secret, strict=True))
+        payload = base64.urlsafe_b64encode(masked).rstrip(b"=").decode("ascii")
+        return str(self._signer.sign(payload))
+
+    def _token_factory(self, environ: WSGIEnvironment) -> Callable[[], str]:
+        return lambda: self._make_token(environ)
+
+    def _token_matches(self, environ: WSGIEnvironment, token: str) -> bool:
+        payload = self._signer.unsign(token)
+        if payload is None:
+            return False
+        try:
+            masked = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if len(masked) != 2 * _SECRET_BYTES:
+            return False
+        pad, hidden = masked[:_SECRET_BYTES], masked[_SECRET_BYTES:]
+        candidate = bytes(a ^ b for a, b in zip(pad, hidden, strict=True))
+        session = get_session(environ)
+        session._load()
+        stored = session.csrf_secret_value
+        if stored is None:
+            return False
+        secret = base64.urlsafe_b64decode(stored + "=")
+        return hmac.compare_digest(candidate, secret)
+
+    def _submitted_token(self, environ: WSGIEnvironment) -> str | None:
+        header = environ.get(self._header_key)
+        if header:
+            return str(header).strip()
+        mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
+        if mimetype not in _FORM_TYPES:
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if length <= 0 or length > self.max_form_size:
+            return None
+        body = _read_exactly(environ["wsgi.input"], length)
+        # The application reads the same body again from the start.
+        environ["wsgi.input"] = io.BytesIO(body)
+        copy = dict(environ)
+        copy["wsgi.input"] = io.BytesIO(body)
+        copy["CONTENT_LENGTH"] = str(len(body))
+        try:
+            _, form, files = parse_form_data(
+                copy, max_form_memory_size=self.max_form_size, silent=True
+            )
+        except Exception:  # werkzeug refuses malformed or oversized forms
+            return None
+        for storage in files.values():
+            storage.close()
+        value = form.get(self.field_name)
+        return value if value else None
+
+    # -- hooks ------------------------------------------------------------------------
+
+    def on_request(self, ctx: Context) -> Response | None:
+        environ = ctx.environ
+        if self._signer is not None:
+            environ[TOKEN_KEY] = self._token_factory(environ)
+        if environ.get("REQUEST_METHOD", "GET").upper() in _SAFE_METHODS:
+            return None
+        exempt = self._exempt
+        if exempt is not None and exempt(ctx.path):
+            return None
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        origin = environ.get("HTTP_ORIGIN")
+        if site:
+            if site not in ("same-origin", "none") and origin not in self.trusted_origins:
+                return self._refuse(ctx, "cross_site", origin, site)
+        elif origin is not None and origin not in self.trusted_origins:
+            if _normalise_origin(origin) != request_origin(environ):
+                return self._refuse(ctx, "origin_mismatch", origin, None)
+        if self._signer is not None:
+            token = self._submitted_token(environ)
+            if token is None:
+                return self._refuse(ctx, "token_missing", origin, site)
+            if not self._token_matches(environ, token):
+                return self._refuse(ctx, "token_invalid", origin, site)
+        return None
+
+    def _refuse(
+        self, ctx: Context, reason: str, origin: str | None, site: str | None
+    ) -> Response | None:
+        fields: dict[str, Any] = {"reason": reason, "origin": origin, "path": ctx.path}
+        if site is not None:
+            fields["sec_fetch_site"] = site
+        if self.report_only:
+            security_event("csrf_refused", report_only=True, **fields)
+            return None
+        security_event("csrf_refused", **fields)
+        return error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
+
+
+def _read_exactly(stream: Any, length: int) -> bytes:
+    """Up to ``length`` bytes of ``stream`` (fewer only when the client sent fewer)."""
+    chunks: list[bytes] = []
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
