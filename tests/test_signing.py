@@ -1,0 +1,379 @@
+"""CookieSigner, CookieEncrypter and the SignedCookies layer (Flask and bare apps)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import flask
+import pytest
+import webtest
+from itsdangerous.signer import Signer
+from itsdangerous.timed import TimestampSigner
+
+from headerware.engine import Layer, Stack
+from headerware.keys import ENV_VAR
+from headerware.layers.cookies import CookiePolicy
+from headerware.layers.signing import (
+    REJECTED_ENVIRON_KEY,
+    CookieEncrypter,
+    CookieSigner,
+    SignedCookies,
+    rejected_cookies,
+)
+from headerware.setcookie import SetCookie
+from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
+
+OLD = "old-key-0123456789abcdef"
+NEW = "new-key-0123456789abcdef"
+SALT = "headerware.signed-cookie"
+
+
+def signed(value: str, name: str = "username", keys: list[str] | None = None, **kw: Any) -> str:
+    return CookieSigner(keys or [NEW], f"{SALT}:{name}", **kw).sign(value)
+
+
+# -- CookieSigner / CookieEncrypter ---------------------------------------------------
+
+
+def test_signer_round_trip_and_reasons() -> None:
+    signer = CookieSigner([NEW], "s")
+    token = signer.sign("john_doe")
+    assert token.startswith("john_doe.")
+    assert signer.unsign(token) == "john_doe"
+    assert signer.verify("john_doe") == (None, "unsigned")
+    assert signer.verify("jane_doe" + token[8:]) == (None, "bad_signature")
+    assert signer.verify(token[:-3] + "xyz") == (None, "bad_signature")
+    assert signer.verify("é.\udcff") == (None, "bad_signature")
+    assert signer.unsign(signer.sign("caf\xc3\xa9 ;x")) == "caf\xc3\xa9 ;x"
+
+
+def test_signer_rotation_new_signs_old_verifies() -> None:
+    old_token = CookieSigner([OLD], "s").sign("v")
+    rotated = CookieSigner([NEW, OLD], "s")
+    assert rotated.unsign(old_token) == "v"
+    new_token = rotated.sign("v")
+    assert CookieSigner([NEW], "s").unsign(new_token) == "v"
+    assert CookieSigner([OLD], "s").unsign(new_token) is None
+    # A retired key no longer verifies.
+    assert CookieSigner([NEW], "s").unsign(old_token) is None
+
+
+def test_signer_salt_separates_uses() -> None:
+    token = CookieSigner([NEW], "a").sign("v")
+    assert CookieSigner([NEW], "b").unsign(token) is None
+
+
+def test_signer_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = CookieSigner([NEW], "s", max_age=60)
+    token = signer.sign("v")
+    assert signer.verify(token) == ("v", "ok")
+    assert signer.verify(CookieSigner([NEW], "s").sign("v")) == (None, "bad_signature")
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
+    assert signer.verify(token) == (None, "expired")
+
+
+def test_signer_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, f"{NEW},{OLD}")
+    assert CookieSigner(salt="s").unsign(CookieSigner([OLD], "s").sign("v")) == "v"
+
+
+def test_signer_derives_keys_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = CookieSigner([NEW, OLD], "s", max_age=60)
+    calls: list[int] = []
+    original = Signer.derive_key
+
+    def counting(self: Signer, secret_key: Any = None) -> bytes:
+        calls.append(1)
+        return original(self, secret_key)
+
+    monkeypatch.setattr(Signer, "derive_key", counting)
+    for _ in range(5):
+        assert signer.unsign(signer.sign("v")) == "v"
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"max_age": 0}, "max_age", id="max-age-zero"),
+        pytest.param({"max_age": True}, "max_age", id="max-age-bool"),
+        pytest.param({"secret_keys": ["short"]}, "too short", id="short-key"),
+    ],
+)
+def test_signer_config_errors(kwargs: dict[str, Any], message: str) -> None:
+    kwargs.setdefault("secret_keys", [NEW])
+    with pytest.raises(ValueError, match=message):
+        CookieSigner(**kwargs)
+
+
+def test_encrypter_round_trip_hides_value_and_binds_name() -> None:
+    box = CookieEncrypter([NEW])
+    token = box.encrypt("secret-value", "token")
+    assert "secret" not in token and token.startswith("v1.")
+    assert box.decrypt(token, "token") == "secret-value"
+    assert box.verify(token, "other") == (None, "bad_signature")
+    assert box.encrypt("v", "n") != box.encrypt("v", "n"), "fresh nonce per value"
+    assert box.verify("plain", "n") == (None, "unsigned")
+    assert box.verify("v1.!!!", "n") == (None, "bad_signature")
+    assert box.verify("v1.AAAA", "n") == (None, "bad_signature")
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert box.verify(flipped, "token") == (None, "bad_signature")
+
+
+def test_encrypter_rotation_and_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = CookieEncrypter([OLD]).encrypt("v", "n")
+    rotated = CookieEncrypter([NEW, OLD], max_age=60)
+    assert rotated.decrypt(token, "n") == "v"
+    assert CookieEncrypter([OLD]).decrypt(rotated.encrypt("v", "n"), "n") is None
+    later = time.time() + 61
+    monkeypatch.setattr("headerware.layers.signing.time.time", lambda: later)
+    assert rotated.verify(token, "n") == (None, "expired")
+
+
+# -- the layer ------------------------------------------------------------------
+
+
+def make_flask_app() -> flask.Flask:
+    app = flask.Flask(__name__)
+
+    @app.get("/set-cookie")
+    def set_cookie() -> Any:
+        response = flask.make_response("set")
+        response.set_cookie("username", "john_doe", max_age=604800)
+        response.set_cookie("plain", "visible")
+        return response
+
+    @app.get("/get-cookie")
+    def get_cookie() -> str:
+        cookies = flask.request.cookies
+        return f"Hello, {cookies.get('username', 'stranger')}! plain={cookies.get('plain')}"
+
+    @app.get("/delete-cookie")
+    def delete_cookie() -> Any:
+        response = flask.make_response("deleted")
+        response.delete_cookie("username")
+        return response
+
+    return app
+
+
+def bare_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    from http.cookies import SimpleCookie
+
+    path = environ["PATH_INFO"]
+    headers = [("Content-Type", "text/plain")]
+    if path == "/set-cookie":
+        headers += [
+            ("Set-Cookie", "username=john_doe; Max-Age=604800"),
+            ("Set-Cookie", "plain=visible"),
+        ]
+        body = b"set"
+    elif path == "/delete-cookie":
+        headers.append(("Set-Cookie", "username=; Max-Age=0"))
+        body = b"deleted"
+    else:
+        jar = SimpleCookie()
+        jar.load(environ.get("HTTP_COOKIE", ""))
+        name = jar["username"].value if "username" in jar else "stranger"
+        plain = jar["plain"].value if "plain" in jar else None
+        body = f"Hello, {name}! plain={plain}".encode()
+    start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+APPS = [pytest.param(make_flask_app(), id="flask"), pytest.param(bare_app, id="bare")]
+
+
+def client(app: Any, **options: Any) -> webtest.TestApp:
+    options.setdefault("cookies", ["username"])
+    options.setdefault("secret_keys", [NEW])
+    return webtest.TestApp(Stack([CookiePolicy(), SignedCookies(**options)], app), lint=True)
+
+
+def events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        r.hw_fields  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "hw_event", "") == "cookie_signature_invalid"
+    ]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_examples_contract_round_trip(app: Any) -> None:
+    browser = client(app)
+    response = browser.get("https://localhost/set-cookie")
+    username, plain = (SetCookie.parse(v) for v in response.headers.getall("Set-Cookie"))
+    assert username.value.startswith("john_doe.") and username.value != "john_doe"
+    assert username.has("httponly") and username.has("secure")
+    assert username.get("samesite") == "Lax" and username.get("path") == "/"
+    assert plain.value == "visible", "unconfigured cookies are not signed"
+    assert browser.get("https://localhost/get-cookie").text == "Hello, john_doe! plain=visible"
+    browser.get("https://localhost/delete-cookie")
+    assert "username" not in browser.cookies
+    assert browser.get("https://localhost/get-cookie").text == "Hello, stranger! plain=visible"
+
+
+@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize(
+    ("cookie", "reason"),
+    [
+        pytest.param("username=john_doe", "unsigned", id="unsigned"),
+        pytest.param(f"username=admin{signed('john_doe')[8:]}", "bad_signature", id="tampered"),
+        pytest.param(f"username={signed('john_doe', keys=[OLD])}", "bad_signature",
+                     id="unknown-key"),
+        pytest.param(f"username={signed('john_doe', name='other')}", "bad_signature",
+                     id="cross-cookie-replay"),
+        pytest.param(f"username={signed('john_doe')}; username={signed('admin')}",
+                     "conflicting_duplicate", id="conflicting-duplicate"),
+    ],
+)  # fmt: skip
+def test_invalid_values_removed_logged_rest_kept(
+    app: Any, cookie: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "headerware"):
+        response = client(app).get("/get-cookie", headers={"Cookie": f"{cookie}; plain=visible"})
+    assert response.text == "Hello, stranger! plain=visible"
+    assert events(caplog) == [{"cookie": "username", "reason": reason}]
+    assert "john_doe" not in caplog.text and NEW not in caplog.text
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_rotation_through_the_layer(app: Any) -> None:
+    old_browser = client(app, secret_keys=[OLD])
+    old_browser.get("/set-cookie")
+    token = old_browser.cookies["username"]
+    rotated = client(app, secret_keys=[NEW, OLD])
+    response = rotated.get("/get-cookie", headers={"Cookie": f"username={token}"})
+    assert response.text == "Hello, john_doe! plain=None"
+    fresh = SetCookie.parse(rotated.get("/set-cookie").headers.getall("Set-Cookie")[0]).value
+    assert CookieSigner([NEW], f"{SALT}:username").unsign(fresh) == "john_doe"
+
+
+def test_same_value_twice_is_not_tampering(caplog: pytest.LogCaptureFixture) -> None:
+    token = signed("john_doe")
+    cookie = f"username={token}; plain=1; username={token}"
+    response = client(bare_app).get("/get-cookie", headers={"Cookie": cookie})
+    assert response.text == "Hello, john_doe! plain=1"
+    assert events(caplog) == []
+
+
+def test_expired_signature(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = client(bare_app, max_age=60)
+    browser.get("/set-cookie")
+    assert browser.get("/get-cookie").text == "Hello, john_doe! plain=visible"
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
+    assert browser.get("/get-cookie").text == "Hello, stranger! plain=visible"
+    assert events(caplog)[-1] == {"cookie": "username", "reason": "expired"}
+
+
+def test_patterns_quoted_values_and_rejected_helper() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen["cookie"] = environ.get("HTTP_COOKIE")
+        seen["rejected"] = rejected_cookies(environ)
+        start_response("200 OK", [("Set-Cookie", 'pref_a="x y"'), ("Set-Cookie", "other=1")])
+        return []
+
+    layer = SignedCookies(app, cookies=["pref_*"], secret_keys=[NEW])
+    recorder = Recorder()
+    consume(layer(make_environ(), recorder))
+    sealed_a, other = recorder.header_values("Set-Cookie")
+    assert sealed_a.startswith('pref_a="x y.') and sealed_a.endswith('"')
+    assert other == "other=1"
+    cookie = f"{sealed_a}; pref_b={signed('1', name='pref_a')}; other=1"
+    consume(layer(make_environ(HTTP_COOKIE=cookie), Recorder()))
+    assert seen["cookie"] == 'pref_a="x y"; other=1'
+    assert seen["rejected"] == (("pref_b", "bad_signature"),)
+    assert rejected_cookies({}) == ()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_encrypted_cookies(app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    browser = client(app, cookies=[], encrypted_cookies=["username"])
+    browser.get("/set-cookie")
+    token = browser.cookies["username"]
+    assert "john_doe" not in token
+    assert browser.get("/get-cookie").text == "Hello, john_doe! plain=visible"
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    response = browser.get("/get-cookie", headers={"Cookie": f"username={tampered}"})
+    assert "Hello, stranger!" in response.text
+    assert events(caplog) == [{"cookie": "username", "reason": "bad_signature"}]
+
+
+def test_report_only_keeps_everything(caplog: pytest.LogCaptureFixture) -> None:
+    browser = client(bare_app, report_only=True)
+    response = browser.get("/set-cookie")
+    assert SetCookie.parse(response.headers.getall("Set-Cookie")[0]).value == "john_doe"
+    response = browser.get("/get-cookie", headers={"Cookie": "username=john_doe"})
+    assert response.text.startswith("Hello, john_doe!")
+    assert events(caplog) == [{"cookie": "username", "reason": "unsigned", "report_only": True}]
+
+
+def test_nothing_to_do_passes_request_untouched() -> None:
+    environ = make_environ(HTTP_COOKIE="a=1;b=2")
+    consume(SignedCookies(text_app(), cookies=["username"], secret_keys=[NEW])(environ, Recorder()))
+    assert environ["HTTP_COOKIE"] == "a=1;b=2"
+    assert REJECTED_ENVIRON_KEY not in environ
+
+
+def test_no_key_fails_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(ValueError, match=f"secret_keys: no secret key configured; set {ENV_VAR}"):
+        SignedCookies(cookies=["username"])
+
+
+def test_dev_key_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with caplog.at_level(logging.WARNING, "headerware"):
+        layer = SignedCookies(cookies=["username"], allow_dev_key=True)
+    assert "DEVELOPMENT key" in caplog.text
+    assert layer.describe()["secret_keys"] == "<1 key(s)>"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"cookies": []}, "no cookie to sign", id="nothing"),
+        pytest.param({"cookies": "username"}, r"cookies=\['username'\]", id="string"),
+        pytest.param({"cookies": ["bad name"]}, "not a valid cookie name", id="bad-name"),
+        pytest.param({"cookies": ["a"], "encrypted_cookies": ["a"]}, "listed in both",
+                     id="both"),
+        pytest.param({"max_age": -1}, "max_age", id="max-age"),
+        pytest.param({"salt": ""}, "salt", id="salt"),
+        pytest.param({"report_only": 1}, "report_only", id="report-only"),
+    ],
+)  # fmt: skip
+def test_layer_config_errors(options: dict[str, Any], message: str) -> None:
+    options.setdefault("cookies", ["username"])
+    with pytest.raises(ValueError, match=message):
+        SignedCookies(secret_keys=[NEW], **options)
+
+
+def test_describe_never_shows_keys() -> None:
+    described = SignedCookies(cookies=["username"], secret_keys=[NEW, OLD]).describe()
+    assert described["secret_keys"] == "<2 key(s)>"
+    assert NEW not in repr(described) and OLD not in repr(described)
+
+
+class TestSignedCookiesContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return SignedCookies(cookies=["username", "c*"], secret_keys=[NEW])
+
+    def environ_extra(self) -> dict[str, Any]:
+        return {"HTTP_COOKIE": f"username={signed('john_doe')}; other=1"}
+
+
+class TestEncryptedCookiesContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return SignedCookies(encrypted_cookies=["username"], secret_keys=[NEW])
+
+    def environ_extra(self) -> dict[str, Any]:
+        token = CookieEncrypter([NEW], f"{SALT}.encrypted").encrypt("john_doe", "username")
+        return {"HTTP_COOKIE": f"username={token}; other=1"}
