@@ -283,9 +283,9 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-#: Content-Type values apps send all the time, classified once at import.
-_COMMON_TYPES = {
-    value: _is_json(value)
+#: Content-Type values apps send all the time -> variant offset (2: JSON), at import.
+_TYPE_INDEX = {
+    value: 2 if _is_json(value) else 0
     for value in (
         "application/json",
         "application/json; charset=utf-8",
@@ -563,24 +563,19 @@ class SecurityHeaders(Layer):
     # -- response: one pass over the app's headers ---------------------------------
 
     def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+        # Hot path: one pass, dict lookups only (the spellings were precomputed).
         kinds = self._kinds
-        content_type = None
+        index = 0  # into self._variants: 2 * json + secure
         hits = False
         for name, value in headers:
             kind = kinds.get(name)
             if kind is None:  # an unusual spelling: classify its lower-case form
                 kind = kinds.get(name.lower(), _OTHER)
-            if kind == _CONTENT_TYPE:
-                content_type = value
-            elif kind == _TOUCHED:
+            if kind == 1:  # _CONTENT_TYPE (a literal: no global lookup per header)
+                offset = _TYPE_INDEX.get(value)
+                index = (2 if _is_json(value) else 0) if offset is None else offset
+            elif kind:  # _TOUCHED
                 hits = True
-        index = 0
-        if content_type is not None:
-            json = _COMMON_TYPES.get(content_type)
-            if json is None:
-                json = _is_json(content_type)
-            if json:
-                index = 2
         if ctx.environ.get("wsgi.url_scheme") == "https":
             index += 1
         ours = self._variants[index]
