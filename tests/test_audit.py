@@ -292,10 +292,13 @@ def test_json_output() -> None:
 # --------------------------------------------------------------------------- app / URL
 
 
+FULL_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
 def _secure_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
-        ("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+        ("Content-Security-Policy", FULL_CSP),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
         ("Cross-Origin-Resource-Policy", "same-origin"),
