@@ -142,6 +142,11 @@ def _has_containers(data: dict[str, Any]) -> bool:
     return any(type(value) is list or type(value) is dict for value in data.values())
 
 
+def _now() -> int:
+    """The current time in whole seconds (one place, so tests can move the clock)."""
+    return int(time.time())
+
+
 def _dumps(data: object) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
@@ -477,7 +482,7 @@ class Sessions(Layer):
             or type(record.get("t")) is not int
         ):
             return self._reject(session, "malformed")
-        now = int(time.time())
+        now = _now()
         if self.idle_timeout is not None and now - record["t"] > self.idle_timeout:
             reason = "idle_timeout"
         elif self.absolute_timeout is not None and now - record["c"] > self.absolute_timeout:
@@ -510,7 +515,7 @@ class Sessions(Layer):
             return None  # never touched: the response is left as it is
         if session.accessed:
             merge_vary(headers, ("Cookie",))
-        now = int(time.time())
+        now = _now()
         if session.changed() or session.regenerated:
             write = True
         elif session.accessed and not session.new and self.refresh_interval is not None:
@@ -594,6 +599,7 @@ class Sessions(Layer):
             secure=self._secure(ctx),
             httponly=True,
             samesite=self.samesite,
+            max_size=0,  # checked below, with a logged refusal instead of a warning
         )
         if len(cookie) > self._max_size:
             security_event(
