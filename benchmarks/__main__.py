@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     data: dict[str, Any] = {
         "command": command.strip(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": harness.machine_info(),
         "config": {"rounds": rounds, "batch_seconds": batch_seconds, "quick": args.quick},
     }
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if "inprocess" in suites:
         chosen = harness.select(inprocess.variants(), args.only)
         if chosen:
-            log(f"in-process: {len(chosen)} variants × {rounds} rounds")
+            log(f"in-process: {len(chosen)} variants x {rounds} rounds")
             inproc = harness.run_interleaved(
                 chosen, rounds=rounds, batch_seconds=batch_seconds, warmup=warmup, progress=log
             )
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in suites:
         chosen = harness.select(scaling.variants(), args.only)
         if chosen:
-            log(f"scaling: {len(chosen)} variants × {rounds} rounds")
+            log(f"scaling: {len(chosen)} variants x {rounds} rounds")
             scale = harness.run_interleaved(
                 chosen, rounds=rounds, batch_seconds=batch_seconds, warmup=warmup, progress=log
             )
@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         only = ["wsgi-bare", "wsgi-full"] if args.quick else None
         if args.only:
             names = [n for n, _ in server.VARIANTS]
-            picked = [n for n in names if any(fnmatch.fnmatch(n, f"*{p}*") for p in args.only.split(","))]
+            picked = [
+                n for n in names if any(fnmatch.fnmatch(n, f"*{p}*") for p in args.only.split(","))
+            ]
             only = picked or only
         srv = server.run(
             rounds=1 if args.quick else 3,

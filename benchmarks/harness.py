@@ -17,6 +17,7 @@ Every request calls the app, consumes the whole body and closes it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
@@ -332,7 +333,7 @@ def markdown_table(results: Sequence[Result], title: str = "") -> str:
     if title:
         lines += [f"### {title}", ""]
     lines += [
-        "| variant | request | median µs | p10–p90 µs | overhead µs (p10–p90) | × baseline |",
+        "| variant | request | median µs | p10-p90 µs | overhead µs (p10-p90) | x baseline |",
         "|---|---|---:|---:|---:|---:|",
     ]
     group = None
@@ -345,7 +346,7 @@ def markdown_table(results: Sequence[Result], title: str = "") -> str:
             label = "not available yet" if r.status == "unavailable" else "error"
             lines.append(f"| {r.name} | {r.kind} | {label}: {r.reason} | | | |")
             continue
-        spread = f"{fmt(r.p10)}–{fmt(r.p90)}"
+        spread = f"{fmt(r.p10)}-{fmt(r.p90)}"
         if r.overhead is None:
             over = "(baseline)"
         else:
@@ -372,10 +373,8 @@ def machine_info() -> dict[str, Any]:
                     break
     except OSError:
         pass
-    try:
+    with contextlib.suppress(OSError):
         info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
     versions = {}
     for package in (
         "werkzeug",
@@ -394,7 +393,7 @@ def machine_info() -> dict[str, Any]:
         except Exception:
             versions[package] = None
     info["packages"] = versions
-    try:
+    with contextlib.suppress(OSError):
         info["git"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
@@ -402,8 +401,6 @@ def machine_info() -> dict[str, Any]:
             check=False,
             cwd=os.path.dirname(os.path.abspath(__file__)),
         ).stdout.strip()
-    except OSError:
-        pass
     return info
 
 

@@ -145,7 +145,10 @@ def signed_username_cookie() -> str:
 
 
 def prepared(
-    app: WSGIApp, make: Callable[[], Environ], expect: str | None = "200", check: Check | None = None
+    app: WSGIApp,
+    make: Callable[[], Environ],
+    expect: str | None = "200",
+    check: Check | None = None,
 ) -> Prepared:
     return Prepared(app, make, expect, check)
 
@@ -199,7 +202,9 @@ def _wsgi_variants() -> list[Variant]:
         "get.hw-security",
         "get",
         lambda: prepared(
-            hw(lambda: [apps.security_headers()], wsgi), get_request(), check=header("X-Frame-Options")
+            hw(lambda: [apps.security_headers()], wsgi),
+            get_request(),
+            check=header("X-Frame-Options"),
         ),
         "SecurityHeaders, defaults (static values)",
     )
@@ -233,8 +238,14 @@ def _wsgi_variants() -> list[Variant]:
         lambda: prepared(hw(lambda: [apps.cookie_policy()], wsgi), get_request()),
         "no Set-Cookie in the response",
     )
-    add("get.hw-negotiation", "get", lambda: prepared(hw(lambda: [apps.negotiation()], wsgi), get_request()))
-    add("get.hw-caching", "get", lambda: prepared(hw(lambda: [apps.caching()], wsgi), get_request()))
+    add(
+        "get.hw-negotiation",
+        "get",
+        lambda: prepared(hw(lambda: [apps.negotiation()], wsgi), get_request()),
+    )
+    add(
+        "get.hw-caching", "get", lambda: prepared(hw(lambda: [apps.caching()], wsgi), get_request())
+    )
     add(
         "get.hw-trusted-hosts",
         "get",
@@ -325,7 +336,9 @@ def _wsgi_variants() -> list[Variant]:
         try:
             reader, writer = apps.session_access()
             app = apps.hw_stack([apps.signed_cookies(), apps.sessions()], wsgi(reader, writer))
-            cookie = f"{signed_username_cookie()}; {session_cookie_for(app, hw_session_cookie_name())}"
+            cookie = (
+                f"{signed_username_cookie()}; {session_cookie_for(app, hw_session_cookie_name())}"
+            )
         except Unavailable:
             cookie = "username=john_doe.sig; session=eyJ1c2VyX2lkIjo0Mn0.sig"
         return prepared(wsgi(), session_request(cookie))
@@ -391,7 +404,9 @@ def _flask_variants() -> list[Variant]:
             "post": "Flask hello app — same-origin form POST (CSRF)",
         }[kind]
         base = None if name.endswith(".bare") else f"flask.{kind}.bare"
-        out.append(Variant(f"flask.{kind}.{name.split('.', 1)[-1]}", build, base, group, kind, note))
+        out.append(
+            Variant(f"flask.{kind}.{name.split('.', 1)[-1]}", build, base, group, kind, note)
+        )
 
     nonce = header("Content-Security-Policy", "'nonce-")
     allow = header("Access-Control-Allow-Origin", apps.ALLOWED_ORIGIN)
@@ -479,7 +494,9 @@ def _flask_variants() -> list[Variant]:
     add(
         "cors.hw-full-nocookies",
         "cors",
-        lambda: prepared(hw(lambda: apps.full_stack(False), flask_app), cors_request(), check=allow),
+        lambda: prepared(
+            hw(lambda: apps.full_stack(False), flask_app), cors_request(), check=allow
+        ),
     )
     add(
         "cors.flask-cors",

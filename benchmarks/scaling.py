@@ -64,7 +64,9 @@ def _active(n: int) -> Prepared:
     return Prepared(
         Stack([active(i) for i in range(n)], apps.make_wsgi_app()),
         environ_maker(),
-        check=lambda s, h, b: None if sum(k.startswith("X-Layer-") for k, _ in h) == n else "headers",
+        check=lambda s, h, b: (
+            None if sum(k.startswith("X-Layer-") for k, _ in h) == n else "headers"
+        ),
     )
 
 
@@ -77,12 +79,28 @@ def _nested(n: int) -> Prepared:
 
 def variants() -> list[Variant]:
     group = "Stack of N layers around the bare WSGI app (GET)"
-    out = [Variant("scale.bare", lambda: Prepared(apps.make_wsgi_app(), environ_maker()), None, group)]
-    for n in SIZES:
-        out.append(Variant(f"scale.idle-{n}", lambda n=n: _idle(n), "scale.bare", group, note=f"{n} idle layers"))
+    out = [
+        Variant("scale.bare", lambda: Prepared(apps.make_wsgi_app(), environ_maker()), None, group)
+    ]
     for n in SIZES:
         out.append(
-            Variant(f"scale.active-{n}", lambda n=n: _active(n), "scale.bare", group, note=f"{n} layers adding a header")
+            Variant(
+                f"scale.idle-{n}",
+                lambda n=n: _idle(n),
+                "scale.bare",
+                group,
+                note=f"{n} idle layers",
+            )
+        )
+    for n in SIZES:
+        out.append(
+            Variant(
+                f"scale.active-{n}",
+                lambda n=n: _active(n),
+                "scale.bare",
+                group,
+                note=f"{n} layers adding a header",
+            )
         )
     for n in SIZES:
         out.append(

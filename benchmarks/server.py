@@ -192,7 +192,7 @@ def markdown(data: dict[str, Any]) -> str:
         return f"gunicorn + wrk: not available ({data.get('reason')})\n"
     lines = [
         f"### gunicorn (1 sync worker) + wrk (1 thread, 4 connections), "
-        f"{data['rounds']} alternated rounds × {data['seconds']:g} s",
+        f"{data['rounds']} alternated rounds x {data['seconds']:g} s",
         "",
         "| app | requests/s per round | median req/s | ratio to bare (per round) | non-2xx |",
         "|---|---|---:|---:|---:|",
@@ -202,7 +202,9 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(f"| {row['name']} | {row.get('status')}: {row.get('reason')} | | | |")
             continue
         runs = ", ".join(f"{x:.0f}" for x in row["rps"])
-        ratio = f"{row['ratio']:.3f} ({', '.join(map(str, row['ratios']))})" if "ratio" in row else "—"
+        ratio = (
+            f"{row['ratio']:.3f} ({', '.join(map(str, row['ratios']))})" if "ratio" in row else "—"
+        )
         median = f"{row['median_rps']:.0f}" if row["median_rps"] else "—"
         lines.append(f"| {row['name']} | {runs} | {median} | {ratio} | {row['non_2xx']} |")
     return "\n".join(lines) + "\n"

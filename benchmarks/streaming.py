@@ -2,7 +2,7 @@
 
 * Peak RSS growth, measured in a fresh subprocess per variant: the peak-RSS counter is
   reset (``/proc/self/clear_refs``) after start-up, the whole body is streamed through
-  and consumed, then ``VmHWM`` is read; growth = peak after − RSS before. A stack that
+  and consumed, then ``VmHWM`` is read; growth = peak after - RSS before. A stack that
   buffered the body would grow by ~200 MB.
 * Time to first byte versus the bare app, interleaved in-process: from calling the app
   to receiving the first chunk (then the rest is abandoned and the body closed).
@@ -42,7 +42,10 @@ def streaming_app(total: int = TOTAL, chunk: int = CHUNK) -> WSGIApp:
         def generate() -> Iterator[bytes]:
             start_response(
                 "200 OK",
-                [("Content-Type", "application/octet-stream"), ("Content-Length", str(count * chunk))],
+                [
+                    ("Content-Type", "application/octet-stream"),
+                    ("Content-Length", str(count * chunk)),
+                ],
             )
             for _ in range(count):
                 yield piece
@@ -177,7 +180,9 @@ def check_file_wrapper() -> dict[str, Any]:
     try:
         stacks = {"full": lambda: build("full", app)}
         try:
-            stacks["full+caching"] = lambda: apps.hw_stack([*apps.full_stack(), apps.caching()], app)
+            stacks["full+caching"] = lambda: apps.hw_stack(
+                [*apps.full_stack(), apps.caching()], app
+            )
             apps.caching()
         except Unavailable:
             stacks.pop("full+caching")
@@ -217,9 +222,10 @@ def markdown(data: dict[str, Any]) -> str:
     if data.get("status") != "ok":
         return f"Streaming: not available yet ({data.get('reason')})\n"
     lines = [
-        f"### Streaming {data['total_bytes'] // 2**20} MB in {data['chunk_bytes'] // 1024} KB chunks",
+        f"### Streaming {data['total_bytes'] // 2**20} MB "
+        f"in {data['chunk_bytes'] // 1024} KB chunks",
         "",
-        "| variant | peak RSS growth KiB | stream time s | TTFB median µs (p10–p90) |",
+        "| variant | peak RSS growth KiB | stream time s | TTFB median µs (p10-p90) |",
         "|---|---:|---:|---:|",
     ]
     for name in ("bare", "full"):
@@ -227,9 +233,11 @@ def markdown(data: dict[str, Any]) -> str:
         ttfb = data["ttfb"][name]
         lines.append(
             f"| {name} | {mem.get('growth_kib', mem.get('error'))} | {mem.get('seconds', '—')} | "
-            f"{ttfb['median_us']} ({ttfb['p10_us']}–{ttfb['p90_us']}) |"
+            f"{ttfb['median_us']} ({ttfb['p10_us']}-{ttfb['p90_us']}) |"
         )
-    identity = ", ".join(f"{k}: {'kept' if v else 'LOST'}" for k, v in data["file_wrapper_identity"].items())
+    identity = ", ".join(
+        f"{k}: {'kept' if v else 'LOST'}" for k, v in data["file_wrapper_identity"].items()
+    )
     lines += ["", f"`wsgi.file_wrapper` identity — {identity}", ""]
     return "\n".join(lines)
 

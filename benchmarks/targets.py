@@ -43,7 +43,7 @@ def evaluate(
         )
 
     ratio(
-        "SecurityHeaders (static) ≤ 2× the hand-written middleware's overhead",
+        "SecurityHeaders (static) ≤ 2x the hand-written middleware's overhead",
         "wsgi.get.hw-security",
         "wsgi.get.floor",
         2.0,
@@ -91,7 +91,7 @@ def evaluate(
         0.2,
     )
     ratio(
-        "a Stack of 16 idle layers ≤ 2× a Stack of 1",
+        "a Stack of 16 idle layers ≤ 2x a Stack of 1",
         "scale.idle-16",
         "scale.idle-1",
         2.0,
@@ -99,13 +99,14 @@ def evaluate(
 
     if streaming and streaming.get("status") == "ok":
         growth = streaming["memory"]["full"].get("growth_kib")
+        bare_growth = streaming["memory"]["bare"].get("growth_kib")
         out.append(
             {
                 "target": "streaming 200 MB through the full stack: peak RSS growth < 1 MiB",
                 "value": growth,
                 "limit": 1024,
                 "verdict": "SKIP" if growth is None else ("PASS" if growth < 1024 else "FAIL"),
-                "detail": f"full {growth} KiB, bare {streaming['memory']['bare'].get('growth_kib')} KiB",
+                "detail": f"full {growth} KiB, bare {bare_growth} KiB",
             }
         )
         bare, full = streaming["ttfb"]["bare"], streaming["ttfb"]["full"]
@@ -188,6 +189,12 @@ def lines(targets: Sequence[dict[str, Any]]) -> list[str]:
         value = t["value"]
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         limit = t["limit"]
-        limit_shown = f"{limit:g}" if isinstance(limit, float | int) and not isinstance(limit, bool) else str(limit)
-        out.append(f"{t['verdict']:4}  {t['target']}: {shown} (limit {limit_shown}) — {t['detail']}")
+        limit_shown = (
+            f"{limit:g}"
+            if isinstance(limit, float | int) and not isinstance(limit, bool)
+            else str(limit)
+        )
+        out.append(
+            f"{t['verdict']:4}  {t['target']}: {shown} (limit {limit_shown}) — {t['detail']}"
+        )
     return out
