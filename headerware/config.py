@@ -43,6 +43,12 @@ Environment variables
     ``{ env = "NAME", default = "..." }`` gives a fallback; without one, an unset
     variable is a start-up error naming it. Secrets never need to be in the file.
 
+Objects
+    An option typed as a class (a session store) takes a table naming a factory and
+    its keyword arguments, called at start-up:
+    ``store = { use = "headerware.stores.sqlite:SQLiteStore", path = "sessions.db" }``.
+    An option typed as a callable takes ``"module:function"``.
+
 Report-only
     ``[headerware] report_only = true`` passes ``report_only=True`` to every layer
     whose ``__init__`` takes a ``report_only`` option (the enforcing ones); a layer's
@@ -325,6 +331,8 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
         if callable(value):
             return value
         raise ConfigError(path, f"{value!r} is not a callable; give 'module:function'")
+    if isinstance(annotation, type) and _is_factory_table(value):
+        value = _call_factory(value, path)
     if isinstance(annotation, type):
         try:
             if isinstance(value, annotation):
@@ -333,6 +341,24 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
             return value
         raise ConfigError(path, f"{value!r} is not {type_name(annotation)}")
     return value  # an annotation we cannot check (TypeVar, ...): the layer validates it
+
+
+def _is_factory_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("use"), str)
+
+
+def _call_factory(table: Mapping[str, Any], path: str) -> Any:
+    """``{ use = "module:Class", option = ... }``: an object built at start-up (a store)."""
+    factory = _import_callable(table["use"], f"{path}.use")
+    kwargs = {
+        key: check_value(item, Any, _key_path(path, key))
+        for key, item in table.items()
+        if key != "use"
+    }
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(path, f"{table['use']}: {exc}") from exc
 
 
 def _check_collection(
