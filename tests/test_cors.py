@@ -1,0 +1,480 @@
+"""CORS: preflights, actual responses, Vary, per-route rules, spoofs, report-only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import webtest
+
+from headerware.engine import Context, Layer, Response, Stack
+from headerware.layers.cors import CORS
+from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
+from tests.test_origins import SPOOFS
+
+APP_ORIGIN = "https://app.example.com"
+PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+
+def example_cors(**extra: Any) -> CORS:
+    """The examples' contract (DESIGN.md, CORS row)."""
+    options: dict[str, Any] = {
+        "allow_origins": [APP_ORIGIN],
+        "allow_credentials": True,
+        "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+        "allow_headers": ["Content-Type", "Authorization"],
+        "rules": {"/data": {}, "/api/*": {}},
+    }
+    options.update(extra)
+    return CORS(**options)
+
+
+class RequireBearer(Layer):
+    """Stands in for bearer auth: 401 on /api/protected without a token."""
+
+    name = "bearer"
+
+    def on_request(self, ctx: Context) -> Response | None:
+        if ctx.path == "/api/protected" and not ctx.environ.get("HTTP_AUTHORIZATION"):
+            return Response.json(
+                "401 Unauthorized", {"error": "Unauthorized"}, [("WWW-Authenticate", "Bearer")]
+            )
+        return None
+
+
+def run(layer_or_stack: Any, app: Any = None, **environ: Any) -> tuple[Recorder, bytes]:
+    wsgi = layer_or_stack if app is None else Stack([layer_or_stack], app)
+    recorder = Recorder()
+    body = consume(wsgi(make_environ(**environ), recorder))
+    return recorder, body
+
+
+def cors_headers(recorder: Recorder) -> dict[str, str]:
+    return {k: v for k, v in recorder.headers if k.lower().startswith("access-control-")}
+
+
+def preflight(path: str = "/api/items", **extra: Any) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "OPTIONS",
+        "PATH_INFO": path,
+        "HTTP_ORIGIN": APP_ORIGIN,
+        "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "PUT",
+        "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "content-type, authorization",
+    }
+    environ.update(extra)
+    return environ
+
+
+def never_called(environ: Any, start_response: Any) -> Any:
+    raise AssertionError("the application must not see a preflight")
+
+
+class TestContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return example_cors(rules=None)
+
+    def environ_extra(self) -> dict[str, Any]:
+        return {"HTTP_ORIGIN": APP_ORIGIN}
+
+
+class TestRulesContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return example_cors(rules={"/*": {}, "/private/*": None})
+
+    def environ_extra(self) -> dict[str, Any]:
+        return {"HTTP_ORIGIN": APP_ORIGIN}
+
+
+class TestPreflight:
+    def test_allowed_preflight_answered_without_the_app(self) -> None:
+        recorder, body = run(example_cors(), never_called, **preflight())
+        assert recorder.status == "204 No Content"
+        assert body == b""
+        assert cors_headers(recorder) == {
+            "Access-Control-Allow-Origin": APP_ORIGIN,
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            "Access-Control-Max-Age": "600",
+            "Access-Control-Allow-Credentials": "true",
+        }
+        assert recorder.header_values("Vary") == [PREFLIGHT_VARY]
+        assert not recorder.header_values("Content-Length")
+
+    def test_no_requested_headers_no_allow_headers(self) -> None:
+        environ = preflight(HTTP_ACCESS_CONTROL_REQUEST_HEADERS="")
+        recorder, _ = run(example_cors(), never_called, **environ)
+        assert recorder.status == "204 No Content"
+        assert "Access-Control-Allow-Headers" not in cors_headers(recorder)
+
+    @pytest.mark.parametrize(
+        ("extra", "reason"),
+        [
+            pytest.param(
+                {"HTTP_ORIGIN": "https://evil.example"}, "origin not allowed", id="origin"
+            ),
+            pytest.param(
+                {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "PATCH"}, "method 'PATCH'", id="method"
+            ),
+            pytest.param(
+                {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "put"}, "method 'put'", id="method-case"
+            ),
+            pytest.param(
+                {"HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "content-type, x-secret"},
+                "header 'x-secret'",
+                id="header",
+            ),
+            pytest.param(
+                {"HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "content-type, x\x01y"},
+                "malformed",
+                id="malformed-header-list",
+            ),
+        ],
+    )
+    def test_refused_preflight(
+        self, extra: dict[str, str], reason: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            recorder, body = run(example_cors(), never_called, **preflight(**extra))
+        assert recorder.status == "403 Forbidden"
+        assert body == b"CORS preflight refused"
+        assert cors_headers(recorder) == {}
+        assert recorder.header_values("Vary") == [PREFLIGHT_VARY]
+        [record] = [r for r in caplog.records if getattr(r, "hw_event", "") == "cors_refused"]
+        assert reason in record.hw_fields["reason"]  # type: ignore[attr-defined]
+        assert record.hw_fields["preflight"] is True  # type: ignore[attr-defined]
+        assert record.levelno == logging.WARNING
+
+    def test_plain_options_goes_to_the_app(self) -> None:
+        environ = preflight()
+        del environ["HTTP_ACCESS_CONTROL_REQUEST_METHOD"]
+        recorder, body = run(example_cors(), text_app(), **environ)
+        assert recorder.status == "200 OK" and body == b"hello"
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+
+    def test_preflight_on_uncovered_route_goes_to_the_app(self) -> None:
+        recorder, body = run(example_cors(), text_app(), **preflight(path="/"))
+        assert recorder.status == "200 OK" and body == b"hello"
+        assert cors_headers(recorder) == {}
+        assert not recorder.header_values("Vary")
+
+    def test_star_headers_never_cover_authorization(self) -> None:
+        layer = example_cors(allow_headers=["*"])
+        recorder, _ = run(
+            layer, never_called, **preflight(HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-a, x-b")
+        )
+        assert recorder.status == "204 No Content"
+        assert cors_headers(recorder)["Access-Control-Allow-Headers"] == "x-a, x-b"
+        recorder, _ = run(layer, never_called, **preflight())
+        assert recorder.status == "403 Forbidden"
+        listed = example_cors(allow_headers=["*", "Authorization"])
+        recorder, _ = run(listed, never_called, **preflight())
+        assert recorder.status == "204 No Content"
+        assert cors_headers(recorder)["Access-Control-Allow-Headers"] == (
+            "content-type, authorization"
+        )
+
+    def test_star_methods_echo(self) -> None:
+        recorder, _ = run(
+            example_cors(allow_methods=["*"]),
+            never_called,
+            **preflight(HTTP_ACCESS_CONTROL_REQUEST_METHOD="PATCH"),
+        )
+        assert cors_headers(recorder)["Access-Control-Allow-Methods"] == "PATCH"
+
+    def test_max_age_none_omitted(self) -> None:
+        recorder, _ = run(example_cors(max_age=None), never_called, **preflight())
+        assert "Access-Control-Max-Age" not in cors_headers(recorder)
+
+    def test_private_network_access(self) -> None:
+        environ = preflight(HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK="true")
+        recorder, _ = run(example_cors(), never_called, **environ)
+        assert "Access-Control-Allow-Private-Network" not in cors_headers(recorder)
+        recorder, _ = run(example_cors(allow_private_network=True), never_called, **environ)
+        assert cors_headers(recorder)["Access-Control-Allow-Private-Network"] == "true"
+        assert recorder.header_values("Vary") == [
+            PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
+        ]
+
+    def test_head_preflight_is_not_special(self) -> None:
+        recorder, _ = run(example_cors(), text_app(), **preflight(REQUEST_METHOD="HEAD"))
+        assert recorder.status == "200 OK"
+
+
+class TestActualResponses:
+    @pytest.mark.parametrize("path", ["/data", "/api/items", "/api"])
+    def test_allowed_origin(self, path: str) -> None:
+        recorder, body = run(example_cors(), text_app(), PATH_INFO=path, HTTP_ORIGIN=APP_ORIGIN)
+        assert body == b"hello"
+        assert cors_headers(recorder) == {
+            "Access-Control-Allow-Origin": APP_ORIGIN,
+            "Access-Control-Allow-Credentials": "true",
+        }
+        assert recorder.header_values("Vary") == ["Origin"]
+
+    @pytest.mark.parametrize("path", ["/", "/page", "/apiary", "/data/x"])
+    def test_uncovered_routes_untouched(self, path: str) -> None:
+        app = text_app()
+        direct = Recorder()
+        consume(app(make_environ(PATH_INFO=path), direct))
+        recorder, _ = run(example_cors(), app, PATH_INFO=path, HTTP_ORIGIN=APP_ORIGIN)
+        assert recorder.headers == direct.headers
+
+    def test_other_origin_gets_vary_only(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            recorder, body = run(
+                example_cors(), text_app(), PATH_INFO="/data", HTTP_ORIGIN="https://evil.example"
+            )
+        assert body == b"hello"
+        assert cors_headers(recorder) == {}
+        assert recorder.header_values("Vary") == ["Origin"]
+        [record] = [r for r in caplog.records if getattr(r, "hw_event", "") == "cors_refused"]
+        assert record.hw_fields["preflight"] is False  # type: ignore[attr-defined]
+
+    def test_same_origin_request_not_logged(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            recorder, _ = run(
+                example_cors(),
+                text_app(),
+                PATH_INFO="/data",
+                HTTP_ORIGIN="https://api.example.com",
+                HTTP_HOST="api.example.com",
+                **{"wsgi.url_scheme": "https"},
+            )
+        assert not caplog.records
+        assert recorder.header_values("Vary") == ["Origin"]
+
+    def test_no_origin_gets_vary_only(self) -> None:
+        recorder, _ = run(example_cors(), text_app(), PATH_INFO="/data")
+        assert cors_headers(recorder) == {}
+        assert recorder.header_values("Vary") == ["Origin"]
+
+    def test_vary_merged_with_the_apps(self) -> None:
+        app = text_app(extra=[("Vary", "Accept-Encoding"), ("Vary", "origin")])
+        recorder, _ = run(example_cors(), app, PATH_INFO="/data", HTTP_ORIGIN=APP_ORIGIN)
+        assert recorder.header_values("Vary") == ["Accept-Encoding, origin"]
+
+    @pytest.mark.parametrize(
+        "status", ["401 Unauthorized", "404 Not Found", "405 Method Not Allowed", "500 Oops"]
+    )
+    def test_error_statuses_carry_cors(self, status: str) -> None:
+        recorder, _ = run(
+            example_cors(), text_app(status=status), PATH_INFO="/api/x", HTTP_ORIGIN=APP_ORIGIN
+        )
+        assert recorder.status == status
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert recorder.header_values("Vary") == ["Origin"]
+
+    def test_early_401_from_an_inner_layer_carries_cors(self) -> None:
+        stack = Stack([example_cors(), RequireBearer()], text_app())
+        recorder, body = run(stack, PATH_INFO="/api/protected", HTTP_ORIGIN=APP_ORIGIN)
+        assert recorder.status == "401 Unauthorized"
+        assert body == b'{"error":"Unauthorized"}'
+        assert recorder.header_values("WWW-Authenticate") == ["Bearer"]
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert recorder.header_values("Vary") == ["Origin"]
+
+    def test_apps_own_cors_headers_replaced_on_covered_routes(self) -> None:
+        app = text_app(
+            extra=[("Access-Control-Allow-Origin", "*"), ("access-control-allow-methods", "*")]
+        )
+        recorder, _ = run(example_cors(), app, PATH_INFO="/data", HTTP_ORIGIN="https://e.example")
+        assert cors_headers(recorder) == {}
+        recorder, _ = run(example_cors(), app, PATH_INFO="/", HTTP_ORIGIN="https://e.example")
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == "*"
+
+    def test_expose_headers(self) -> None:
+        layer = example_cors(expose_headers=["X-Total", "ETag"])
+        recorder, _ = run(layer, text_app(), PATH_INFO="/data", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder)["Access-Control-Expose-Headers"] == "X-Total, ETag"
+
+    def test_public_star(self) -> None:
+        layer = CORS(allow_origins=["*"], expose_headers=["*"])
+        for origin in (APP_ORIGIN, None):
+            environ = {"HTTP_ORIGIN": origin} if origin else {}
+            recorder, _ = run(layer, text_app(), **environ)
+            assert cors_headers(recorder) == {
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Expose-Headers": "*",
+            }
+            assert recorder.header_values("Vary") == ["Origin"]
+        recorder, _ = run(
+            layer,
+            never_called,
+            **preflight(
+                HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET", HTTP_ACCESS_CONTROL_REQUEST_HEADERS=""
+            ),
+        )
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == "*"
+
+    def test_exc_info_error_response_gets_cors(self) -> None:
+        import sys
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                start_response("500 Internal Server Error", [], sys.exc_info())
+            return [b"err"]
+
+        recorder, _ = run(example_cors(), app, PATH_INFO="/data", HTTP_ORIGIN=APP_ORIGIN)
+        assert recorder.status.startswith("500")
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert recorder.header_values("Vary") == ["Origin"]
+
+
+@pytest.mark.parametrize("origin", SPOOFS)
+def test_spoofs_refused_and_never_reflected(origin: str) -> None:
+    layer = example_cors(allow_origins=[APP_ORIGIN, "https://*.partner.example"])
+    for environ in (
+        {"PATH_INFO": "/data", "HTTP_ORIGIN": origin},
+        preflight(HTTP_ORIGIN=origin),
+    ):
+        recorder, _ = run(layer, text_app(), **environ)
+        assert cors_headers(recorder) == {}
+        if origin:
+            assert all(origin not in value for _, value in recorder.headers)
+
+
+class TestRules:
+    def test_most_specific_rule_wins(self) -> None:
+        layer = CORS(
+            allow_origins=[APP_ORIGIN],
+            rules={
+                "/api/*": {},
+                "/api/public/*": {"allow_origins": ["*"]},
+                "/api/internal/*": None,
+            },
+        )
+        recorder, _ = run(layer, text_app(), PATH_INFO="/api/x", HTTP_ORIGIN="https://o.example")
+        assert cors_headers(recorder) == {}
+        recorder, _ = run(
+            layer, text_app(), PATH_INFO="/api/public/x", HTTP_ORIGIN="https://o.example"
+        )
+        assert cors_headers(recorder) == {"Access-Control-Allow-Origin": "*"}
+        recorder, _ = run(layer, text_app(), PATH_INFO="/api/internal/x", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder) == {} and not recorder.header_values("Vary")
+
+    def test_rules_match_the_normalised_case_sensitive_path(self) -> None:
+        layer = example_cors()
+        recorder, _ = run(layer, text_app(), PATH_INFO="//api/./x", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+        recorder, _ = run(layer, text_app(), PATH_INFO="/API/x", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder) == {}
+
+    def test_rule_overrides_defaults(self) -> None:
+        layer = CORS(
+            allow_origins=[APP_ORIGIN],
+            rules={"/a": {}, "/b": {"allow_origins": ["https://b.example"]}},
+        )
+        recorder, _ = run(layer, text_app(), PATH_INFO="/b", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder) == {}
+        recorder, _ = run(layer, text_app(), PATH_INFO="/b", HTTP_ORIGIN="https://b.example")
+        assert cors_headers(recorder) == {"Access-Control-Allow-Origin": "https://b.example"}
+
+
+class TestReportOnly:
+    def test_changes_nothing_and_logs(self, caplog: pytest.LogCaptureFixture) -> None:
+        layer = example_cors(report_only=True)
+        app = text_app()
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            recorder, body = run(layer, app, **preflight(HTTP_ORIGIN="https://evil.example"))
+            assert recorder.status == "200 OK" and body == b"hello"
+            assert cors_headers(recorder) == {} and not recorder.header_values("Vary")
+            recorder, _ = run(layer, app, PATH_INFO="/data", HTTP_ORIGIN="https://evil.example")
+            assert cors_headers(recorder) == {} and not recorder.header_values("Vary")
+            recorder, _ = run(layer, app, PATH_INFO="/data", HTTP_ORIGIN=APP_ORIGIN)
+            assert cors_headers(recorder) == {}
+            recorder, _ = run(layer, app, **preflight())
+            assert recorder.status == "200 OK"
+        events = [r for r in caplog.records if getattr(r, "hw_event", "") == "cors_refused"]
+        assert [e.hw_fields["preflight"] for e in events] == [True, False]  # type: ignore[attr-defined]
+        assert all(e.hw_fields["report_only"] is True for e in events)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            {"allow_origins": ["*"], "allow_credentials": True},
+            "allow_credentials",
+            id="star-creds",
+        ),
+        pytest.param({"allow_origins": ["app.example.com"]}, "no scheme", id="no-scheme"),
+        pytest.param({"allow_origins": [APP_ORIGIN + "/"]}, "slash", id="trailing-slash"),
+        pytest.param({"allow_origins": [APP_ORIGIN + "/x?y"]}, "path", id="path"),
+        pytest.param({"allow_origins": ["https://*example.com"]}, "anchored", id="unanchorable"),
+        pytest.param({"allow_origin_regex": [".*"]}, "arbitrary", id="regex-everything"),
+        pytest.param({"allow_origins": APP_ORIGIN}, "not one string", id="string"),
+        pytest.param({"allow_methods": ["GET POST"]}, "allow_methods", id="bad-method"),
+        pytest.param({"allow_headers": ["X\r\nY"]}, "allow_headers", id="bad-header"),
+        pytest.param(
+            {"allow_origins": [APP_ORIGIN], "allow_credentials": True, "expose_headers": ["*"]},
+            "expose_headers",
+            id="expose-star-creds",
+        ),
+        pytest.param({"max_age": -1}, "max_age", id="max-age"),
+        pytest.param({"allow_credentials": "yes"}, "allow_credentials", id="creds-type"),
+        pytest.param({"rules": {"/a": {"allow_origin": []}}}, "unknown option", id="typo"),
+        pytest.param({"rules": {"a": {}}}, "start with '/'", id="bad-pattern"),
+        pytest.param({"rules": {"/a": ["x"]}}, "dict of options", id="bad-rule"),
+    ],
+)
+def test_configuration_errors_name_the_fix(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CORS(**options)
+
+
+def test_rule_errors_name_the_rule() -> None:
+    with pytest.raises(ValueError, match=r"rules\['/api/\*'\]\.allow_origins"):
+        CORS(rules={"/api/*": {"allow_origins": ["*"], "allow_credentials": True}})
+
+
+def test_describe() -> None:
+    described = example_cors().describe()
+    assert described["report_only"] is False
+    assert set(described["rules"]) == {"/data", "/api/*"}
+    assert described["rules"]["/data"]["origins"] == [APP_ORIGIN]
+    assert described["rules"]["/data"]["allow_credentials"] is True
+    assert CORS().describe()["rules"]["/*"]["origins"] == []
+
+
+def test_closed_by_default() -> None:
+    recorder, _ = run(CORS(), text_app(), HTTP_ORIGIN=APP_ORIGIN)
+    assert cors_headers(recorder) == {}
+    recorder, _ = run(CORS(), never_called, **preflight(path="/"))
+    assert recorder.status == "403 Forbidden"
+
+
+class TestWebTest:
+    def app(self) -> webtest.TestApp:
+        stack = Stack([example_cors(), RequireBearer()], text_app())
+        return webtest.TestApp(stack, lint=True)
+
+    def test_preflight(self) -> None:
+        response = self.app().options(
+            "/api/protected",
+            headers={
+                "Origin": APP_ORIGIN,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+            status=204,
+        )
+        assert response.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+    def test_401_readable_cross_origin(self) -> None:
+        response = self.app().get("/api/protected", headers={"Origin": APP_ORIGIN}, status=401)
+        assert response.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert response.headers["Vary"] == "Origin"
+        assert response.json == {"error": "Unauthorized"}
+
+    def test_refused_preflight(self) -> None:
+        response = self.app().options(
+            "/data",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+            status=403,
+        )
+        assert "Access-Control-Allow-Origin" not in response.headers
