@@ -27,7 +27,7 @@ header as the client sent it is kept under ``headerware.cookies.orig``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -72,6 +72,22 @@ class RequestCookies(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    # Direct dict views: Mapping's generic versions call __getitem__ per name.
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """The first value of ``name``, or ``default``."""
+        return self._values.get(name, default)
+
+    def items(self) -> ItemsView[str, str]:
+        """``(name, first value)`` pairs in request order."""
+        return self._values.items()
+
+    def keys(self) -> KeysView[str]:
+        """The cookie names in request order."""
+        return self._values.keys()
 
     def __repr__(self) -> str:
         return f"<RequestCookies names={list(self._values)!r} dropped={self.dropped}>"

@@ -377,3 +377,21 @@ class TestEncryptedCookiesContract(LayerContract):
     def environ_extra(self) -> dict[str, Any]:
         token = CookieEncrypter([NEW], f"{SALT}.encrypted").encrypt("john_doe", "username")
         return {"HTTP_COOKIE": f"username={token}; other=1"}
+
+
+@pytest.mark.parametrize("max_age", [None, 60], ids=["plain", "timestamped"])
+def test_tokens_are_itsdangerous_tokens(max_age: int | None) -> None:
+    """The fast verify path accepts exactly what itsdangerous signs, and vice versa."""
+    import hashlib
+
+    keys = [OLD.encode(), NEW.encode()]  # itsdangerous order: oldest first
+    cls = Signer if max_age is None else TimestampSigner
+    reference = cls(keys, salt="s", key_derivation="hmac", digest_method=hashlib.sha256)
+    ours = CookieSigner([NEW, OLD], "s", max_age=max_age)
+    assert ours.unsign(reference.sign(b"v.1").decode()) == "v.1"
+    token = ours.sign("v.1")
+    assert reference.unsign(token.encode()) == b"v.1"
+    if max_age is not None:
+        # A signed value without a timestamp is not a timestamped token.
+        plain = Signer(keys, salt="s", key_derivation="hmac", digest_method=hashlib.sha256)
+        assert ours.verify(plain.sign(b"v").decode()) == (None, "bad_signature")
