@@ -42,6 +42,19 @@ Options of :class:`SignedCookies` (layer name ``"signed_cookies"``):
 ``report_only=False``
     Log invalid cookies (``report_only=True`` in the event) but leave them in place and
     sign nothing.
+
+Details: deletions (``Max-Age=0``, a past ``Expires``) go out unsigned, so deleting
+works as usual. A quoted value (``"a b"``) is signed inside its quotes and handed
+back quoted, so the framework unquotes it as before. The ``(name, reason)`` of each
+cookie removed from a request is in environ ``headerware.signed_cookies.rejected``
+(helper :func:`rejected_cookies`); the header the client sent is kept under
+``headerware.cookies.orig``. Stack :class:`~headerware.layers.cookies.CookiePolicy`
+outside this layer (``Stack([CookiePolicy(), SignedCookies(...)], app)``) so its
+flags and size limit apply to the signed value.
+
+Cost: every signer, derived key and keyed HMAC state is built in ``__init__``
+(pattern-matched names: on first use, then cached); verifying a cookie is one HMAC
+update per key tried, newest first.
 """
 
 from __future__ import annotations
