@@ -53,6 +53,7 @@ import binascii
 import hmac
 import io
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -84,6 +85,8 @@ _REASONS = {
     "token_invalid": "CSRF token invalid or expired",
 }
 _SECRET_BYTES = 32
+#: A DNS name or IPv4 address (lower-case), or the inside of an IPv6 literal.
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z|[0-9a-f:.]+\Z")
 
 
 def csrf_token(environ: WSGIEnvironment) -> str:
@@ -109,6 +112,7 @@ def _normalise_origin(value: str) -> str | None:
     if (
         scheme not in _DEFAULT_PORTS
         or not host
+        or _HOST.match(host) is None
         or parts.username is not None
         or parts.password is not None
         or parts.path not in ("", "/")
@@ -188,8 +192,10 @@ class CSRFProtect(Layer):
             raise ValueError(f"field_name: {field_name!r} must be a non-empty form field name")
         if not isinstance(header_name, str) or not is_token(header_name):
             raise ValueError(f"header_name: {header_name!r} is not a valid header name")
-        if isinstance(max_form_size, bool) or not isinstance(max_form_size, int) or (
-            max_form_size < 0
+        if (
+            isinstance(max_form_size, bool)
+            or not isinstance(max_form_size, int)
+            or (max_form_size < 0)
         ):
             raise ValueError(f"max_form_size: {max_form_size!r} must be a byte count >= 0")
         self.field_name = field_name

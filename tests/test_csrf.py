@@ -1,0 +1,309 @@
+"""CSRF: Fetch-Metadata / Origin tables, trusted origins, exemptions, token mode."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+import webtest
+
+from headerware.engine import Stack
+from headerware.layers.csrf import CSRFProtect, csrf_token, request_origin
+from headerware.layers.sessions import Sessions, get_session
+from tests.contract import LayerContract, make_environ
+
+KEY = "k" * 32
+UNSAFE = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+def echo_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """Echoes the method and the body it read, so tests see the body was put back."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    out = environ["REQUEST_METHOD"].encode() + b" " + body
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(out))), ("X-App", "1")],
+    )
+    return [out]
+
+
+def client(**options: Any) -> webtest.TestApp:
+    return webtest.TestApp(CSRFProtect(echo_app, **options), lint=True)
+
+
+def refusals(caplog: Any) -> list[dict[str, Any]]:
+    return [
+        r.hw_fields  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "hw_event", "") == "csrf_refused"
+    ]
+
+
+class TestCSRFContract(LayerContract):
+    def make_layer(self) -> CSRFProtect:
+        return CSRFProtect()
+
+    def environ_extra(self) -> dict[str, Any]:
+        return {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_ORIGIN": "https://evil.example"}
+
+
+class TestCSRFTokenContract(LayerContract):
+    def make_layer(self) -> CSRFProtect:
+        return CSRFProtect(mode="token", secret_keys=[KEY])
+
+    def wrap(self, app: Any) -> Any:
+        return Stack([Sessions(secret_keys=[KEY]), self.make_layer()], app)
+
+
+# (Sec-Fetch-Site, Origin, expected status) for every unsafe method; host is localhost.
+FETCH_TABLE = [
+    pytest.param("same-origin", None, 200, id="sfs-same-origin"),
+    pytest.param("none", None, 200, id="sfs-none"),
+    pytest.param("cross-site", None, 403, id="sfs-cross-site"),
+    pytest.param("same-site", None, 403, id="sfs-same-site"),
+    pytest.param("bogus", None, 403, id="sfs-unknown-value"),
+    pytest.param("same-origin", "https://evil.example", 200, id="sfs-decides-over-origin"),
+    pytest.param("cross-site", "http://localhost", 403, id="sfs-cross-site-own-origin"),
+    pytest.param("cross-site", "https://trusted.example", 200, id="sfs-cross-site-trusted"),
+    pytest.param("same-site", "https://trusted.example", 200, id="sfs-same-site-trusted"),
+    pytest.param("cross-site", "https://trusted.example:8443", 403, id="trusted-other-port"),
+    pytest.param(None, None, 200, id="no-headers-not-a-browser"),
+    pytest.param(None, "http://localhost", 200, id="origin-same"),
+    pytest.param(None, "http://LOCALHOST:80", 200, id="origin-same-normalised"),
+    pytest.param(None, "https://localhost", 403, id="origin-scheme-differs"),
+    pytest.param(None, "http://localhost:8080", 403, id="origin-port-differs"),
+    pytest.param(None, "http://localhost.evil.example", 403, id="origin-suffix-spoof"),
+    pytest.param(None, "http://evil.example", 403, id="origin-other"),
+    pytest.param(None, "null", 403, id="origin-null"),
+    pytest.param(None, "http://localhost/path", 403, id="origin-with-path"),
+    pytest.param(None, "https://trusted.example", 200, id="origin-trusted"),
+]
+
+
+class TestOriginMode:
+    @pytest.mark.parametrize("method", UNSAFE)
+    @pytest.mark.parametrize(("site", "origin", "expected"), FETCH_TABLE)
+    def test_unsafe_methods(
+        self, method: str, site: str | None, origin: str | None, expected: int, caplog: Any
+    ) -> None:
+        headers = {}
+        if site is not None:
+            headers["Sec-Fetch-Site"] = site
+        if origin is not None:
+            headers["Origin"] = origin
+        app = client(trusted_origins=["https://trusted.example"])
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.request(
+                "/preferences", method=method, headers=headers, body=b"theme=dark",
+                content_type="application/x-www-form-urlencoded", status="*",
+            )
+        assert response.status_int == expected
+        if expected == 200:
+            assert response.text == f"{method} theme=dark"
+            assert refusals(caplog) == []
+        else:
+            assert "X-App" not in response.headers
+            (event,) = refusals(caplog)
+            assert event["origin"] == origin and event["path"] == "/preferences"
+            assert event["reason"] == ("cross_site" if site else "origin_mismatch")
+
+    @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+    def test_safe_methods_always_pass(self, method: str) -> None:
+        response = client().request(
+            "/preferences", method=method,
+            headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        )
+        assert response.status_int == 200
+
+    def test_own_origin_from_server_name_and_https(self) -> None:
+        assert request_origin(make_environ(HTTP_HOST="")) == "http://localhost"
+        environ = make_environ(
+            HTTP_HOST="", SERVER_NAME="example.com", SERVER_PORT="8443", **{"wsgi.url_scheme": "https"}
+        )
+        assert request_origin(environ) == "https://example.com:8443"
+        environ = make_environ(HTTP_HOST="Example.COM:443", **{"wsgi.url_scheme": "https"})
+        assert request_origin(environ) == "https://example.com"
+        response = client().post(
+            "https://localhost/p", headers={"Origin": "https://localhost"}, status="*"
+        )
+        assert response.status_int == 200
+
+    @pytest.mark.parametrize(
+        ("accept", "content_type"),
+        [
+            pytest.param(None, "application/json", id="default-json"),
+            pytest.param("application/json", "application/json", id="json"),
+            pytest.param("text/html,application/xhtml+xml,*/*;q=0.8", "text/html", id="browser"),
+        ],
+    )
+    def test_refusal_body_by_accept(self, accept: str | None, content_type: str) -> None:
+        headers = {"Sec-Fetch-Site": "cross-site"}
+        if accept:
+            headers["Accept"] = accept
+        response = client().post("/preferences", headers=headers, status=403)
+        assert response.content_type == content_type
+        assert "cross-site request refused" in response.text
+
+    def test_report_only_logs_and_passes(self, caplog: Any) -> None:
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = client(report_only=True).post(
+                "/preferences", params={"a": "1"}, headers={"Sec-Fetch-Site": "cross-site"}
+            )
+        assert response.text == "POST a=1"
+        (event,) = refusals(caplog)
+        assert event["report_only"] is True and event["reason"] == "cross_site"
+
+    @pytest.mark.parametrize(
+        ("path", "expected"),
+        [
+            pytest.param("/hooks/stripe", 200, id="exact"),
+            pytest.param("/hooks/stripe/extra", 403, id="exact-is-not-prefix"),
+            pytest.param("/hooks/stripe2", 403, id="no-prefix-surprise"),
+            pytest.param("/api/v1/callback", 200, id="glob"),
+            pytest.param("/api/v1", 403, id="glob-needs-segment"),
+            pytest.param("/hooks//stripe", 200, id="normalised"),
+        ],
+    )
+    def test_exempt_paths(self, path: str, expected: int) -> None:
+        app = client(exempt_paths=["/hooks/stripe", "/api/v1/*"])
+        response = app.post(path, headers={"Sec-Fetch-Site": "cross-site"}, status="*")
+        assert response.status_int == expected
+
+    @pytest.mark.parametrize(
+        ("options", "match"),
+        [
+            pytest.param({"trusted_origins": ["https://a.example/"]}, "trusted_origins",
+                         id="trailing-slash"),
+            pytest.param({"trusted_origins": ["https://*.example.com"]}, "trusted_origins",
+                         id="wildcard"),
+            pytest.param({"trusted_origins": ["a.example"]}, "trusted_origins", id="no-scheme"),
+            pytest.param({"trusted_origins": ["https://a.example:443"]}, "trusted_origins",
+                         id="default-port"),
+            pytest.param({"trusted_origins": ["null"]}, "trusted_origins", id="null"),
+            pytest.param({"trusted_origins": "https://a.example"}, "list", id="string"),
+            pytest.param({"exempt_paths": ["hooks"]}, "exempt_paths", id="relative-path"),
+            pytest.param({"mode": "double-submit"}, "mode", id="mode"),
+            pytest.param({"header_name": "X Bad"}, "header_name", id="header-name"),
+        ],
+    )
+    def test_bad_options(self, options: dict[str, Any], match: str) -> None:
+        with pytest.raises(ValueError, match=match):
+            CSRFProtect(**options)
+
+    def test_describe(self) -> None:
+        options = CSRFProtect(trusted_origins=["https://A.example"]).describe()
+        assert options["trusted_origins"] == ["https://a.example"]
+
+    def test_no_token_in_origin_mode(self) -> None:
+        with pytest.raises(LookupError, match="mode='token'"):
+            csrf_token({})
+
+
+def form_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """GET renders a form with a token; POST echoes the body it reads."""
+    if environ["REQUEST_METHOD"] == "GET":
+        token = csrf_token(environ)
+        get_session(environ)["seen"] = True
+        body = f'<input name="csrf_token" value="{token}">'.encode()
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
+        return [body]
+    return echo_app(environ, start_response)
+
+
+def token_client(**options: Any) -> webtest.TestApp:
+    layers = [Sessions(secret_keys=[KEY]), CSRFProtect(mode="token", secret_keys=[KEY], **options)]
+    return webtest.TestApp(Stack(layers, form_app), lint=True)
+
+
+def form_token(response: webtest.TestResponse) -> str:
+    match = re.search(r'value="([^"]+)"', response.text)
+    assert match is not None
+    return match.group(1)
+
+
+class TestTokenMode:
+    def test_form_field_token(self) -> None:
+        app = token_client()
+        token = form_token(app.get("/form"))
+        response = app.post("/form", params={"csrf_token": token, "theme": "dark"})
+        assert response.text.startswith("POST ")
+        assert "theme=dark" in response.text, "the app must read the body again"
+
+    def test_header_token(self) -> None:
+        app = token_client()
+        token = form_token(app.get("/form"))
+        response = app.post_json("/api", {"a": 1}, headers={"X-CSRF-Token": token})
+        assert response.text == 'POST {"a": 1}'
+
+    def test_multipart_token_and_body_put_back(self) -> None:
+        app = token_client()
+        token = form_token(app.get("/form"))
+        response = app.post(
+            "/upload",
+            params={"csrf_token": token},
+            upload_files=[("file", "a.txt", b"file-content")],
+        )
+        assert b"file-content" in response.body
+
+    def test_tokens_are_masked_per_call(self) -> None:
+        app = token_client()
+        first = form_token(app.get("/form"))
+        second = form_token(app.get("/form"))
+        assert first != second
+        for token in (first, second):
+            assert app.post("/form", params={"csrf_token": token}).status_int == 200
+
+    @pytest.mark.parametrize(
+        ("mutate", "reason"),
+        [
+            pytest.param(lambda t: None, "token_missing", id="missing"),
+            pytest.param(lambda t: "", "token_missing", id="empty"),
+            pytest.param(lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+                         "token_invalid", id="tampered"),
+            pytest.param(lambda t: "garbage", "token_invalid", id="garbage"),
+        ],
+    )
+    def test_bad_tokens_are_refused(self, mutate: Any, reason: str, caplog: Any) -> None:
+        app = token_client()
+        token = mutate(form_token(app.get("/form")))
+        params = {"theme": "dark"} if token is None else {"csrf_token": token, "theme": "dark"}
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.post("/form", params=params, status=403)
+        assert "CSRF token" in response.json["error"]
+        assert [e["reason"] for e in refusals(caplog)] == [reason]
+
+    def test_token_of_another_session_is_refused(self) -> None:
+        alice, mallory = token_client(), token_client()
+        stolen = form_token(mallory.get("/form"))
+        alice.get("/form")
+        alice.post("/form", params={"csrf_token": stolen}, status=403)
+
+    def test_regenerate_rotates_the_secret(self) -> None:
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if environ["PATH_INFO"] == "/login":
+                get_session(environ).regenerate()
+            return form_app(environ, start_response)
+
+        layers = [Sessions(secret_keys=[KEY]), CSRFProtect(mode="token", secret_keys=[KEY])]
+        client_ = webtest.TestApp(Stack(layers, app), lint=True)
+        before = form_token(client_.get("/form"))
+        client_.get("/login")
+        client_.post("/form", params={"csrf_token": before}, status=403)
+
+    def test_cross_site_refused_even_with_a_token(self) -> None:
+        app = token_client()
+        token = form_token(app.get("/form"))
+        response = app.post(
+            "/form", params={"csrf_token": token}, headers={"Sec-Fetch-Site": "cross-site"},
+            status=403,
+        )
+        assert "cross-site" in response.json["error"]
+
+    def test_oversized_form_is_not_parsed(self) -> None:
+        app = token_client(max_form_size=100)
+        token = form_token(app.get("/form"))
+        app.post("/form", params={"csrf_token": token, "pad": "x" * 200}, status=403)
