@@ -395,3 +395,32 @@ def test_tokens_are_itsdangerous_tokens(max_age: int | None) -> None:
         # A signed value without a timestamp is not a timestamped token.
         plain = Signer(keys, salt="s", key_derivation="hmac", digest_method=hashlib.sha256)
         assert ours.verify(plain.sign(b"v").decode()) == (None, "bad_signature")
+
+
+def test_one_cookie_parse_per_request_through_a_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    import headerware.cookies_parse as cookies_parse
+
+    calls: list[str] = []
+    original = cookies_parse.parse_request_cookies
+
+    def counting(header: str) -> Any:
+        calls.append(header)
+        return original(header)
+
+    monkeypatch.setattr(cookies_parse, "parse_request_cookies", counting)
+    seen: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["HTTP_COOKIE"])
+        return text_app()(environ, start_response)  # type: ignore[no-any-return]
+
+    stack = Stack(
+        [CookiePolicy(), SignedCookies(cookies=["username"], secret_keys=[NEW])],
+        app,
+    )
+    token = signed("john_doe")
+    for cookie in (f"junk; username={token}; other=1", f"username={token}; username=x; other=1"):
+        consume(stack(make_environ(HTTP_COOKIE=cookie), Recorder()))
+    assert len(calls) == 2, "one parse per request"
+    # The conflicting duplicate survives CookiePolicy's cleaning as evidence: tampering.
+    assert seen == ["username=john_doe; other=1", "other=1"]
