@@ -348,7 +348,7 @@ def _check_value(name: str, value: object, option: str) -> tuple[str, ...] | Non
             if item not in ("'none'", "'allow-duplicates'", "*") and not _TT_NAME.match(item):
                 raise ValueError(f"{where}: {item!r} is not a Trusted Types policy name")
         return tuple(items)
-    sources = tuple(_check_source(name, item, where) for item in items)
+    sources = tuple(dict.fromkeys(_check_source(name, item, where) for item in items))
     if "'none'" in sources and len(sources) > 1:
         raise ValueError(
             f"{where}: \"'none'\" must stand alone (browsers ignore it next to other "

@@ -370,15 +370,22 @@ class ContentSecurityPolicy(Layer):
         content_type = None
         app_csp = app_ro = False
         for name, value in headers:
-            lowered = name.lower()
-            if lowered == "content-type":
-                content_type = value
-            elif lowered.startswith("content-security-policy"):
-                if lowered == "content-security-policy":
+            # Length first: most headers are skipped without lower-casing their name.
+            size = len(name)
+            if size == 12:
+                if name.lower() == "content-type":
+                    content_type = value
+            elif size == 23:
+                if name.lower() == "content-security-policy":
                     app_csp = True
-                elif lowered == "content-security-policy-report-only":
-                    app_ro = True
-        if self._json is not None and content_type is not None and _is_json(content_type):
+            elif size == 35 and name.lower() == "content-security-policy-report-only":
+                app_ro = True
+        if (
+            self._json is not None
+            and content_type is not None
+            and "json" in content_type.lower()  # cheap pre-check on the hot path
+            and _is_json(content_type)
+        ):
             entries = self._json
         elif ctx.environ.get("wsgi.url_scheme") == "https":
             entries = self._secure

@@ -1,0 +1,915 @@
+"""Content-Security-Policy: the policy builder, the nonce, profiles, reporting."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+import webtest
+
+from headerware.csp_policy import DEFAULT_POLICY, JSON_POLICY, Policy, csp_hash
+from headerware.engine import Context, Layer, Response, Stack
+from headerware.layers.csp import NONCE_ENVIRON_KEY, ContentSecurityPolicy, csp_nonce
+from tests.contract import LayerContract, Recorder, consume, make_environ
+
+Headers = list[tuple[str, str]]
+REPORT_PATH = "/_headerware/csp-report"
+
+
+def nonce_app(content_type: str = "text/html; charset=utf-8", extra: Headers | None = None) -> Any:
+    """An app that echoes the nonce it read through the helper."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = csp_nonce(environ, default="<none>").encode("ascii")
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers + (extra or []))
+        return [body]
+
+    return app
+
+
+def directives_of(header: str) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for part in header.split(";"):
+        name, *sources = part.split()
+        assert name not in result, f"duplicate directive {name}"
+        result[name] = sources
+    return result
+
+
+def run(layer: ContentSecurityPolicy, app: Any = None, **environ: Any) -> tuple[Recorder, bytes]:
+    recorder = Recorder()
+    body = consume(Stack([layer], app or nonce_app())(make_environ(**environ), recorder))
+    return recorder, body
+
+
+# -- the builder ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("directives", "kwargs", "rendered"),
+    [
+        pytest.param(
+            {"default-src": "'self'  https://cdn.example.com"},
+            {},
+            "default-src 'self' https://cdn.example.com",
+            id="string-split-on-whitespace",
+        ),
+        pytest.param(
+            {"Script-Src": ["'SELF'", "'self'"]},
+            {},
+            "script-src 'self'",
+            id="names-and-keywords-lower-cased-repeats-dropped",
+        ),
+        pytest.param(
+            {"img-src": ["*.example.com:443", "https://example.com/img/", "data:", "wss:"]},
+            {},
+            "img-src *.example.com:443 https://example.com/img/ data: wss:",
+            id="hosts-paths-schemes",
+        ),
+        pytest.param(
+            {"script-src": [csp_hash("alert(1)"), "'strict-dynamic'"]},
+            {},
+            f"script-src {csp_hash('alert(1)')} 'strict-dynamic'",
+            id="strict-dynamic-with-hash",
+        ),
+        pytest.param(
+            {"script-src": ["'strict-dynamic'", "https:", "'unsafe-inline'"]},
+            {"nonce_directives": ["script-src"]},
+            "script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-N'",
+            id="backwards-compatible-strict-dynamic-with-request-nonce",
+        ),
+        pytest.param(
+            {"script-src": ["'self'", "'unsafe-eval'"]},
+            {"allow_unsafe": ["'unsafe-eval'"]},
+            "script-src 'self' 'unsafe-eval'",
+            id="allow-unsafe-by-name",
+        ),
+        pytest.param(
+            {"default-src": ["*"]},
+            {"allow_unsafe": True},
+            "default-src *",
+            id="allow-unsafe-true",
+        ),
+        pytest.param(
+            {"default-src": ["'none'"], "upgrade-insecure-requests": True, "sandbox": True},
+            {},
+            "default-src 'none'; upgrade-insecure-requests; sandbox",
+            id="flag-directives",
+        ),
+        pytest.param(
+            {"default-src": ["'none'"], "img-src": None, "sandbox": ["allow-forms"]},
+            {},
+            "default-src 'none'; sandbox allow-forms",
+            id="none-leaves-a-directive-out",
+        ),
+        pytest.param(
+            {"style-src": ["'self'", "'unsafe-inline'"]},
+            {},
+            "style-src 'self' 'unsafe-inline'",
+            id="unsafe-inline-styles-are-not-refused",
+        ),
+        pytest.param(
+            {"default-src": ["'none'"], "report-to": "csp", "report-uri": ["/r"]},
+            {},
+            "default-src 'none'; report-to csp; report-uri /r",
+            id="reporting-directives",
+        ),
+        pytest.param(
+            {"require-trusted-types-for": ["'script'"], "trusted-types": ["app", "'none'"]},
+            {},
+            "require-trusted-types-for 'script'; trusted-types app 'none'",
+            id="trusted-types",
+        ),
+    ],
+)
+def test_policy_accepts_and_renders(
+    directives: dict[str, Any], kwargs: dict[str, Any], rendered: str
+) -> None:
+    assert Policy(directives, **kwargs).render("N") == rendered
+
+
+@pytest.mark.parametrize(
+    ("directives", "kwargs", "message"),
+    [
+        pytest.param({"default-src": ["self"]}, {}, "must be quoted: write \"'self'\"", id="self"),
+        pytest.param({"script-src": ["none"]}, {}, "must be quoted", id="none-unquoted"),
+        pytest.param(
+            {"script-src": ["sha256-" + "A" * 43 + "="]},
+            {},
+            "must be quoted: write \"'sha256-",
+            id="hash-unquoted",
+        ),
+        pytest.param({"script-src": ["nonce-abc"]}, {}, "must be quoted", id="nonce-unquoted"),
+        pytest.param({"script-src": ["'slef'"]}, {}, "did you mean \"'self'\"", id="typo-keyword"),
+        pytest.param({"script-src": ["'self"]}, {}, "unknown keyword", id="open-quote"),
+        pytest.param({"script-src": ["self'"]}, {}, "unbalanced quotes", id="close-quote"),
+        pytest.param(
+            {"scirpt-src": ["'self'"]}, {}, "did you mean 'script-src'", id="typo-directive"
+        ),
+        pytest.param({"script_src": ["'self'"]}, {}, "did you mean 'script-src'", id="underscore"),
+        pytest.param({"bogus": ["'self'"]}, {}, "unknown CSP directive 'bogus'", id="unknown"),
+        pytest.param(
+            {"block-all-mixed-content": True}, {}, "upgrade-insecure-requests", id="obsolete"
+        ),
+        pytest.param({"img-src": ["a;b"]}, {}, "contains ';'", id="semicolon"),
+        pytest.param({"img-src": ["a,b"]}, {}, "contains ','", id="comma"),
+        pytest.param({"img-src": ["a\r\nX-Evil: 1"]}, {}, "contains '\\r'", id="crlf"),
+        pytest.param({"img-src": ["a b"]}, {}, "one source per list item", id="space-in-item"),
+        pytest.param({"img-src": ["exämple.com"]}, {}, "non-ASCII", id="non-ascii"),
+        pytest.param({"img-src": ["https://exa mple"]}, {}, "contains ' '", id="space-in-url"),
+        pytest.param({"img-src": ["https://example.com?q"]}, {}, "is not a CSP source", id="q"),
+        pytest.param({"img-src": ["'none'", "'self'"]}, {}, "must stand alone", id="none-plus"),
+        pytest.param({"img-src": []}, {}, "an empty list", id="empty-list"),
+        pytest.param({"img-src": 3}, {}, "expected a list of sources", id="not-a-list"),
+        pytest.param({"img-src": [3]}, {}, "must be a string", id="not-a-string"),
+        pytest.param(
+            {"script-src": ["'strict-dynamic'"]},
+            {},
+            "'strict-dynamic' without a nonce or hash",
+            id="strict-dynamic-alone",
+        ),
+        pytest.param(
+            {"default-src": ["'strict-dynamic'", "'self'"]},
+            {"nonce_directives": ["script-src"]},
+            "'strict-dynamic' without a nonce or hash",
+            id="strict-dynamic-in-default-src",
+        ),
+        pytest.param(
+            {"script-src": ["'self'", "'unsafe-inline'"]},
+            {},
+            "allow_unsafe=[\"'unsafe-inline'\"]",
+            id="unsafe-inline",
+        ),
+        pytest.param(
+            {"script-src": ["'unsafe-eval'"]}, {}, "injected strings run as code", id="eval"
+        ),
+        pytest.param({"script-src": ["*"]}, {}, "load from anywhere", id="star"),
+        pytest.param({"script-src": ["https:"]}, {}, "allow_unsafe=['https:']", id="https"),
+        pytest.param({"script-src-elem": ["http:"]}, {}, "'script-src-elem'", id="http-elem"),
+        pytest.param({"script-src": ["data:"]}, {}, "data:", id="data"),
+        pytest.param(
+            {"script-src": ["'nonce-abc'", "'strict-dynamic'", "'unsafe-eval'"]},
+            {},
+            "'unsafe-eval'",
+            id="eval-not-neutralised-by-nonce",
+        ),
+        pytest.param(
+            {"script-src": ["'self'", "https:"]},
+            {"allow_unsafe": ["'unsafe-eval'"]},
+            "allow_unsafe=['https:']",
+            id="allow-unsafe-names-only-what-it-names",
+        ),
+        pytest.param(
+            {"default-src": ["'self'", "https:"]},
+            {},
+            "fall back to default-src",
+            id="inherited-by-script-src",
+        ),
+        pytest.param(
+            {"script-src": ["'sha256-abc='"]}, {}, "not a base64 sha256 digest", id="short-hash"
+        ),
+        pytest.param(
+            {"script-src": ["'sha256-" + "A" * 64 + "'"]},
+            {},
+            "not a base64 sha256",
+            id="long-hash",
+        ),
+        pytest.param({"script-src": ["'nonce-a!b'"]}, {}, "base64 value", id="bad-nonce"),
+        pytest.param(
+            {"frame-ancestors": ["'unsafe-inline'"]},
+            {},
+            "has no effect in frame-ancestors",
+            id="frame-ancestors-keyword",
+        ),
+        pytest.param(
+            {"form-action": ["'nonce-abc'"]}, {}, "no effect in form-action", id="form-nonce"
+        ),
+        pytest.param({"sandbox": ["allow-scirpts"]}, {}, "'allow-scripts'", id="sandbox-flag"),
+        pytest.param({"report-to": ["a", "b"]}, {}, "exactly one name", id="report-to-two"),
+        pytest.param({"webrtc": ["allow"]}, {}, "\"'allow'\"", id="webrtc"),
+        pytest.param(
+            {"require-trusted-types-for": ["script"]}, {}, "\"'script'\"", id="trusted-types-for"
+        ),
+        pytest.param(
+            {"upgrade-insecure-requests": ["'self'"]}, {}, "takes no sources", id="flag-value"
+        ),
+        pytest.param({"img-src": True}, {}, "not True", id="true-for-list"),
+        pytest.param(
+            {"script-src": ["'self'"], "SCRIPT-SRC": ["'self'"]}, {}, "given twice", id="dup"
+        ),
+        pytest.param({}, {}, "has no directive", id="empty-policy"),
+        pytest.param({"img-src": None}, {}, "has no directive", id="only-none"),
+        pytest.param(
+            {"default-src": ["'none'"]},
+            {"nonce_directives": ["img-src"]},
+            "cannot carry a nonce",
+            id="nonce-on-img-src",
+        ),
+        pytest.param(
+            {"script-src": ["'self'"]},
+            {"allow_unsafe": "'unsafe-eval'"},
+            "allow_unsafe=[\"'unsafe-eval'\"]",
+            id="allow-unsafe-string",
+        ),
+    ],
+)
+def test_policy_refuses_with_the_fix(
+    directives: dict[str, Any], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        Policy(directives, **kwargs)
+    assert message in str(info.value)
+    option = "nonce_directives" if "cannot carry" in message else "policy"
+    assert str(info.value).startswith(option)
+
+
+def test_policy_refuses_a_non_mapping() -> None:
+    with pytest.raises(ValueError, match="expected a mapping"):
+        Policy([("default-src", "'none'")])  # type: ignore[arg-type]
+
+
+def test_policy_render_needs_the_nonce_when_it_has_slots() -> None:
+    policy = Policy(DEFAULT_POLICY, nonce_directives=["script-src"])
+    with pytest.raises(ValueError, match="nonce"):
+        policy.render()
+    assert "'nonce-{nonce}'" in repr(policy)
+    assert Policy(JSON_POLICY).render() == "default-src 'none'; frame-ancestors 'none'"
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512"])
+def test_csp_hash(algorithm: str) -> None:
+    text = "document.body.dataset.ran = 'yes';"
+    digest = hashlib.new(algorithm, text.encode()).digest()
+    expected = f"'{algorithm}-{base64.b64encode(digest).decode()}'"
+    assert csp_hash(text, algorithm) == expected
+    assert csp_hash(text.encode(), algorithm) == expected
+    # The result is accepted by the builder and unlocks 'strict-dynamic'.
+    Policy({"script-src": [expected, "'strict-dynamic'"]})
+
+
+def test_csp_hash_refuses_other_algorithms() -> None:
+    with pytest.raises(ValueError, match="'sha256', 'sha384' or 'sha512'"):
+        csp_hash("x", "md5")
+
+
+def test_default_policy_earns_the_observatory_top_csp_result() -> None:
+    """The conditions of mdn-http-observatory's csp test for the +10 result."""
+    layer = ContentSecurityPolicy()
+    recorder, body = run(layer)
+    policy = directives_of(recorder.header_values("Content-Security-Policy")[0])
+    assert policy["default-src"] == ["'none'"]
+    for name in (
+        "script-src",
+        "style-src",
+        "img-src",
+        "connect-src",
+        "font-src",
+        "form-action",
+        "base-uri",
+        "frame-ancestors",
+        "object-src",
+    ):
+        assert name in policy, name
+    for name in ("script-src", "style-src"):
+        assert f"'nonce-{body.decode()}'" in policy[name]
+    broad = {"*", "http:", "https:", "ftp:", "http://*", "https://*", "'unsafe-inline'", "data:"}
+    for name in ("script-src", "style-src", "object-src", "base-uri", "form-action"):
+        assert not broad & set(policy[name]), name
+    assert not {"'unsafe-eval'"} & set(policy["script-src"] + policy["style-src"])
+    assert policy["frame-ancestors"] == ["'none'"]
+
+
+# -- the nonce ---------------------------------------------------------------------
+
+
+def test_nonce_in_header_is_the_one_the_app_saw() -> None:
+    app = webtest.TestApp(ContentSecurityPolicy(nonce_app()), lint=True)
+    response = app.get("/")
+    nonce = response.text
+    decoded = base64.b64decode(nonce, validate=True)
+    assert len(decoded) == 16  # 128 bits
+    header = response.headers["Content-Security-Policy"]
+    assert header.count(f"'nonce-{nonce}'") == 2
+    policy = directives_of(header)
+    assert policy["script-src"] == ["'self'", f"'nonce-{nonce}'"]
+    assert policy["style-src"] == ["'self'", f"'nonce-{nonce}'"]
+
+
+def test_nonce_is_fresh_per_request_and_in_the_environ() -> None:
+    seen: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ[NONCE_ENVIRON_KEY])
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b""]
+
+    stack = ContentSecurityPolicy(app)
+    headers = []
+    for _ in range(50):
+        recorder = Recorder()
+        consume(stack(make_environ(), recorder))
+        headers.append(recorder.header_values("Content-Security-Policy")[0])
+    assert len(set(seen)) == 50
+    assert all(f"'nonce-{nonce}'" in header for nonce, header in zip(seen, headers, strict=True))
+
+
+def test_csp_nonce_without_headerware() -> None:
+    with pytest.raises(LookupError, match="ContentSecurityPolicy"):
+        csp_nonce(make_environ())
+    assert csp_nonce(make_environ(), default="") == ""
+    assert csp_nonce({NONCE_ENVIRON_KEY: "abc"}) == "abc"
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param(
+            {"default-src": ["'self'", "https://cdn.example.com"]},
+            {
+                "default-src": ["'self'", "https://cdn.example.com"],
+                "script-src": ["'self'", "https://cdn.example.com", "'nonce-N'"],
+                "style-src": ["'self'", "https://cdn.example.com", "'nonce-N'"],
+            },
+            id="inherited-sources-kept",
+        ),
+        pytest.param(
+            {"default-src": ["'none'"], "img-src": ["'self'"]},
+            {
+                "default-src": ["'none'"],
+                "script-src": ["'nonce-N'"],
+                "style-src": ["'nonce-N'"],
+                "img-src": ["'self'"],
+            },
+            id="inherited-none-dropped",
+        ),
+        pytest.param(
+            {"default-src": ["'self'"], "script-src": ["'none'"]},
+            {
+                "default-src": ["'self'"],
+                "style-src": ["'self'", "'nonce-N'"],
+                "script-src": ["'none'"],
+            },
+            id="explicit-none-left-alone",
+        ),
+        pytest.param(
+            {"img-src": ["'self'"]},
+            {"img-src": ["'self'"]},
+            id="unrestricted-scripts-get-no-nonce",
+        ),
+        pytest.param(
+            {"script-src": ["'self'"], "script-src-elem": ["'self'"], "style-src": ["'self'"]},
+            {
+                "script-src": ["'self'", "'nonce-N'"],
+                "script-src-elem": ["'self'", "'nonce-N'"],
+                "style-src": ["'self'", "'nonce-N'"],
+            },
+            id="elem-override-gets-the-nonce-too",
+        ),
+    ],
+)
+def test_nonce_placement(policy: dict[str, Any], expected: dict[str, list[str]]) -> None:
+    layer = ContentSecurityPolicy(policy=policy)
+    assert directives_of(layer.policy.render("N")) == expected  # type: ignore[union-attr]
+    # The request nonce is spliced where the policy says.
+    recorder, body = run(layer)
+    header = recorder.header_values("Content-Security-Policy")[0]
+    assert header == layer.policy.render(body.decode())  # type: ignore[union-attr]
+
+
+def test_static_policy_without_nonces() -> None:
+    layer = ContentSecurityPolicy(nonce_directives=())
+    first, body = run(layer)
+    second, _ = run(layer)
+    assert body == b"<none>"  # no nonce key in the environ
+    value = first.header_values("Content-Security-Policy")[0]
+    assert value == second.header_values("Content-Security-Policy")[0]
+    assert "nonce" not in value
+
+
+# -- profiles, report-only, upgrade ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/problem+json",
+        "APPLICATION/JSON",
+    ],
+)
+def test_json_profile(content_type: str) -> None:
+    recorder, body = run(
+        ContentSecurityPolicy(report_only_policy=DEFAULT_POLICY), nonce_app(content_type)
+    )
+    assert recorder.header_values("Content-Security-Policy") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == []
+    assert len(body) == 24  # the nonce was still made for the app
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/html", "text/plain", "application/jsonx", "image/png"]
+)
+def test_document_profile_for_everything_else(content_type: str) -> None:
+    recorder, body = run(ContentSecurityPolicy(), nonce_app(content_type))
+    assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
+
+
+def test_json_policy_none_gives_json_the_document_policy() -> None:
+    recorder, body = run(ContentSecurityPolicy(json_policy=None), nonce_app("application/json"))
+    assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
+
+
+def test_enforced_and_report_only_together_share_the_nonce() -> None:
+    trial = {**DEFAULT_POLICY, "require-trusted-types-for": ["'script'"]}
+    layer = ContentSecurityPolicy(report_only_policy=trial, report_uri="/csp")
+    recorder, body = run(layer)
+    nonce = body.decode()
+    enforced = directives_of(recorder.header_values("Content-Security-Policy")[0])
+    trying = directives_of(recorder.header_values("Content-Security-Policy-Report-Only")[0])
+    assert f"'nonce-{nonce}'" in enforced["script-src"]
+    assert f"'nonce-{nonce}'" in trying["script-src"]
+    assert "require-trusted-types-for" in trying and "require-trusted-types-for" not in enforced
+    assert enforced["report-uri"] == trying["report-uri"] == ["/csp"]
+
+
+def test_report_only_mode_sends_the_policy_as_report_only() -> None:
+    layer = ContentSecurityPolicy(report_only=True)
+    recorder, _ = run(layer, **{"wsgi.url_scheme": "https"})
+    assert recorder.header_values("Content-Security-Policy") == []
+    (value,) = recorder.header_values("Content-Security-Policy-Report-Only")
+    assert "upgrade-insecure-requests" not in value  # ignored in report-only policies
+    recorder, _ = run(layer, nonce_app("application/json"))
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
+
+
+def test_only_a_report_only_policy() -> None:
+    recorder, _ = run(ContentSecurityPolicy(policy=None, report_only_policy=DEFAULT_POLICY))
+    assert recorder.header_values("Content-Security-Policy") == []
+    assert len(recorder.header_values("Content-Security-Policy-Report-Only")) == 1
+
+
+def test_upgrade_insecure_requests_only_on_https() -> None:
+    layer = ContentSecurityPolicy()
+    plain, _ = run(layer)
+    secure, _ = run(layer, **{"wsgi.url_scheme": "https"})
+    assert "upgrade-insecure-requests" not in plain.header_values("Content-Security-Policy")[0]
+    assert secure.header_values("Content-Security-Policy")[0].endswith(
+        "; upgrade-insecure-requests"
+    )
+    off, _ = run(
+        ContentSecurityPolicy(upgrade_insecure_requests=False), **{"wsgi.url_scheme": "https"}
+    )
+    assert "upgrade-insecure-requests" not in off.header_values("Content-Security-Policy")[0]
+
+
+# -- reporting directives and Reporting-Endpoints ---------------------------------
+
+
+def test_report_to_adds_reporting_endpoints() -> None:
+    layer = ContentSecurityPolicy(
+        nonce_app(), report_to="https://reports.example.com/csp", report_uri="/r"
+    )
+    response = webtest.TestApp(layer, lint=True).get("/")
+    policy = directives_of(response.headers["Content-Security-Policy"])
+    assert policy["report-to"] == ["csp-endpoint"]
+    assert policy["report-uri"] == ["/r"]
+    assert response.headers["Reporting-Endpoints"] == (
+        'csp-endpoint="https://reports.example.com/csp"'
+    )
+
+
+def test_reporting_endpoints_merged_with_the_apps() -> None:
+    layer = ContentSecurityPolicy(report_to="/r", report_group="csp")
+    recorder, _ = run(layer, nonce_app(extra=[("Reporting-Endpoints", 'default="/d"')]))
+    assert recorder.header_values("Reporting-Endpoints") == ['default="/d", csp="/r"']
+    recorder, _ = run(layer, nonce_app(extra=[("Reporting-Endpoints", 'csp="/mine"')]))
+    assert recorder.header_values("Reporting-Endpoints") == ['csp="/mine"']
+
+
+def test_report_path_points_reporting_at_the_receiver() -> None:
+    recorder, _ = run(ContentSecurityPolicy(report_path=REPORT_PATH))
+    policy = directives_of(recorder.header_values("Content-Security-Policy")[0])
+    assert policy["report-uri"] == [REPORT_PATH]
+    assert policy["report-to"] == ["csp-endpoint"]
+    assert recorder.header_values("Reporting-Endpoints") == [f'csp-endpoint="{REPORT_PATH}"']
+
+
+# -- the application's own policy ---------------------------------------------------
+
+
+def test_app_policy_kept_by_default() -> None:
+    own = [("Content-Security-Policy", "default-src 'self'")]
+    recorder, _ = run(ContentSecurityPolicy(report_to="/r"), nonce_app(extra=own))
+    assert recorder.header_values("Content-Security-Policy") == ["default-src 'self'"]
+    assert recorder.header_values("Reporting-Endpoints") == []
+    assert recorder.header_values("Content-Type") == ["text/html; charset=utf-8"]
+
+
+def test_app_report_only_policy_kept_ours_enforced_still_added() -> None:
+    own = [("Content-Security-Policy-Report-Only", "default-src 'self'")]
+    layer = ContentSecurityPolicy(report_only_policy={"default-src": ["'none'"]})
+    recorder, _ = run(layer, nonce_app(extra=own))
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == ["default-src 'self'"]
+    assert len(recorder.header_values("Content-Security-Policy")) == 1
+
+
+def test_override_app_policy_replaces_it() -> None:
+    own = [("content-security-policy", "default-src *"), ("X-App", "1")]
+    recorder, body = run(ContentSecurityPolicy(override_app_policy=True), nonce_app(extra=own))
+    (value,) = recorder.header_values("Content-Security-Policy")
+    assert f"'nonce-{body.decode()}'" in value
+    assert recorder.header_values("X-App") == ["1"]
+
+
+# -- configuration errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"policy": None}, "would send nothing", id="nothing"),
+        pytest.param(
+            {"report_only": True, "report_only_policy": DEFAULT_POLICY},
+            "drop report_only_policy",
+            id="report-only-twice",
+        ),
+        pytest.param({"report_path": "csp"}, "starting with '/'", id="relative-report-path"),
+        pytest.param({"report_max_bytes": 10}, "at least 1024", id="tiny-cap"),
+        pytest.param({"report_uri": "/a b"}, "report_uri", id="space-in-report-uri"),
+        pytest.param({"report_to": '/a"b'}, "report_to", id="quote-in-report-to"),
+        pytest.param({"report_to": "/r", "report_group": "a b"}, "report_group", id="group"),
+        pytest.param(
+            {"policy": {**DEFAULT_POLICY, "report-uri": ["/x"]}, "report_uri": "/y"},
+            "configure reporting in one place",
+            id="report-uri-twice",
+        ),
+        pytest.param(
+            {"policy": {"script-src": ["'self'", "'nonce-abc'"]}},
+            "a fixed nonce",
+            id="static-nonce",
+        ),
+        pytest.param(
+            {"policy": {"script-src": ["'unsafe-inline'"]}, "nonce_directives": ()},
+            "policy['script-src']: 'unsafe-inline'",
+            id="unsafe-policy",
+        ),
+        pytest.param(
+            {"json_policy": {"script-src": ["*"]}}, "json_policy['script-src']", id="unsafe-json"
+        ),
+        pytest.param(
+            {"report_only_policy": {"default-src": ["self"]}},
+            "report_only_policy['default-src']",
+            id="report-only-policy-named",
+        ),
+        pytest.param({"policy": "default-src 'none'"}, "expected a mapping", id="string-policy"),
+    ],
+)
+def test_layer_configuration_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        ContentSecurityPolicy(**options)
+    assert message in str(info.value)
+
+
+def test_unsafe_inline_next_to_the_request_nonce_is_accepted() -> None:
+    """Browsers with nonce support ignore it; it only helps CSP1-era browsers."""
+    layer = ContentSecurityPolicy(policy={"script-src": ["'self'", "'unsafe-inline'"]})
+    assert layer.policy is not None
+    assert layer.policy.render("N") == "script-src 'self' 'unsafe-inline' 'nonce-N'"
+
+
+def test_layer_allow_unsafe_and_policy_objects() -> None:
+    layer = ContentSecurityPolicy(
+        policy={"script-src": ["'self'", "'unsafe-eval'"]}, allow_unsafe=["'unsafe-eval'"]
+    )
+    assert layer.policy is not None
+    assert "'unsafe-eval'" in layer.policy.render("N")
+    built = Policy({"default-src": ["'self'"]})
+    assert ContentSecurityPolicy(policy=built).policy.render("N") == (  # type: ignore[union-attr]
+        "default-src 'self'; script-src 'self' 'nonce-N'; style-src 'self' 'nonce-N'"
+    )
+
+
+def test_describe() -> None:
+    described = ContentSecurityPolicy(report_path=REPORT_PATH).describe()
+    assert described["policy"].startswith("default-src 'none'; script-src 'self' 'nonce-{nonce}'")
+    assert described["json_policy"].startswith("default-src 'none'; frame-ancestors 'none'")
+    assert described["report_path"] == REPORT_PATH
+    assert described["override_app_policy"] is False
+    assert described["nonce_directives"] == ["script-src", "style-src"]
+    json.dumps(described)
+
+
+# -- the report receiver -------------------------------------------------------------
+
+LEVEL2 = {
+    "csp-report": {
+        "document-uri": "https://example.com/page?token=SECRET#frag",
+        "referrer": "",
+        "violated-directive": "script-src-elem",
+        "effective-directive": "script-src-elem",
+        "original-policy": "default-src 'none'; script-src 'nonce-x'",
+        "disposition": "enforce",
+        "blocked-uri": "inline",
+        "line-number": 12,
+        "column-number": 5,
+        "source-file": "https://example.com/page?token=SECRET",
+        "status-code": 200,
+        "script-sample": "alert('" + "x" * 100 + "')",
+    }
+}
+REPORTS_JSON = [
+    {
+        "type": "csp-violation",
+        "age": 10,
+        "url": "https://example.com/page",
+        "user_agent": "Mozilla/5.0",
+        "body": {
+            "documentURL": "https://example.com/page",
+            "blockedURL": "https://evil.example/" + "a" * 500,
+            "effectiveDirective": "img-src",
+            "disposition": "report",
+            "statusCode": 200,
+            "lineNumber": True,  # not a number: dropped
+        },
+    },
+    {"type": "deprecation", "body": {"id": "x"}},
+]
+
+
+def receiver(**options: Any) -> tuple[webtest.TestApp, list[str]]:
+    calls: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    options.setdefault("report_path", REPORT_PATH)
+    return webtest.TestApp(ContentSecurityPolicy(app, **options), lint=True), calls
+
+
+def violations(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.hw_fields for r in caplog.records if getattr(r, "hw_event", "") == "csp_violation"]
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        r.hw_fields for r in caplog.records if getattr(r, "hw_event", "") == "csp_report_refused"
+    ]
+
+
+def test_receiver_csp_report(caplog: pytest.LogCaptureFixture) -> None:
+    app, calls = receiver()
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        response = app.post(
+            REPORT_PATH, json.dumps(LEVEL2), content_type="application/csp-report", status=204
+        )
+    assert response.body == b""
+    assert calls == []  # answered by headerware, the app never saw it
+    (fields,) = violations(caplog)
+    assert fields["report_format"] == "csp-report"
+    assert fields["document_uri"] == "https://example.com/page"  # query and fragment dropped
+    assert fields["source_file"] == "https://example.com/page"
+    assert fields["blocked_uri"] == "inline"
+    assert fields["violated_directive"] == "script-src-elem"
+    assert fields["disposition"] == "enforce"
+    assert fields["line_number"] == 12 and fields["column_number"] == 5
+    assert fields["status_code"] == 200
+    assert fields["sample"] == "alert('" + "x" * 33 + "..."
+    assert "SECRET" not in caplog.text
+    assert "original" not in " ".join(fields)
+
+
+def test_receiver_reports_json(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = receiver()
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        app.post(
+            REPORT_PATH,
+            json.dumps(REPORTS_JSON),
+            content_type="application/reports+json",
+            status=204,
+        )
+    (fields,) = violations(caplog)  # the deprecation report is not ours
+    assert fields["report_format"] == "reports+json"
+    assert fields["document_uri"] == "https://example.com/page"
+    assert fields["violated_directive"] == "img-src"
+    assert fields["blocked_uri"] == "https://evil.example/" + "a" * 235 + "..."
+    assert fields["disposition"] == "report"
+    assert "line_number" not in fields
+
+
+def test_receiver_level2_violated_directive_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = receiver()
+    body = {"csp-report": {"violated-directive": "style-src 'self'", "document-uri": 3}}
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        app.post(REPORT_PATH, json.dumps(body), content_type="application/csp-report", status=204)
+    (fields,) = violations(caplog)
+    assert fields == {"report_format": "csp-report", "violated_directive": "style-src 'self'"}
+
+
+def test_receiver_logs_at_most_100_reports_per_body(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = receiver()
+    many = [{"type": "csp-violation", "body": {"effectiveDirective": "img-src"}}] * 150
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        app.post(REPORT_PATH, json.dumps(many), content_type="application/reports+json", status=204)
+    assert len(violations(caplog)) == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "reason"),
+    [
+        pytest.param(b"{not json", "application/csp-report", 400, "not valid JSON", id="bad-json"),
+        pytest.param(b"\xff\xfe\x00", "application/csp-report", 400, "not valid JSON", id="bytes"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, "application/csp-report", 400, "", id="deep"),
+        pytest.param(b"[1]", "application/csp-report", 400, "expected shape", id="shape-l2"),
+        pytest.param(b'{"csp-report": 1}', "application/csp-report", 400, "shape", id="inner"),
+        pytest.param(b"{}", "application/reports+json", 400, "expected shape", id="shape-json"),
+        pytest.param(b"[1]", "application/reports+json", 400, "shape", id="item"),
+        pytest.param(
+            b'[{"type": "csp-violation", "body": []}]',
+            "application/reports+json",
+            400,
+            "shape",
+            id="body",
+        ),
+        pytest.param(b"{}", "application/json", 415, "application/csp-report", id="json"),
+        pytest.param(b"{}", "text/plain", 415, "application/reports+json", id="text"),
+        pytest.param(
+            b"x" * (64 * 1024 + 1), "application/csp-report", 413, "at most 65536", id="big"
+        ),
+    ],
+)
+def test_receiver_refusals(
+    body: bytes, content_type: str, status: int, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, calls = receiver()
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        response = app.post(REPORT_PATH, body, content_type=content_type, status=status)
+    assert reason in response.text
+    assert calls == []
+    assert violations(caplog) == []
+    (refused,) = refusals(caplog)
+    assert refused["status"] == status
+    # The refusal is still a complete, headed response.
+    assert "Content-Security-Policy" in response.headers
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
+def test_receiver_refuses_other_methods(method: str, caplog: pytest.LogCaptureFixture) -> None:
+    app, calls = receiver()
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        response = app.request(REPORT_PATH, method=method, status=405)
+    assert response.headers["Allow"] == "POST"
+    assert calls == []
+    assert refusals(caplog)[0]["status"] == 405
+
+
+def test_receiver_oversize_body_is_not_read() -> None:
+    stream = io.BytesIO(b"x" * 100_000)
+    layer = ContentSecurityPolicy(nonce_app(), report_path=REPORT_PATH)
+    recorder = Recorder()
+    environ = make_environ(
+        REQUEST_METHOD="POST",
+        PATH_INFO=REPORT_PATH,
+        CONTENT_TYPE="application/csp-report",
+        CONTENT_LENGTH="100000",
+        **{"wsgi.input": stream},
+    )
+    consume(layer(environ, recorder))
+    assert recorder.status.startswith("413")
+    assert stream.tell() == 0
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [
+        pytest.param(None, "411", id="missing"),
+        pytest.param("abc", "411", id="garbage"),
+        pytest.param("-1", "400", id="negative"),
+        pytest.param("50", "400", id="short-body"),
+        pytest.param("0", "400", id="empty"),
+    ],
+)
+def test_receiver_content_length(length: str | None, status: str) -> None:
+    layer = ContentSecurityPolicy(nonce_app(), report_path=REPORT_PATH)
+    extra: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": REPORT_PATH,
+        "CONTENT_TYPE": "application/csp-report; charset=utf-8",
+        "wsgi.input": io.BytesIO(b"{}"),
+    }
+    if length is not None:
+        extra["CONTENT_LENGTH"] = length
+    recorder = Recorder()
+    consume(layer(make_environ(**extra), recorder))
+    assert recorder.status.startswith(status)
+
+
+def test_receiver_survives_a_broken_input_stream() -> None:
+    class Broken(io.RawIOBase):
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("client went away")
+
+    layer = ContentSecurityPolicy(nonce_app(), report_path=REPORT_PATH)
+    recorder = Recorder()
+    environ = make_environ(
+        REQUEST_METHOD="POST",
+        PATH_INFO=REPORT_PATH,
+        CONTENT_TYPE="application/csp-report",
+        CONTENT_LENGTH="10",
+        **{"wsgi.input": Broken()},
+    )
+    consume(layer(environ, recorder))
+    assert recorder.status.startswith("400")
+
+
+def test_receiver_off_by_default_and_other_paths_reach_the_app() -> None:
+    app, calls = receiver(report_path=None)
+    app.post(REPORT_PATH, "{}", content_type="application/csp-report", status=200)
+    assert calls == [REPORT_PATH]
+    app, calls = receiver()
+    app.post("/other", "{}", content_type="application/csp-report", status=200)
+    assert calls == ["/other"]
+
+
+# -- inside a stack ---------------------------------------------------------------------
+
+
+def test_early_answer_from_an_inner_layer_gets_the_policy() -> None:
+    class Deny(Layer):
+        name = "deny"
+
+        def on_request(self, ctx: Context) -> Response | None:
+            return Response.text("403 Forbidden", "no")
+
+    recorder = Recorder()
+    stack = Stack([ContentSecurityPolicy(), Deny()], nonce_app())
+    environ = make_environ()
+    assert consume(stack(environ, recorder)) == b"no"
+    assert recorder.status == "403 Forbidden"
+    nonce = environ[NONCE_ENVIRON_KEY]
+    assert f"'nonce-{nonce}'" in recorder.header_values("Content-Security-Policy")[0]
+
+
+class TestContentSecurityPolicyContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return ContentSecurityPolicy(report_path=REPORT_PATH)
+
+
+class TestContentSecurityPolicyStaticContract(LayerContract):
+    def make_layer(self) -> Layer:
+        return ContentSecurityPolicy(
+            nonce_directives=(), report_only_policy=JSON_POLICY, report_to="/r"
+        )
