@@ -9,8 +9,10 @@ from typing import Any
 import flask
 import pytest
 import webtest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from headerware.engine import Layer, Stack
+from headerware.engine import Context, Layer, Stack
 from headerware.layers.headers import RequestHeaders, ResponseHeaders, request_header
 from headerware.layers.security import SecurityHeaders
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
@@ -251,6 +253,29 @@ def test_request_headers_describe() -> None:
         "max_value_size": 8192,
         "report_only": False,
     }
+
+
+_names = st.text(alphabet="AZ_09!x(é ", max_size=6).map(lambda n: "HTTP_" + n)
+_values = st.text(alphabet=st.sampled_from("a \t\r\n\x00\x7f\xe9\u2603~"), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.dictionaries(_names, _values, max_size=8),
+    content_type=st.sampled_from(["", "text/plain", "a\nb"]),
+    limits=st.tuples(st.integers(1, 8), st.integers(1, 20), st.integers(20, 120)),
+)
+def test_fast_path_agrees_with_the_exact_check(
+    headers: dict[str, str], content_type: str, limits: tuple[int, int, int]
+) -> None:
+    max_count, max_value_size, max_size = limits
+    layer = RequestHeaders(max_count=max_count, max_value_size=max_value_size, max_size=max_size)
+    environ = make_environ(CONTENT_TYPE=content_type, **headers)
+    fast = layer.on_request(Context(environ))
+    exact = layer._inspect(environ)
+    assert (fast is None) == (exact is None)
+    if fast is not None and exact is not None:
+        assert (fast.status, fast.body) == (exact.status, exact.body)
 
 
 class TestRequestHeadersContract(LayerContract):
