@@ -178,8 +178,12 @@ class BearerAuth(Layer):
                 "BearerAuth: give exactly one verifier: verifier=<callable>, "
                 "tokens=[...] or signed=True (with secret_keys)"
             )
-        if not isinstance(realm, str) or not realm or '"' in realm or "\\" in realm or any(
-            ord(char) < 0x20 or ord(char) > 0x7E for char in realm
+        if (
+            not isinstance(realm, str)
+            or not realm
+            or '"' in realm
+            or "\\" in realm
+            or any(ord(char) < 0x20 or ord(char) > 0x7E for char in realm)
         ):
             raise ValueError(
                 f"realm: {realm!r} cannot be sent in WWW-Authenticate; use printable "
@@ -194,7 +198,9 @@ class BearerAuth(Layer):
         self.realm = realm
         self.report_only = bool(report_only)
         self.max_age = max_age
-        self._mode = "verifier" if verifier is not None else "tokens" if tokens else "signed"
+        self._mode = (
+            "verifier" if verifier is not None else "tokens" if tokens is not None else "signed"
+        )
         self._verifier: Callable[[str], Any]
         if verifier is not None:
             if not callable(verifier):
@@ -227,9 +233,11 @@ class BearerAuth(Layer):
     def _static_verifier(tokens: Collection[str] | Mapping[str, Any]) -> Callable[[str], Any]:
         if isinstance(tokens, str):
             raise ValueError("tokens: give a list of tokens, not one string")
-        items = list(tokens.items()) if isinstance(tokens, Mapping) else [
-            (token, {"token_id": index}) for index, token in enumerate(tokens)
-        ]
+        items = (
+            list(tokens.items())
+            if isinstance(tokens, Mapping)
+            else [(token, {"token_id": index}) for index, token in enumerate(tokens)]
+        )
         if not items:
             raise ValueError("tokens: the list is empty; give at least one token")
         key = os.urandom(32)
@@ -327,4 +335,3 @@ class BearerAuth(Layer):
             return None
         security_event("bearer_auth_refused", level=level, reason=reason, path=ctx.path)
         return error_response(ctx, status, message, headers)
-
