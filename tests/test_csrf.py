@@ -98,8 +98,12 @@ class TestOriginMode:
         app = client(trusted_origins=["https://trusted.example"])
         with caplog.at_level(logging.WARNING, logger="headerware"):
             response = app.request(
-                "/preferences", method=method, headers=headers, body=b"theme=dark",
-                content_type="application/x-www-form-urlencoded", status="*",
+                "/preferences",
+                method=method,
+                headers=headers,
+                body=b"theme=dark",
+                content_type="application/x-www-form-urlencoded",
+                status="*",
             )
         assert response.status_int == expected
         if expected == 200:
@@ -114,7 +118,8 @@ class TestOriginMode:
     @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
     def test_safe_methods_always_pass(self, method: str) -> None:
         response = client().request(
-            "/preferences", method=method,
+            "/preferences",
+            method=method,
             headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
         )
         assert response.status_int == 200
@@ -122,7 +127,10 @@ class TestOriginMode:
     def test_own_origin_from_server_name_and_https(self) -> None:
         assert request_origin(make_environ(HTTP_HOST="")) == "http://localhost"
         environ = make_environ(
-            HTTP_HOST="", SERVER_NAME="example.com", SERVER_PORT="8443", **{"wsgi.url_scheme": "https"}
+            HTTP_HOST="",
+            SERVER_NAME="example.com",
+            SERVER_PORT="8443",
+            **{"wsgi.url_scheme": "https"},
         )
         assert request_origin(environ) == "https://example.com:8443"
         environ = make_environ(HTTP_HOST="Example.COM:443", **{"wsgi.url_scheme": "https"})
@@ -176,13 +184,16 @@ class TestOriginMode:
     @pytest.mark.parametrize(
         ("options", "match"),
         [
-            pytest.param({"trusted_origins": ["https://a.example/"]}, "trusted_origins",
-                         id="trailing-slash"),
-            pytest.param({"trusted_origins": ["https://*.example.com"]}, "trusted_origins",
-                         id="wildcard"),
+            pytest.param(
+                {"trusted_origins": ["https://a.example/"]}, "trusted_origins", id="trailing-slash"
+            ),
+            pytest.param(
+                {"trusted_origins": ["https://*.example.com"]}, "trusted_origins", id="wildcard"
+            ),
             pytest.param({"trusted_origins": ["a.example"]}, "trusted_origins", id="no-scheme"),
-            pytest.param({"trusted_origins": ["https://a.example:443"]}, "trusted_origins",
-                         id="default-port"),
+            pytest.param(
+                {"trusted_origins": ["https://a.example:443"]}, "trusted_origins", id="default-port"
+            ),
             pytest.param({"trusted_origins": ["null"]}, "trusted_origins", id="null"),
             pytest.param({"trusted_origins": "https://a.example"}, "list", id="string"),
             pytest.param({"exempt_paths": ["hooks"]}, "exempt_paths", id="relative-path"),
@@ -209,7 +220,9 @@ def form_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         token = csrf_token(environ)
         get_session(environ)["seen"] = True
         body = f'<input name="csrf_token" value="{token}">'.encode()
-        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+        )
         return [body]
     return echo_app(environ, start_response)
 
@@ -262,8 +275,11 @@ class TestTokenMode:
         [
             pytest.param(lambda t: None, "token_missing", id="missing"),
             pytest.param(lambda t: "", "token_missing", id="empty"),
-            pytest.param(lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
-                         "token_invalid", id="tampered"),
+            pytest.param(
+                lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+                "token_invalid",
+                id="tampered",
+            ),
             pytest.param(lambda t: "garbage", "token_invalid", id="garbage"),
         ],
     )
@@ -298,7 +314,9 @@ class TestTokenMode:
         app = token_client()
         token = form_token(app.get("/form"))
         response = app.post(
-            "/form", params={"csrf_token": token}, headers={"Sec-Fetch-Site": "cross-site"},
+            "/form",
+            params={"csrf_token": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
             status=403,
         )
         assert "cross-site" in response.json["error"]

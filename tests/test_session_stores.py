@@ -116,9 +116,7 @@ class TestServerSideSessions:
         assert "Max-Age=0" in response.headers["Set-Cookie"]
         assert events(caplog, "session_expired")
 
-    def test_regenerate_replaces_the_id_and_drops_the_old_record(
-        self, store: ServerStore
-    ) -> None:
+    def test_regenerate_replaces_the_id_and_drops_the_old_record(self, store: ServerStore) -> None:
         client = make(store)
         client.get("/login")
         old = client.get("/id").text
@@ -370,11 +368,21 @@ class TestGunicornWorkers:
         env = dict(os.environ, HW_TEST_SESSION_DB=str(tmp_path / "shared.db"))
         server = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "--workers", "2", "--bind",
-                f"127.0.0.1:{port}", "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
                 "tests.sessions_gunicorn_app:app",
             ],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             deadline = time.monotonic() + 20

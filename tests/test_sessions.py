@@ -230,13 +230,24 @@ class TestRejectedCookies:
         [
             pytest.param("session=notsigned", "unsigned", id="unsigned"),
             pytest.param("session=abc.def", "bad_signature", id="bad-signature"),
-            pytest.param("session=" + CookieSigner([KEY], "headerware.session.data").sign("!!"),
-                         "malformed", id="malformed-payload"),
-            pytest.param("session=" + CookieSigner([KEY], "headerware.session.data").sign(
-                base64.urlsafe_b64encode(b'{"d":[]}').decode().rstrip("=")),
-                "malformed", id="wrong-shape"),
-            pytest.param("session=" + CookieSigner([KEY], "headerware.other").sign("e30"),
-                         "bad_signature", id="other-salt"),
+            pytest.param(
+                "session=" + CookieSigner([KEY], "headerware.session.data").sign("!!"),
+                "malformed",
+                id="malformed-payload",
+            ),
+            pytest.param(
+                "session="
+                + CookieSigner([KEY], "headerware.session.data").sign(
+                    base64.urlsafe_b64encode(b'{"d":[]}').decode().rstrip("=")
+                ),
+                "malformed",
+                id="wrong-shape",
+            ),
+            pytest.param(
+                "session=" + CookieSigner([KEY], "headerware.other").sign("e30"),
+                "bad_signature",
+                id="other-salt",
+            ),
         ],
     )
     def test_bad_cookie_reads_as_new_and_is_deleted(
@@ -259,9 +270,7 @@ class TestRejectedCookies:
                 "/dashboard", headers={"Cookie": f"session={value}; session=other"}
             )
         assert response.text == "user None"
-        assert any(
-            getattr(r, "hw_fields", {}).get("reason") == "duplicate" for r in caplog.records
-        )
+        assert any(getattr(r, "hw_fields", {}).get("reason") == "duplicate" for r in caplog.records)
 
     def test_old_key_still_verifies_after_rotation(self) -> None:
         old = make_app(secret_keys=[OLD_KEY])
@@ -278,19 +287,36 @@ class TestTimeouts:
     @pytest.mark.parametrize(
         ("options", "steps", "expected"),
         [
-            pytest.param({"idle_timeout": 100, "refresh_interval": None}, [101], "user None",
-                         id="idle-expired"),
-            pytest.param({"idle_timeout": 100, "refresh_interval": None}, [99], "user 42",
-                         id="idle-fresh"),
-            pytest.param({"idle_timeout": 100, "refresh_interval": 50}, [60, 60, 60], "user 42",
-                         id="refresh-keeps-active-session"),
-            pytest.param({"idle_timeout": 100, "refresh_interval": 50,
-                          "absolute_timeout": 150}, [60, 60, 60], "user None",
-                         id="absolute-ends-it-anyway"),
+            pytest.param(
+                {"idle_timeout": 100, "refresh_interval": None},
+                [101],
+                "user None",
+                id="idle-expired",
+            ),
+            pytest.param(
+                {"idle_timeout": 100, "refresh_interval": None}, [99], "user 42", id="idle-fresh"
+            ),
+            pytest.param(
+                {"idle_timeout": 100, "refresh_interval": 50},
+                [60, 60, 60],
+                "user 42",
+                id="refresh-keeps-active-session",
+            ),
+            pytest.param(
+                {"idle_timeout": 100, "refresh_interval": 50, "absolute_timeout": 150},
+                [60, 60, 60],
+                "user None",
+                id="absolute-ends-it-anyway",
+            ),
         ],
     )
     def test_timeouts(
-        self, clock: FakeClock, options: dict[str, Any], steps: list[int], expected: str, caplog: Any
+        self,
+        clock: FakeClock,
+        options: dict[str, Any],
+        steps: list[int],
+        expected: str,
+        caplog: Any,
     ) -> None:
         app = make_app(**options)
         app.get("/login")
@@ -317,13 +343,19 @@ class TestConfiguration:
         [
             pytest.param({"samesite": "lax-ish"}, "samesite", id="samesite"),
             pytest.param({"samesite": "None", "secure": False}, "secure", id="none-insecure"),
-            pytest.param({"cookie_name": "__Host-s", "secure": False}, "secure", id="host-insecure"),
-            pytest.param({"cookie_name": "__Host-s", "domain": "example.com"}, "__Host-",
-                         id="host-domain"),
+            pytest.param(
+                {"cookie_name": "__Host-s", "secure": False}, "secure", id="host-insecure"
+            ),
+            pytest.param(
+                {"cookie_name": "__Host-s", "domain": "example.com"}, "__Host-", id="host-domain"
+            ),
             pytest.param({"cookie_name": "a b"}, "cookie_name", id="bad-name"),
             pytest.param({"idle_timeout": 0}, "idle_timeout", id="zero-idle"),
-            pytest.param({"idle_timeout": 100, "refresh_interval": 100}, "refresh_interval",
-                         id="refresh-not-shorter"),
+            pytest.param(
+                {"idle_timeout": 100, "refresh_interval": 100},
+                "refresh_interval",
+                id="refresh-not-shorter",
+            ),
             pytest.param({"store": "redis"}, "store", id="bad-store"),
             pytest.param({"secret_keys": ["short"]}, "secret_keys", id="short-key"),
             pytest.param({"path": "nope"}, "path", id="bad-path"),

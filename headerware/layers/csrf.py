@@ -300,9 +300,12 @@ class CSRFProtect(Layer):
         if site:
             if site not in ("same-origin", "none") and origin not in self.trusted_origins:
                 return self._refuse(ctx, "cross_site", origin, site)
-        elif origin is not None and origin not in self.trusted_origins:
-            if _normalise_origin(origin) != request_origin(environ):
-                return self._refuse(ctx, "origin_mismatch", origin, None)
+        elif (
+            origin is not None
+            and origin not in self.trusted_origins
+            and _normalise_origin(origin) != request_origin(environ)
+        ):
+            return self._refuse(ctx, "origin_mismatch", origin, None)
         if self._signer is not None:
             token = self._submitted_token(environ)
             if token is None:

@@ -71,7 +71,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from werkzeug.http import dump_cookie
 
@@ -91,7 +91,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SESSION_KEY", "Session", "Sessions", "get_session"]
 
-JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]
+#: What a session value may be (documentation; the mapping itself is typed ``Any``).
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 
 #: The environ key of the request's :class:`Session`.
 SESSION_KEY = "headerware.session"
@@ -287,9 +288,7 @@ class Session(MutableMapping[str, Any]):
         if self.modified:
             return True
         snapshot = self._snapshot
-        return (
-            snapshot is not None and self._data is not None and _dumps(self._data) != snapshot
-        )
+        return snapshot is not None and self._data is not None and _dumps(self._data) != snapshot
 
     def __repr__(self) -> str:
         state = "unloaded" if self._data is None else repr(self._data)
@@ -337,9 +336,12 @@ class Sessions(Layer):
             salt=salt + (".id" if self.server_side else ".data"),
             allow_dev_key=allow_dev_key,
         )
-        if not isinstance(cookie_name, str) or not cookie_name or any(
-            char in cookie_name for char in ' \t\r\n;,="()<>@:\\/[]?{}'
-        ) or not cookie_name.isascii():
+        if (
+            not isinstance(cookie_name, str)
+            or not cookie_name
+            or any(char in cookie_name for char in ' \t\r\n;,="()<>@:\\/[]?{}')
+            or not cookie_name.isascii()
+        ):
             raise ValueError(
                 f"cookie_name: {cookie_name!r} is not a valid cookie name; use letters, "
                 "digits, '-' and '_', e.g. 'session' or '__Host-session'"
@@ -384,8 +386,10 @@ class Sessions(Layer):
                     f"{option}: {value!r} is not a positive number of seconds; use e.g. "
                     f"{option}=3600, or None to disable"
                 )
-        if refresh_interval is not None and idle_timeout is not None and (
-            refresh_interval >= idle_timeout
+        if (
+            refresh_interval is not None
+            and idle_timeout is not None
+            and (refresh_interval >= idle_timeout)
         ):
             raise ValueError(
                 f"refresh_interval: {refresh_interval} must be shorter than idle_timeout "
@@ -458,10 +462,12 @@ class Sessions(Layer):
             return None
         session.cookie_present = True
         if cookies.conflicting(self.cookie_name):
-            return self._reject(session, "duplicate")
+            self._reject(session, "duplicate")
+            return None
         payload, reason = self._signer.verify(raw)
         if payload is None:
-            return self._reject(session, reason)
+            self._reject(session, reason)
+            return None
         return payload
 
     def _reject(self, session: Session, reason: str) -> None:
@@ -474,14 +480,16 @@ class Sessions(Layer):
         try:
             record = json.loads(text)
         except ValueError:
-            return self._reject(session, "malformed")
+            self._reject(session, "malformed")
+            return None
         if (
             type(record) is not dict
             or type(record.get("d")) is not dict
             or type(record.get("c")) is not int
             or type(record.get("t")) is not int
         ):
-            return self._reject(session, "malformed")
+            self._reject(session, "malformed")
+            return None
         now = _now()
         if self.idle_timeout is not None and now - record["t"] > self.idle_timeout:
             reason = "idle_timeout"
@@ -527,7 +535,8 @@ class Sessions(Layer):
                 headers.append(("Set-Cookie", self._deletion(ctx)))
             return None
         try:
-            return self._save(ctx, session, headers, now)
+            self._save(ctx, session, headers, now)
+            return None
         except StoreUnavailable as exc:
             response = self._unavailable(ctx, "save", exc)
             headers[:] = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
@@ -559,8 +568,10 @@ class Sessions(Layer):
             if session.cookie_present:
                 headers.append(("Set-Cookie", self._deletion(ctx)))
             return None
-        created = now if (session.new or session.regenerated or not session.created) else (
-            session.created
+        created = (
+            now
+            if (session.new or session.regenerated or not session.created)
+            else (session.created)
         )
         record: dict[str, Any] = {"d": data, "c": created, "t": now}
         if session.csrf_secret_value is not None:
@@ -646,6 +657,4 @@ class Sessions(Layer):
             error=str(exc),
             path=ctx.path,
         )
-        return error_response(
-            ctx, "503 Service Unavailable", _UNAVAILABLE, [("Retry-After", "5")]
-        )
+        return error_response(ctx, "503 Service Unavailable", _UNAVAILABLE, [("Retry-After", "5")])

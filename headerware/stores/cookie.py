@@ -32,8 +32,10 @@ class CookieStore:
     __slots__ = ("max_size",)
 
     def __init__(self, *, max_size: int = 4000) -> None:
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or not (
-            256 <= max_size <= _BROWSER_LIMIT
+        if (
+            isinstance(max_size, bool)
+            or not isinstance(max_size, int)
+            or not (256 <= max_size <= _BROWSER_LIMIT)
         ):
             raise ValueError(
                 f"CookieStore max_size: {max_size!r} is out of range; use a byte count "

@@ -41,17 +41,18 @@ class RedisStore(ServerStore):
             raise ValueError(
                 "RedisStore needs redis-py; install it with `pip install headerware[redis]`"
             ) from exc
-        if isinstance(socket_timeout, bool) or not isinstance(
-            socket_timeout, (int, float)
-        ) or not (0 < socket_timeout <= 30):
+        if (
+            isinstance(socket_timeout, bool)
+            or not isinstance(socket_timeout, (int, float))
+            or not (0 < socket_timeout <= 30)
+        ):
             raise ValueError(
                 f"RedisStore socket_timeout: {socket_timeout!r} is not a bounded wait; use "
                 "seconds between 0 and 30"
             )
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(
-                f"RedisStore prefix: {prefix!r} must be a non-empty string, e.g. "
-                "'myapp:session:'"
+                f"RedisStore prefix: {prefix!r} must be a non-empty string, e.g. 'myapp:session:'"
             )
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         if client is None:

@@ -53,8 +53,10 @@ class SQLiteStore(ServerStore):
                 f"SQLiteStore path: {path!r} cannot be shared by worker processes; give "
                 "the path of a file, e.g. SQLiteStore('/var/lib/myapp/sessions.db')"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-            0 < timeout <= 60
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (0 < timeout <= 60)
         ):
             raise ValueError(
                 f"SQLiteStore timeout: {timeout!r} is not a bounded wait; use seconds "
@@ -66,16 +68,16 @@ class SQLiteStore(ServerStore):
                 "digits and underscores"
             )
         if isinstance(purge_every, bool) or not isinstance(purge_every, int) or purge_every < 1:
-            raise ValueError(
-                f"SQLiteStore purge_every: {purge_every!r} must be a positive integer"
-            )
+            raise ValueError(f"SQLiteStore purge_every: {purge_every!r} must be a positive integer")
         self.path = str(Path(path).resolve())
         self.timeout = float(timeout)
         self.table = table
         self.purge_every = purge_every
         self._local = threading.local()
         self._writes = 0
-        self._sql_get = f"SELECT data FROM {table} WHERE key = ? AND (expires IS NULL OR expires > ?)"
+        self._sql_get = (
+            f"SELECT data FROM {table} WHERE key = ? AND (expires IS NULL OR expires > ?)"
+        )
         self._sql_set = (
             f"INSERT INTO {table} (key, data, expires) VALUES (?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET data = excluded.data, expires = excluded.expires"
