@@ -1,0 +1,86 @@
+"""headerware: the HTTP headers and cookies every WSGI application must get right.
+
+Layers wrap any WSGI application and run together as one pass per request::
+
+    from headerware import Stack, SecurityHeaders, ContentSecurityPolicy, CORS
+
+    app = Stack([SecurityHeaders(), ContentSecurityPolicy(), CORS(...)], wsgi_app)
+
+or from a TOML file with :func:`stack_from_toml`. Per-request results reach the
+application through ``headerware.*`` environ keys and the helper functions below.
+"""
+
+from __future__ import annotations
+
+from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
+from .engine import Context, Layer, Response, Stack, current_context
+from .keys import generate_key, load_secret_keys
+from .layers.auth import BearerAuth, bearer_claims
+from .layers.caching import Caching
+from .layers.cookies import CookiePolicy, CookiePolicyError
+from .layers.cors import CORS
+from .layers.csp import ContentSecurityPolicy, csp_nonce
+from .layers.csrf import CSRFProtect, csrf_token
+from .layers.headers import RequestHeaders, ResponseHeaders, request_header
+from .layers.hosts import TrustedHosts, TrustedProxy, proxy_original
+from .layers.negotiation import (
+    Negotiation,
+    negotiate_language,
+    negotiate_media_type,
+    negotiated_language,
+    negotiated_media_type,
+)
+from .layers.security import SecurityHeaders
+from .layers.sessions import Session, Sessions, get_session
+from .layers.signing import CookieEncrypter, CookieSigner, SignedCookies, rejected_cookies
+from .stores import StoreUnavailable
+from .stores.cookie import CookieStore
+from .stores.sqlite import SQLiteStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CORS",
+    "BearerAuth",
+    "CSRFProtect",
+    "Caching",
+    "ConfigError",
+    "ContentSecurityPolicy",
+    "Context",
+    "CookieEncrypter",
+    "CookiePolicy",
+    "CookiePolicyError",
+    "CookieSigner",
+    "CookieStore",
+    "Layer",
+    "Negotiation",
+    "RequestHeaders",
+    "Response",
+    "ResponseHeaders",
+    "SQLiteStore",
+    "SecurityHeaders",
+    "Session",
+    "Sessions",
+    "SignedCookies",
+    "Stack",
+    "StoreUnavailable",
+    "TrustedHosts",
+    "TrustedProxy",
+    "bearer_claims",
+    "csp_nonce",
+    "csrf_token",
+    "current_context",
+    "generate_key",
+    "get_session",
+    "load_config",
+    "load_secret_keys",
+    "negotiate_language",
+    "negotiate_media_type",
+    "negotiated_language",
+    "negotiated_media_type",
+    "proxy_original",
+    "rejected_cookies",
+    "request_header",
+    "stack_from_dict",
+    "stack_from_toml",
+]
