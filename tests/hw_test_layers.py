@@ -105,3 +105,13 @@ TEST_LAYERS = {
     "gate": "tests.hw_test_layers:Gate",
     "secretive": "tests.hw_test_layers:Secretive",
 }
+
+
+def hello_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A bare WSGI app for deployment tests: echoes the scheme it was served with."""
+    body = f"hello {environ['wsgi.url_scheme']}".encode()
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("Set-Cookie", "a=b")],
+    )
+    return [body]
