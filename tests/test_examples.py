@@ -346,3 +346,31 @@ def test_cors_other_origins_get_nothing(client: webtest.TestApp, origin: str) ->
 def test_no_cors_on_other_routes(client: webtest.TestApp, path: str) -> None:
     response = client.get(path, headers={"Origin": ALLOWED_ORIGIN})
     assert not [k for k in response.headers if k.lower().startswith("access-control-")]
+
+
+# -- Observatory grade --------------------------------------------------------------
+
+#: Every extra credit the Observatory offers that a page can earn locally.
+BONUSES = {
+    "content-security-policy": 10,
+    "referrer-policy": 5,
+    "x-frame-options": 5,
+    "cross-origin-resource-policy": 10,
+}
+
+
+@pytest.mark.parametrize("module_name", ["flask_app", "wsgi_app"])
+def test_examples_earn_every_observatory_bonus(module_name: str) -> None:
+    from headerware.audit import audit_app
+
+    module = __import__(f"examples.{module_name}", fromlist=["app"])
+    results = audit_app(module.app, paths=("/", "/page", "/set-cookie", "/login", "/data"))
+    for result in results:
+        assert result.grade == "A+", result.render_table()
+        for name, bonus in BONUSES.items():
+            assert result.test(name).score_modifier == bonus, result.render_table()
+        assert all(test.passed for test in result.tests if test.evaluated)
+    cookie_pages = [r for r in results if r.test("cookies").result != "cookies-not-found"]
+    assert cookie_pages
+    for result in cookie_pages:
+        assert result.test("cookies").score_modifier == 5, result.render_table()
