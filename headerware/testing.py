@@ -15,8 +15,11 @@ headerware installed these fixtures exist:
 ``headerware_testapp``
     A factory: ``headerware_testapp(app, config=None, https=True)`` for tests that
     build several stacks.
-``browser``
+``headerware_browser``
     A :class:`Browser` on ``headerware_app``.
+
+Every fixture name starts with ``headerware_`` so the plugin never shadows another
+plugin's fixtures (pytest-playwright's ``browser``, for one).
 
 Assertions (each lists every problem it finds, not only the first)::
 
@@ -707,6 +710,6 @@ def headerware_testapp() -> Callable[..., webtest.TestApp]:
 
 
 @pytest.fixture
-def browser(headerware_app: webtest.TestApp) -> Browser:
+def headerware_browser(headerware_app: webtest.TestApp) -> Browser:
     """A :class:`Browser` on ``headerware_app``."""
     return Browser(headerware_app)

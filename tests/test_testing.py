@@ -17,9 +17,9 @@ from headerware.testing import (  # the fixtures too: the plugin may not be inst
     assert_cors_refused,
     assert_csrf_refused,
     assert_security_headers,
-    browser,  # noqa: F401
     fetch_site,
     headerware_app,  # noqa: F401
+    headerware_browser,  # noqa: F401
     headerware_config,  # noqa: F401
     headerware_testapp,  # noqa: F401
     headerware_wsgi_app,  # noqa: F401
@@ -496,9 +496,9 @@ class TestPluginFixtures:
         assert_security_headers(response)
         assert_cookie_flags(response, "sid", secure=True, httponly=True)
 
-    def test_browser(self, browser: Browser) -> None:
-        browser.navigate("/")
-        assert browser.jar.get("sid") is not None
+    def test_browser(self, headerware_browser: Browser) -> None:
+        headerware_browser.navigate("/")
+        assert headerware_browser.jar.get("sid") is not None
 
     def test_factory(self, headerware_testapp: Any) -> None:
         app = headerware_testapp(static_app([]), {"security_headers": {}}, https=False)
