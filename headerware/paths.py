@@ -35,6 +35,8 @@ __all__ = ["PathRules", "normalize_path", "request_path"]
 
 T = TypeVar("T")
 
+_CACHE_LIMIT = 2048
+
 
 def normalize_path(path: str) -> str:
     """``path`` with repeated slashes collapsed and ``.``/``..`` segments resolved.
@@ -75,7 +77,7 @@ class PathRules(Generic[T]):
     short scan of the glob prefixes, longest first.
     """
 
-    __slots__ = ("_exact", "_globs", "_option", "patterns")
+    __slots__ = ("_cache", "_exact", "_globs", "_option", "patterns")
 
     def __init__(
         self, rules: Mapping[str, T] | Iterable[tuple[str, T]], *, option: str = "rules"
@@ -103,6 +105,8 @@ class PathRules(Generic[T]):
         # Longest prefix first: the most specific glob is tried first.
         self._globs = tuple(sorted(globs.items(), key=lambda item: len(item[0]), reverse=True))
         self.patterns: tuple[str, ...] = tuple(pattern for pattern, _ in items)
+        # Raw PATH_INFO -> winning (pattern, value); bounded, so unique paths cannot grow it.
+        self._cache: dict[str, tuple[str, T] | None] = {}
 
     def _parse(self, pattern: str) -> str:
         option = self._option
@@ -148,6 +152,19 @@ class PathRules(Generic[T]):
                 return prefix + "/*", value
         return None
 
+    def resolve(self, raw_path: str) -> tuple[str, T] | None:
+        """:meth:`lookup` for a raw (not yet normalised) path, cached per distinct path."""
+        cache = self._cache
+        try:
+            return cache[raw_path]
+        except KeyError:
+            pass
+        found = self.lookup(normalize_path(raw_path))
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[raw_path] = found
+        return found
+
     def match(self, path: str, default: T | None = None) -> T | None:
         """The value of the most specific pattern matching ``path``, else ``default``."""
         found = self.lookup(path)
@@ -155,7 +172,8 @@ class PathRules(Generic[T]):
 
     def match_environ(self, environ: WSGIEnvironment, default: T | None = None) -> T | None:
         """:meth:`match` on the request's normalised ``PATH_INFO``."""
-        return self.match(request_path(environ), default)
+        found = self.resolve(environ.get("PATH_INFO") or "/")
+        return default if found is None else found[1]
 
     def __bool__(self) -> bool:
         return bool(self._exact or self._globs)

@@ -107,3 +107,14 @@ def test_duplicate_patterns_refused() -> None:
 def test_error_names_the_option() -> None:
     with pytest.raises(ValueError, match=r"^media_types:"):
         PathRules({"x": 1}, option="media_types")
+
+
+def test_resolve_caches_raw_paths_boundedly() -> None:
+    rules = PathRules({"/api/*": "api"})
+    assert rules.resolve("//api/x") == ("/api/*", "api")
+    assert rules.resolve("//api/x") == ("/api/*", "api")
+    assert rules.resolve("/other") is None
+    for index in range(5000):
+        rules.resolve(f"/p{index}")
+    assert len(rules._cache) <= 2048
+    assert rules.resolve("/api") == ("/api/*", "api")

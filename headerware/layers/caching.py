@@ -57,7 +57,7 @@ from werkzeug.http import (
 
 from .._headers import HeaderList, check_header
 from ..engine import Context, Layer
-from ..paths import PathRules, request_path
+from ..paths import PathRules
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -173,7 +173,7 @@ class Caching(Layer):
 
     def _rule_for(self, environ: WSGIEnvironment, headers: HeaderList) -> str | None:
         if self._rules:
-            value = self._rules.match(request_path(environ))
+            value = self._rules.match_environ(environ)
             if value is not None:
                 return value
         if self._exact_types or self._major_types:

@@ -82,7 +82,7 @@ from .._headers import HeaderList, is_token, merge_vary
 from .._log import security_event
 from ..engine import Context, Layer, Response
 from ..origins import OriginMatcher, request_origin
-from ..paths import PathRules, normalize_path
+from ..paths import PathRules
 
 if TYPE_CHECKING:
     import re
@@ -92,6 +92,7 @@ if TYPE_CHECKING:
 __all__ = ["CORS"]
 
 _VARY_ACTUAL = ("Origin",)
+_VARY_HEADER = ("Vary", "Origin")
 _VARY_PREFLIGHT = (
     "Origin",
     "Access-Control-Request-Method",
@@ -302,8 +303,7 @@ class CORS(Layer):
         if single is not None:
             return single
         assert self._rules is not None
-        path = environ.get("PATH_INFO") or "/"
-        found = self._rules.lookup(normalize_path(path))
+        found = self._rules.resolve(environ.get("PATH_INFO") or "/")
         return None if found is None else found[1]
 
     def _refuse(
@@ -390,10 +390,15 @@ class CORS(Layer):
         if policy is None:
             return None
         # On covered routes headerware owns the Access-Control-* response headers.
+        has_vary = has_cors = False
         for key, _ in headers:
-            if key[:15].lower() == "access-control-":
-                headers[:] = [h for h in headers if h[0][:15].lower() != "access-control-"]
-                break
+            lower = key.lower()
+            if lower == "vary":
+                has_vary = True
+            elif lower[:15] == "access-control-":
+                has_cors = True
+        if has_cors:
+            headers[:] = [h for h in headers if h[0][:15].lower() != "access-control-"]
         origin = environ.get("HTTP_ORIGIN")
         if policy.allow_all:
             headers.append(("Access-Control-Allow-Origin", "*"))
@@ -404,7 +409,10 @@ class CORS(Layer):
                 headers.extend(policy.actual_headers)
             elif origin != request_origin(environ):
                 self._refuse(environ, origin, "origin not allowed", preflight=False)
-        merge_vary(headers, _VARY_ACTUAL)
+        if has_vary:
+            merge_vary(headers, _VARY_ACTUAL)
+        else:
+            headers.append(_VARY_HEADER)
         return None
 
     def _report(self, ctx: Context) -> None:

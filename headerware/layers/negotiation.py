@@ -45,7 +45,7 @@ from werkzeug.http import parse_accept_header
 
 from .._headers import HeaderList, is_token, merge_vary
 from ..engine import Context, Layer, Response, current_context
-from ..paths import PathRules, request_path
+from ..paths import PathRules
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -196,9 +196,8 @@ class Negotiation(Layer):
         environ = ctx.environ
         if not (self._media or self._languages):
             return None
-        path = request_path(environ)
-        media = self._media.match(path) if self._media else None
-        languages = self._languages.match(path) if self._languages else None
+        media = self._media.match_environ(environ) if self._media else None
+        languages = self._languages.match_environ(environ) if self._languages else None
         refused: list[str] = []
         if media is not None:
             choice = _best(ctx.accept, bool(environ.get("HTTP_ACCEPT")), media)
