@@ -195,6 +195,23 @@ class TestETag:
         recorder, _ = run(Caching(), app, REQUEST_METHOD="HEAD", HTTP_IF_NONE_MATCH='"v1"')
         assert recorder.status == "304 Not Modified"
 
+    def test_generator_app_with_etag_gets_304_without_body(self) -> None:
+        closed: list[bool] = []
+
+        def app(environ: Any, start_response: Any) -> Any:
+            start_response(
+                "200 OK", [("Content-Type", "text/plain"), ("ETag", '"v"'), ("Content-Length", "3")]
+            )
+            try:
+                yield b"abc"
+            finally:
+                closed.append(True)
+
+        recorder, body = run(Caching(), app, HTTP_IF_NONE_MATCH='"v"')
+        assert recorder.status == "304 Not Modified"
+        assert body == b"" and recorder.headers == [("ETag", '"v"')]
+        assert closed == [True]
+
     @pytest.mark.parametrize(
         ("since", "status"),
         [

@@ -21,7 +21,9 @@ Either way the choice is stored in the environ and read with
 :func:`negotiated_media_type` / :func:`negotiated_language` (keys
 ``headerware.negotiation.media_type`` and ``headerware.negotiation.language``).
 Offers are in the server's order of preference: the first wins ties and is the
-answer when the client sends no header.
+answer when the client sends no header. Language ranges follow werkzeug: an exact
+tag match is preferred, and only when none matches does ``es-MX`` fall back to an
+``es`` offer.
 
 Responses of negotiated routes (and of requests where the helpers were used while
 the layer is in the stack) get ``Vary: Accept`` / ``Vary: Accept-Language``, merged
