@@ -53,7 +53,8 @@ def load_secret_keys(
         return tuple(result)
     if allow_dev_key:
         logger.warning(
-            "headerware is signing with the built-in DEVELOPMENT key: set %s before deploying",
+            "headerware is signing with the built-in DEVELOPMENT key (%s): set %s before deploying",
+            option,
             ENV_VAR,
             extra={"hw_event": "dev_key_in_use", "hw_fields": {"option": option}},
         )
