@@ -41,6 +41,7 @@ from werkzeug.http import parse_accept_header
 
 from ._headers import HeaderList
 from ._log import logger
+from .cookies_parse import parse_request_cookies
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -127,8 +128,6 @@ class Context:
     def cookies(self) -> RequestCookies:
         """The request's cookies, parsed once with headerware's strict parser."""
         if self._cookies is None:
-            from .cookies_parse import parse_request_cookies
-
             self._cookies = parse_request_cookies(self.environ.get("HTTP_COOKIE", ""))
         return self._cookies
 
@@ -339,19 +338,9 @@ class Stack:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.app is None:
             raise TypeError("Stack was created without an application; pass Stack(layers, app)")
+        app = self.app
         router = self._router
-        if router is None:
-            return self._run(self._chain, self.app, environ, start_response)
-        chain = router.match_environ(environ) or self._chain
-        return self._run(chain, self.app, environ, start_response)
-
-    def _run(
-        self,
-        chain: _Chain,
-        app: WSGIApplication,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-    ) -> Iterable[bytes]:
+        chain = self._chain if router is None else (router.match_environ(environ) or self._chain)
         ctx = Context(environ)
         environ["headerware.context"] = ctx
         for index, hook in chain.request_hooks:
@@ -367,10 +356,13 @@ class Stack:
                 return _answer(ctx, early, chain.short_hooks[index], start_response)
 
         response_hooks = chain.response_hooks
+        if not chain.changes_body:
+            if not response_hooks:
+                # Nothing to do on the way out: the server's own start_response.
+                return app(environ, start_response)
+            return app(environ, _header_responder(ctx, response_hooks, start_response))
         responder = _Responder(ctx, response_hooks, start_response)
         body = app(environ, responder)
-        if not chain.changes_body:
-            return body
         if not responder.called:
             return _Body(ctx, responder, body)
         if ctx._buffer_layers is not None and responder.status is not None:
@@ -417,6 +409,38 @@ def _answer(
     if ctx.drop_body or ctx.environ.get("REQUEST_METHOD") == "HEAD":
         return []
     return [response.body] if response.body else []
+
+
+def _header_responder(
+    ctx: Context,
+    hooks: tuple[Callable[[Context, str, HeaderList], str | None], ...],
+    parent: StartResponse,
+) -> StartResponse:
+    """The one intercepting ``start_response`` when no layer can change the body.
+
+    A closure rather than a :class:`_Responder`: it is every request's hot path, and
+    nothing is held back, so no state has to be read from outside.
+    """
+    called = False
+
+    def start_response(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+    ) -> Callable[[bytes], object]:
+        nonlocal called
+        if called and not exc_info:
+            raise AssertionError("start_response called a second time without exc_info")
+        called = True
+        headers = list(headers)
+        for hook in hooks:
+            new_status = hook(ctx, status, headers)
+            if new_status is not None:
+                status = new_status
+        ctx.status = status
+        return parent(status, headers, exc_info)
+
+    return start_response
 
 
 class _Responder:
