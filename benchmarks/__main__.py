@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
         return 2
     rounds = args.rounds or (6 if args.quick else 60)
-    batch_seconds = 0.0005 if args.quick else 0.003
+    batch_seconds = 0.0005 if args.quick else 0.001
     warmup = 20 if args.quick else 300
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     started = time.time()

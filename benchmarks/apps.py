@@ -270,7 +270,8 @@ def session_access() -> tuple[Reader, Writer]:
 
 
 def csrf() -> Any:
-    return hw_class("csrf", "CSRFProtection", "CSRF", "CrossOriginProtection")()
+    """CSRFProtect with its default, tokenless mode (Sec-Fetch-Site / Origin)."""
+    return hw_class("csrf", "CSRFProtect", "CSRFProtection", "CSRF")()
 
 
 def bearer_auth() -> Any:
@@ -280,7 +281,10 @@ def bearer_auth() -> Any:
 
 def negotiation() -> Any:
     cls = hw_class("negotiation", "Negotiation", "ContentNegotiation")
-    return cls(offers=["text/html", "application/json"], languages=["en", "es"])
+    return cls(
+        media_types={"/": ["text/html", "application/json"]},
+        languages={"/": ["en", "es"]},
+    )
 
 
 def caching() -> Any:

@@ -11,7 +11,9 @@ round every variant runs one batch of requests and contributes one sample (the
 batch time divided by its size). Noise from the machine (other processes, CPU
 frequency) hits every variant of a round alike, so per-round differences against
 the variant's baseline are much steadier than absolute times. A variant's
-*overhead* is the median over rounds of ``sample(variant) - sample(baseline)``.
+*overhead* is the median over rounds of ``sample(variant) - sample(baseline)``. Each
+sample is the fastest of a few back-to-back batches (``repeat``), which filters out the
+batches another process's time slice landed in.
 Every request calls the app, consumes the whole body and closes it.
 """
 
@@ -240,11 +242,17 @@ def run_interleaved(
     variants: Sequence[Variant],
     *,
     rounds: int = 40,
-    batch_seconds: float = 0.003,
+    batch_seconds: float = 0.001,
+    repeat: int = 3,
     warmup: int = 200,
     progress: Callable[[str], None] | None = None,
 ) -> list[Result]:
-    """Measure ``variants`` in ``rounds`` interleaved rounds; return one result each."""
+    """Measure ``variants`` in ``rounds`` interleaved rounds; return one result each.
+
+    A round's sample of a variant is the fastest of ``repeat`` back-to-back batches:
+    on a shared machine a batch is often slowed by another process being scheduled,
+    never sped up, so the minimum of a few is the steadiest estimate of the cost.
+    """
     results: list[Result] = []
     runners: list[tuple[Result, Callable[[int], float]]] = []
     for variant in variants:
@@ -272,7 +280,9 @@ def run_interleaved(
             gc.collect()
             gc.disable()
             for result, batch in runners:
-                result.samples.append(batch(result.batch) / result.batch * 1e6)
+                size = result.batch
+                best = min(batch(size) for _ in range(repeat))
+                result.samples.append(best / size * 1e6)
             if gc_was_enabled:
                 gc.enable()
             if progress and (index + 1) % max(1, rounds // 5) == 0:
