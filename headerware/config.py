@@ -422,11 +422,15 @@ def convert_string(text: str, annotation: Any, path: str) -> Any:
         members = [arg for arg in args if arg is not type(None)]
         # Strings last: "3" for ``int | str`` is the integer.
         members.sort(key=lambda arg: arg is str)
+        errors: list[ConfigError] = []
         for arg in members:
             try:
                 return convert_string(text, arg, path)
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                errors.append(exc)
+        for exc in errors:
+            if stripped.startswith(("{", "[")) and "not valid JSON" in exc.message:
+                raise exc  # meant as JSON: say what is wrong with it
         raise ConfigError(path, f"{text!r} is not {type_name(annotation)}")
     if origin is Literal:
         for arg in args:
