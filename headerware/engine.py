@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from werkzeug.datastructures import EnvironHeaders, LanguageAccept, MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -96,6 +96,29 @@ class Response:
         return cls(status, headers, b"")
 
 
+_AcceptT = TypeVar("_AcceptT", MIMEAccept, LanguageAccept)
+
+#: Parsed Accept headers by their raw value. Browsers send a handful of distinct
+#: values and werkzeug's parse costs ~10 us; the parsed objects are immutable, so
+#: requests can share them. Bounded: cleared when full, long values never cached.
+_ACCEPT_CACHE_SIZE = 256
+_ACCEPT_CACHE_MAX_LENGTH = 512
+_MIME_CACHE: dict[str, MIMEAccept] = {}
+_LANGUAGE_CACHE: dict[str, LanguageAccept] = {}
+
+
+def _parse_accept(value: str | None, cls: type[_AcceptT], cache: dict[str, _AcceptT]) -> _AcceptT:
+    if not value or len(value) > _ACCEPT_CACHE_MAX_LENGTH:
+        return parse_accept_header(value, cls)
+    parsed = cache.get(value)
+    if parsed is None:
+        parsed = parse_accept_header(value, cls)
+        if len(cache) >= _ACCEPT_CACHE_SIZE:
+            cache.clear()
+        cache[value] = parsed
+    return parsed
+
+
 class Context:
     """Per-request state shared by every layer of a stack; never reused.
 
@@ -139,15 +162,15 @@ class Context:
     def accept(self) -> MIMEAccept:
         """The parsed ``Accept`` header (q-values honoured)."""
         if self._accept is None:
-            self._accept = parse_accept_header(self.environ.get("HTTP_ACCEPT"), MIMEAccept)
+            self._accept = _parse_accept(self.environ.get("HTTP_ACCEPT"), MIMEAccept, _MIME_CACHE)
         return self._accept
 
     @property
     def accept_language(self) -> LanguageAccept:
         """The parsed ``Accept-Language`` header."""
         if self._accept_language is None:
-            self._accept_language = parse_accept_header(
-                self.environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept
+            self._accept_language = _parse_accept(
+                self.environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept, _LANGUAGE_CACHE
             )
         return self._accept_language
 
