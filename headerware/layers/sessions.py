@@ -140,7 +140,11 @@ def _check_json(value: object, where: str, depth: int = 0) -> None:
 
 
 def _has_containers(data: dict[str, Any]) -> bool:
-    return any(type(value) is list or type(value) is dict for value in data.values())
+    # A plain loop: measurably cheaper than any() over a generator on the hot path.
+    for value in data.values():  # noqa: SIM110
+        if type(value) is list or type(value) is dict:
+            return True
+    return False
 
 
 def _now() -> int:
@@ -155,43 +159,28 @@ def _dumps(data: object) -> str:
 class Session(MutableMapping[str, Any]):
     """The request's session data: a JSON mapping that knows whether it changed."""
 
-    __slots__ = (
-        "_ctx",
-        "_data",
-        "_layer",
-        "_snapshot",
-        "accessed",
-        "cookie_present",
-        "created",
-        "csrf_secret_value",
-        "invalid",
-        "modified",
-        "new",
-        "old_id",
-        "regenerated",
-        "session_id",
-        "written",
-    )
+    # Class-level defaults: a request that never touches its session pays for two
+    # attribute stores, not fifteen.
+    _data: dict[str, Any] | None = None
+    _snapshot: str | None = None
+    #: True once the application (or another layer) read or wrote the session.
+    accessed: bool = False
+    #: Set it to True after changing a nested value in place, to force a write.
+    modified: bool = False
+    #: True when no valid session came with the request.
+    new: bool = True
+    regenerated: bool = False
+    invalid: bool = False
+    cookie_present: bool = False
+    created: int = 0
+    written: int = 0
+    session_id: str | None = None
+    old_id: str | None = None
+    csrf_secret_value: str | None = None
 
     def __init__(self, layer: Sessions, ctx: Context) -> None:
         self._layer = layer
         self._ctx = ctx
-        self._data: dict[str, Any] | None = None
-        self._snapshot: str | None = None
-        #: True once the application (or another layer) read or wrote the session.
-        self.accessed = False
-        #: Set it to True after changing a nested value in place, to force a write.
-        self.modified = False
-        #: True when no valid session came with the request.
-        self.new = True
-        self.regenerated = False
-        self.invalid = False
-        self.cookie_present = False
-        self.created = 0
-        self.written = 0
-        self.session_id: str | None = None
-        self.old_id: str | None = None
-        self.csrf_secret_value: str | None = None
 
     # -- loading -----------------------------------------------------------------------
 
@@ -457,8 +446,9 @@ class Sessions(Layer):
     def _cookie_payload(self, session: Session) -> str | None:
         """The verified payload of the request's session cookie, or ``None``."""
         cookies = session._ctx.cookies
-        raw = cookies.get(self.cookie_name)
-        if raw is None:
+        try:
+            raw = cookies[self.cookie_name]
+        except KeyError:
             return None
         session.cookie_present = True
         if cookies.conflicting(self.cookie_name):
@@ -509,7 +499,7 @@ class Sessions(Layer):
         if payload is None:
             return session._adopt(None)
         try:
-            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
         except (binascii.Error, ValueError):
             self._reject(session, "malformed")
             return session._adopt(None)
