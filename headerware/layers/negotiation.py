@@ -21,9 +21,11 @@ Either way the choice is stored in the environ and read with
 :func:`negotiated_media_type` / :func:`negotiated_language` (keys
 ``headerware.negotiation.media_type`` and ``headerware.negotiation.language``).
 Offers are in the server's order of preference: the first wins ties and is the
-answer when the client sends no header. Language ranges follow werkzeug: an exact
-tag match is preferred, and only when none matches does ``es-MX`` fall back to an
-``es`` offer.
+answer when the client sends no header. Language ranges are taken in the client's
+order of preference, each looked up as RFC 4647 section 3.4 says: the range
+itself, an offer it covers (``en`` covers ``en-US``), then the range with its last
+subtag cut (``es-MX`` finds ``es``) — so ``es-MX, en;q=0.5`` gives Spanish and
+``en-US, es;q=0.8`` English; an offer covered by a ``q=0`` range is never chosen.
 
 Responses of negotiated routes (and of requests where the helpers were used while
 the layer is in the stack) get ``Vary: Accept`` / ``Vary: Accept-Language``, merged
@@ -90,6 +92,33 @@ def _best(accept: MIMEAccept | LanguageAccept, present: bool, offers: Sequence[s
     return accept.best_match(offers)
 
 
+def _best_language(accept: LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
+    if not offers:
+        return None
+    if not present:
+        return offers[0]
+    refused = [value.lower() for value, quality in accept if quality <= 0]
+    candidates = [
+        (offer, offer.lower())
+        for offer in offers
+        if not any(
+            r == "*" or offer.lower() == r or offer.lower().startswith(r + "-") for r in refused
+        )
+    ]
+    for value, quality in accept:
+        if quality <= 0:
+            continue
+        tag = value.lower()
+        if tag == "*":
+            return candidates[0][0] if candidates else None
+        while tag:
+            for offer, lowered in candidates:
+                if lowered == tag or lowered.startswith(tag + "-"):
+                    return offer
+            tag = tag.rpartition("-")[0]
+    return None
+
+
 def _mark_vary(environ: WSGIEnvironment, token: str) -> None:
     marked = environ.get(_VARY_KEY)
     if marked is None:
@@ -120,7 +149,8 @@ def negotiate_language(
 
     Returns ``default`` when none is acceptable (``q=0`` or no match).
     """
-    choice = _best(_accept_language(environ), bool(environ.get("HTTP_ACCEPT_LANGUAGE")), offers)
+    header = bool(environ.get("HTTP_ACCEPT_LANGUAGE"))
+    choice = _best_language(_accept_language(environ), header, offers)
     if choice is None:
         choice = default
     environ[LANGUAGE_KEY] = choice
@@ -209,7 +239,7 @@ class Negotiation(Layer):
             environ[MEDIA_TYPE_KEY] = choice
             _mark_vary(environ, "Accept")
         if languages is not None:
-            choice = _best(
+            choice = _best_language(
                 ctx.accept_language, bool(environ.get("HTTP_ACCEPT_LANGUAGE")), languages
             )
             if choice is None:
