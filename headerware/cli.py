@@ -101,9 +101,17 @@ def render_stack(
             marked.extend(f"-{name}" for name in base if name not in names)
             lines.append(f"  {pattern}: {', '.join(marked) or '(no layer)'}")
             for layer in variant:
-                if base.get(layer.name) is not layer:
-                    lines.append(f"       {layer.name}:")
-                    lines.extend(_layer_lines(layer, "         "))
+                global_layer = base.get(layer.name)
+                if global_layer is layer:
+                    continue
+                options = layer.describe()
+                if global_layer is not None:  # only what this route changes
+                    before = global_layer.describe()
+                    options = {
+                        k: v for k, v in options.items() if before.get(k, v) != v or k not in before
+                    }
+                lines.append(f"       {layer.name}:")
+                lines.extend(f"         {key} = {_value(value)}" for key, value in options.items())
         lines.append("  (* options changed on this route, + added, - disabled)")
     return "\n".join(lines)
 

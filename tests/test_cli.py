@@ -1,0 +1,185 @@
+"""The headerware command: help, check-config, keygen, audit, run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from headerware.cli import main
+from headerware.keys import load_secret_keys
+from tests.servers import PYTHON, ROOT, free_port, get, header, serving
+
+CONFIG = """
+[security_headers]
+[csp]
+[cookie_policy]
+
+[[routes]]
+path = "/api/*"
+csp = { enabled = false }
+[routes.security_headers]
+x_frame_options = "SAMEORIGIN"
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "headerware.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_help_teaches_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "check-config", "audit", "keygen"):
+        assert command in out
+    assert "headerware run examples.flask_app:flask_app --config examples/headerware.toml" in out
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: headerware" in capsys.readouterr().out
+
+
+class TestCheckConfig:
+    def test_valid_file_prints_the_stack_and_routes(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["check-config", str(config_file)]) == 0
+        out = capsys.readouterr().out
+        assert "valid" in out
+        lines = out.splitlines()
+        order = [line.strip() for line in lines if line.strip()[:2] in ("1.", "2.", "3.")]
+        assert order == ["1. security_headers", "2. csp", "3. cookie_policy"]
+        assert 'x_frame_options = "DENY"' in out
+        assert "/api/*: security_headers*, cookie_policy, -csp" in out
+        assert 'x_frame_options = "SAMEORIGIN"' in out
+
+    def test_json(self, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["check-config", str(config_file), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert [layer["layer"] for layer in data["layers"]] == [
+            "security_headers",
+            "csp",
+            "cookie_policy",
+        ]
+        assert data["routes"][0]["path"] == "/api/*"
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            pytest.param(
+                "[security_headers]\nx_frame_option = 1\n",
+                "security_headers.x_frame_option: unknown option of SecurityHeaders; "
+                "did you mean 'x_frame_options'?",
+                id="unknown-key",
+            ),
+            pytest.param(
+                "[cors]\nallow_origins = ['https://a.example', 3]\n",
+                "cors.allow_origins[1]: 3 is not a string",
+                id="wrong-type",
+            ),
+            pytest.param("[cors\n", "invalid TOML", id="syntax"),
+        ],
+    )
+    def test_invalid_file_exits_1_with_the_error(
+        self, tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        assert main(["check-config", str(path)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith("headerware: error: ")
+        assert message in captured.err
+
+    def test_missing_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["check-config", str(tmp_path / "nope.toml")]) == 1
+        assert "not found" in capsys.readouterr().err
+
+
+def test_keygen_prints_usable_distinct_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--count", "2"]) == 0
+    keys = capsys.readouterr().out.split()
+    assert len(keys) == 2 and keys[0] != keys[1]
+    assert load_secret_keys(",".join(keys)) == tuple(key.encode() for key in keys)
+
+
+class TestAudit:
+    def test_app_with_config(self, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        argv = ["audit", "tests.hw_test_layers:hello_app", "--config", str(config_file)]
+        assert main([*argv, "--path", "/", "--path", "/api/x", "--fail-under", "B"]) == 0
+        out = capsys.readouterr().out
+        assert "https://localhost/  [200]" in out
+        assert "https://localhost/api/x  [200]" in out
+        # No CSP on /api/* (the route disables it): graded down on that path only.
+        assert "score 135  grade A+" in out.split("https://localhost/api/x")[0]
+
+    def test_json_and_fail_under(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["audit", "tests.hw_test_layers:hello_app", "--json", "--fail-under", "B"]) == 1
+        captured = capsys.readouterr()
+        results = json.loads(captured.out)
+        assert results[0]["grade"] not in ("A+", "A", "A-", "B+", "B")
+        assert "audit below B" in captured.err
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            pytest.param(
+                ["tests.hw_test_layers:hello_app", "--fail-under", "Z"], "not a grade", id="grade"
+            ),
+            pytest.param(["tests.nope:app"], "not found", id="app"),
+            pytest.param(
+                ["http://127.0.0.1:1/", "--config", "x.toml"],
+                "--config applies to an APP",
+                id="url-config",
+            ),
+        ],
+    )
+    def test_usage_errors(
+        self, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["audit", *argv]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_run_serves_the_wrapped_app(config_file: Path) -> None:
+    port = free_port()
+    args = [PYTHON, "-m", "headerware", "run", "tests.hw_test_layers:hello_app"]
+    args += ["--config", str(config_file), "--port", str(port)]
+    with serving(args, port) as process:
+        status, headers, body = get(f"http://127.0.0.1:{port}/")
+        api_status, api_headers, _ = get(f"http://127.0.0.1:{port}/api/x")
+        process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    assert status == 200 and body == b"hello http"
+    assert header(headers, "Content-Security-Policy") is not None
+    assert api_status == 200
+    assert header(api_headers, "Content-Security-Policy") is None
+    assert header(api_headers, "X-Frame-Options") == "SAMEORIGIN"
+    assert "1. security_headers" in output
+    assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_run_reports_a_bad_app_and_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[csp]\nnonce = true\n")
+    for argv, message in (
+        (["tests.nope:app"], "module 'tests.nope' not found"),
+        (["tests.hw_test_layers:hello_app", "--config", str(bad)], "csp.nonce: unknown option"),
+    ):
+        result = subprocess.run(
+            [PYTHON, "-m", "headerware", "run", *argv],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=30,
+            text=True,
+        )
+        assert result.returncode == 1
+        assert message in result.stderr
