@@ -76,9 +76,15 @@ DEFAULT_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
-#: The profile for JSON responses: nothing may load, nothing may frame it.
+#: The profile for JSON responses: nothing may load, frame it, or act as its base or
+#: form target (the last two keep the Observatory's base-uri/form-action checks clean).
 JSON_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"default-src": ("'none'",), "frame-ancestors": ("'none'",)}
+    {
+        "default-src": ("'none'",),
+        "frame-ancestors": ("'none'",),
+        "base-uri": ("'none'",),
+        "form-action": ("'none'",),
+    }
 )
 
 _FETCH = frozenset(

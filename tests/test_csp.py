@@ -19,6 +19,7 @@ from tests.contract import LayerContract, Recorder, consume, make_environ
 
 Headers = list[tuple[str, str]]
 REPORT_PATH = "/_headerware/csp-report"
+JSON_HEADER = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
 def nonce_app(content_type: str = "text/html; charset=utf-8", extra: Headers | None = None) -> Any:
@@ -279,7 +280,7 @@ def test_policy_render_needs_the_nonce_when_it_has_slots() -> None:
     with pytest.raises(ValueError, match="nonce"):
         policy.render()
     assert "'nonce-{nonce}'" in repr(policy)
-    assert Policy(JSON_POLICY).render() == "default-src 'none'; frame-ancestors 'none'"
+    assert Policy(JSON_POLICY).render() == JSON_HEADER
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512"])
@@ -414,7 +415,7 @@ def test_csp_nonce_without_headerware() -> None:
     ],
 )
 def test_nonce_placement(policy: dict[str, Any], expected: dict[str, list[str]]) -> None:
-    layer = ContentSecurityPolicy(policy=policy)
+    layer = ContentSecurityPolicy(policy=policy, upgrade_insecure_requests=False)
     assert directives_of(layer.policy.render("N")) == expected  # type: ignore[union-attr]
     # The request nonce is spliced where the policy says.
     recorder, body = run(layer)
@@ -448,9 +449,7 @@ def test_json_profile(content_type: str) -> None:
     recorder, body = run(
         ContentSecurityPolicy(report_only_policy=DEFAULT_POLICY), nonce_app(content_type)
     )
-    assert recorder.header_values("Content-Security-Policy") == [
-        "default-src 'none'; frame-ancestors 'none'"
-    ]
+    assert recorder.header_values("Content-Security-Policy") == [JSON_HEADER]
     assert recorder.header_values("Content-Security-Policy-Report-Only") == []
     assert len(body) == 24  # the nonce was still made for the app
 
@@ -488,9 +487,7 @@ def test_report_only_mode_sends_the_policy_as_report_only() -> None:
     (value,) = recorder.header_values("Content-Security-Policy-Report-Only")
     assert "upgrade-insecure-requests" not in value  # ignored in report-only policies
     recorder, _ = run(layer, nonce_app("application/json"))
-    assert recorder.header_values("Content-Security-Policy-Report-Only") == [
-        "default-src 'none'; frame-ancestors 'none'"
-    ]
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == [JSON_HEADER]
 
 
 def test_only_a_report_only_policy() -> None:
@@ -520,7 +517,12 @@ def test_report_to_adds_reporting_endpoints() -> None:
     layer = ContentSecurityPolicy(
         nonce_app(), report_to="https://reports.example.com/csp", report_uri="/r"
     )
-    response = webtest.TestApp(layer, lint=True).get("/")
+    app = webtest.TestApp(layer, lint=True)
+    plain = app.get("/")
+    assert "report-to" not in plain.headers["Content-Security-Policy"]
+    assert "Reporting-Endpoints" not in plain.headers
+    assert "report-uri /r" in plain.headers["Content-Security-Policy"]
+    response = app.get("https://localhost/")
     policy = directives_of(response.headers["Content-Security-Policy"])
     assert policy["report-to"] == ["csp-endpoint"]
     assert policy["report-uri"] == ["/r"]
@@ -531,14 +533,19 @@ def test_report_to_adds_reporting_endpoints() -> None:
 
 def test_reporting_endpoints_merged_with_the_apps() -> None:
     layer = ContentSecurityPolicy(report_to="/r", report_group="csp")
-    recorder, _ = run(layer, nonce_app(extra=[("Reporting-Endpoints", 'default="/d"')]))
+    https = {"wsgi.url_scheme": "https"}
+    own = [("Reporting-Endpoints", 'default="/d"')]
+    recorder, _ = run(layer, nonce_app(extra=own), **https)
     assert recorder.header_values("Reporting-Endpoints") == ['default="/d", csp="/r"']
-    recorder, _ = run(layer, nonce_app(extra=[("Reporting-Endpoints", 'csp="/mine"')]))
+    own = [("Reporting-Endpoints", 'csp="/mine"')]
+    recorder, _ = run(layer, nonce_app(extra=own), **https)
     assert recorder.header_values("Reporting-Endpoints") == ['csp="/mine"']
 
 
 def test_report_path_points_reporting_at_the_receiver() -> None:
-    recorder, _ = run(ContentSecurityPolicy(report_path=REPORT_PATH))
+    recorder, _ = run(
+        ContentSecurityPolicy(report_path=REPORT_PATH), **{"wsgi.url_scheme": "https"}
+    )
     policy = directives_of(recorder.header_values("Content-Security-Policy")[0])
     assert policy["report-uri"] == [REPORT_PATH]
     assert policy["report-to"] == ["csp-endpoint"]
@@ -623,7 +630,9 @@ def test_layer_configuration_errors(options: dict[str, Any], message: str) -> No
 
 def test_unsafe_inline_next_to_the_request_nonce_is_accepted() -> None:
     """Browsers with nonce support ignore it; it only helps CSP1-era browsers."""
-    layer = ContentSecurityPolicy(policy={"script-src": ["'self'", "'unsafe-inline'"]})
+    layer = ContentSecurityPolicy(
+        policy={"script-src": ["'self'", "'unsafe-inline'"]}, upgrade_insecure_requests=False
+    )
     assert layer.policy is not None
     assert layer.policy.render("N") == "script-src 'self' 'unsafe-inline' 'nonce-N'"
 
@@ -635,7 +644,8 @@ def test_layer_allow_unsafe_and_policy_objects() -> None:
     assert layer.policy is not None
     assert "'unsafe-eval'" in layer.policy.render("N")
     built = Policy({"default-src": ["'self'"]})
-    assert ContentSecurityPolicy(policy=built).policy.render("N") == (  # type: ignore[union-attr]
+    layer = ContentSecurityPolicy(policy=built, upgrade_insecure_requests=False)
+    assert layer.policy.render("N") == (  # type: ignore[union-attr]
         "default-src 'self'; script-src 'self' 'nonce-N'; style-src 'self' 'nonce-N'"
     )
 
@@ -643,7 +653,7 @@ def test_layer_allow_unsafe_and_policy_objects() -> None:
 def test_describe() -> None:
     described = ContentSecurityPolicy(report_path=REPORT_PATH).describe()
     assert described["policy"].startswith("default-src 'none'; script-src 'self' 'nonce-{nonce}'")
-    assert described["json_policy"].startswith("default-src 'none'; frame-ancestors 'none'")
+    assert described["json_policy"].startswith(JSON_HEADER)
     assert described["report_path"] == REPORT_PATH
     assert described["override_app_policy"] is False
     assert described["nonce_directives"] == ["script-src", "style-src"]

@@ -45,8 +45,10 @@ Options (keyword-only; defaults are the strict ones):
     enforced one, with the same nonce: how a stricter policy is tried out.
 ``json_policy=JSON_POLICY``
     The profile for responses whose Content-Type is ``application/json`` or
-    ``*/*+json``: ``default-src 'none'; frame-ancestors 'none'``, no nonce (a JSON
-    document runs nothing). ``None`` gives JSON responses the document policies.
+    ``*/*+json``: ``default-src 'none'; frame-ancestors 'none'; base-uri 'none';
+    form-action 'none'``, no nonce and no report-only policy (a JSON document runs
+    nothing; it also earns the Observatory's top CSP result). ``None`` gives JSON
+    responses the document policies.
 ``nonce_directives=("script-src", "style-src")``
     Where the request nonce goes (also ``script-src-elem``/``style-src-elem``;
     a nonce on ``script-src`` also reaches a ``script-src-elem`` in the policy).
@@ -63,7 +65,10 @@ Options (keyword-only; defaults are the strict ones):
     Where browsers send violation reports: ``report-uri <url>`` (every browser)
     and ``report-to <group>`` with a ``Reporting-Endpoints: <group>="<url>"``
     header (the Reporting API) on the responses that carry the policy. Added to
-    every policy the layer sends.
+    every policy the layer sends -- ``report-to`` and ``Reporting-Endpoints`` on
+    HTTPS responses only: the Reporting API works only in secure contexts, and a
+    browser that sees ``report-to`` ignores ``report-uri``, so on plain HTTP it
+    would swallow every report (checked in Chromium).
 ``report_path=None``
     Turns on the built-in receiver at this path (e.g. ``"/_headerware/csp-report"``)
     and, when neither ``report_uri`` nor ``report_to`` is given, points both at it.
@@ -130,6 +135,8 @@ _REPORT_FIELDS: tuple[tuple[str, str, str, int, bool], ...] = (
     ("source_file", "source-file", "sourceFile", _URL_LIMIT, True),
     ("sample", "script-sample", "sample", _SAMPLE_LIMIT, False),
 )
+#: (header name, policy parts around the nonce) for each header of one response kind.
+_Entries = tuple[tuple[str, tuple[str, ...]], ...]
 _NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("line_number", "line-number", "lineNumber"),
     ("column_number", "column-number", "columnNumber"),
@@ -247,14 +254,23 @@ class ContentSecurityPolicy(Layer):
         self.report_group = report_group
         if self.report_to is not None:
             Policy({"report-to": [report_group]}, option="report_group")
+        # report-to goes on HTTPS responses only: the Reporting API works only in
+        # secure contexts, and browsers ignore report-uri when report-to is present,
+        # so on plain HTTP it would swallow every report.
         extra: dict[str, list[str]] = {}
         if self.report_uri is not None:
             extra["report-uri"] = [self.report_uri]
+        secure_extra = dict(extra)
         if self.report_to is not None:
-            extra["report-to"] = [report_group]
+            secure_extra["report-to"] = [report_group]
 
         def build(
-            source: Mapping[str, Any] | Policy, option: str, nonces: bool, upgrade: bool = False
+            source: Mapping[str, Any] | Policy,
+            option: str,
+            *,
+            nonces: bool,
+            secure: bool,
+            upgrade: bool = False,
         ) -> Policy:
             allow: bool | Iterable[str]
             if isinstance(source, Policy):
@@ -268,7 +284,7 @@ class ContentSecurityPolicy(Layer):
                     f"{type(source).__name__}"
                 )
             names = {str(name).strip().lower() for name in source}
-            for name in extra:
+            for name in secure_extra:
                 if name in names:
                     raise ValueError(
                         f"{option}: sets {name} itself and the layer's report_uri/report_to/"
@@ -284,7 +300,7 @@ class ContentSecurityPolicy(Layer):
                         "and protects nothing; remove it, the layer adds a fresh one per "
                         "request (nonce_directives)"
                     )
-            merged: dict[str, Any] = {**source, **extra}
+            merged: dict[str, Any] = {**source, **(secure_extra if secure else extra)}
             if upgrade and "upgrade-insecure-requests" not in names:
                 merged["upgrade-insecure-requests"] = True
             return Policy(
@@ -295,33 +311,36 @@ class ContentSecurityPolicy(Layer):
             )
 
         enforced_name = _CSP_RO if self.report_only else _CSP
-        self.policy = None if policy is None else build(policy, "policy", True)
-        self.report_only_policy = (
-            None
-            if report_only_policy is None
-            else build(report_only_policy, "report_only_policy", True)
-        )
-        self.json_policy = None if json_policy is None else build(json_policy, "json_policy", False)
-
-        document: list[tuple[str, tuple[str, ...]]] = []
+        upgrade = self.upgrade_insecure_requests and not self.report_only
+        # The public attributes hold the HTTPS variants (the complete policies).
+        self.policy: Policy | None = None
+        self.report_only_policy: Policy | None = None
+        self.json_policy: Policy | None = None
+        plain: list[tuple[str, tuple[str, ...]]] = []
         secure: list[tuple[str, tuple[str, ...]]] = []
-        if policy is not None and self.policy is not None:
-            document.append((enforced_name, self.policy.parts))
-            upgraded = self.policy
-            if self.upgrade_insecure_requests and not self.report_only:
-                upgraded = build(policy, "policy", True, upgrade=True)
-            secure.append((enforced_name, upgraded.parts))
-        if self.report_only_policy is not None:
-            document.append((_CSP_RO, self.report_only_policy.parts))
+        if policy is not None:
+            plain_policy = build(policy, "policy", nonces=True, secure=False)
+            plain.append((enforced_name, plain_policy.parts))
+            self.policy = build(policy, "policy", nonces=True, secure=True, upgrade=upgrade)
+            secure.append((enforced_name, self.policy.parts))
+        if report_only_policy is not None:
+            option = "report_only_policy"
+            ro_plain = build(report_only_policy, option, nonces=True, secure=False)
+            plain.append((_CSP_RO, ro_plain.parts))
+            self.report_only_policy = build(report_only_policy, option, nonces=True, secure=True)
             secure.append((_CSP_RO, self.report_only_policy.parts))
-        for name, parts in document + secure:
+        self._plain: _Entries = tuple(plain)
+        self._secure: _Entries = tuple(secure)
+        self._json_plain: _Entries | None = None
+        self._json_secure: _Entries | None = None
+        if json_policy is not None:
+            json_plain = build(json_policy, "json_policy", nonces=False, secure=False)
+            self.json_policy = build(json_policy, "json_policy", nonces=False, secure=True)
+            self._json_plain = ((enforced_name, json_plain.parts),)
+            self._json_secure = ((enforced_name, self.json_policy.parts),)
+        for name, parts in (*plain, *secure):
             check_header(name, "nonce".join(parts), option="policy")
-        self._document = tuple(document)
-        self._secure = tuple(secure)
-        self._json: tuple[tuple[str, tuple[str, ...]], ...] | None = (
-            None if self.json_policy is None else ((enforced_name, self.json_policy.parts),)
-        )
-        self._needs_nonce = any(len(parts) > 1 for _, parts in document)
+        self._needs_nonce = any(len(parts) > 1 for _, parts in plain)
         self._endpoint: str | None = None
         if self.report_to is not None:
             self._endpoint = f'{report_group}="{self.report_to}"'
@@ -380,17 +399,17 @@ class ContentSecurityPolicy(Layer):
                     app_csp = True
             elif size == 35 and name.lower() == "content-security-policy-report-only":
                 app_ro = True
+        secure = ctx.environ.get("wsgi.url_scheme") == "https"
         if (
-            self._json is not None
-            and content_type is not None
+            content_type is not None
+            and self._json_plain is not None
             and "json" in content_type.lower()  # cheap pre-check on the hot path
             and _is_json(content_type)
         ):
-            entries = self._json
-        elif ctx.environ.get("wsgi.url_scheme") == "https":
-            entries = self._secure
+            entries = self._json_secure if secure else self._json_plain
+            assert entries is not None
         else:
-            entries = self._document
+            entries = self._secure if secure else self._plain
         if app_csp or app_ro:
             if self.override_app_policy:
                 names = {entry[0].lower() for entry in entries}
@@ -406,7 +425,7 @@ class ContentSecurityPolicy(Layer):
             nonce = _new_nonce()  # only if on_request did not run for this request
         for name, parts in entries:
             headers.append((name, nonce.join(parts)))
-        if self._endpoint is not None:
+        if secure and self._endpoint is not None:
             self._add_endpoint(headers)
         return None
 
