@@ -428,9 +428,9 @@ def convert_string(text: str, annotation: Any, path: str) -> Any:
                 return convert_string(text, arg, path)
             except ConfigError as exc:
                 errors.append(exc)
-        for exc in errors:
-            if stripped.startswith(("{", "[")) and "not valid JSON" in exc.message:
-                raise exc  # meant as JSON: say what is wrong with it
+        for error in errors:
+            if stripped.startswith(("{", "[")) and "not valid JSON" in error.message:
+                raise error  # meant as JSON: say what is wrong with it
         raise ConfigError(path, f"{text!r} is not {type_name(annotation)}")
     if origin is Literal:
         for arg in args:
