@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .engine import Layer
 
-__all__ = ["LAYERS", "ORDER", "layer_class", "register"]
+__all__ = ["LAYERS", "ORDER", "import_reference", "layer_class", "register", "unregister"]
 
 #: Config key -> ``"module:Class"``, in canonical order.
 LAYERS: dict[str, str] = {
