@@ -107,8 +107,10 @@ def test_redis_stopped_mid_load_then_back(
             assert int(replies[-1].body) == 4
             assert count(alice) == 5
         finally:
-            sessions = finish_wrk(sessions_load, seconds)
-            others = finish_wrk(other_load, seconds)
+            try:
+                sessions = finish_wrk(sessions_load, seconds)
+            finally:
+                others = finish_wrk(other_load, seconds)
 
         print(
             f"\nRedis down mid-load: /count {sessions.statuses} ({sessions.rps:.0f} req/s); "
@@ -127,6 +129,30 @@ def test_redis_stopped_mid_load_then_back(
         assert "session_store_unavailable" in log
         assert "Traceback" not in log
         assert booted_workers(server) == 2  # no worker died or was restarted
+
+
+@pytest.mark.redis
+def test_redis_unresponsive_is_a_bounded_wait_then_503(tmp_path: Path) -> None:
+    """A Redis that accepts but never answers (SIGSTOP): the socket timeout bounds it."""
+    with (
+        redis_server(tmp_path) as redis,
+        gunicorn(
+            tmp_path, {"HW_LOAD_STORE": redis.url, "HW_LOAD_TIMEOUT": str(STORE_TIMEOUT)}
+        ) as server,
+    ):
+        alice = server.client()
+        assert [count(alice) for _ in range(2)] == [1, 2]
+        with redis.frozen():
+            for client in (alice, server.client()):
+                reply = client.get("/count")
+                assert_unavailable(reply)
+                assert STORE_TIMEOUT - 0.1 <= reply.seconds < STORE_TIMEOUT + 1.5, reply.seconds
+            plain = server.client().get("/page")
+            assert plain.status == 200 and plain.seconds < STORE_TIMEOUT
+        assert count(alice) == 3  # answering again: same session, nothing lost
+        log = server.log_text()
+        assert "TimeoutError" in log and "Traceback" not in log
+        assert booted_workers(server) == 2
 
 
 # -- SQLite busy ------------------------------------------------------------------------

@@ -266,6 +266,17 @@ class Redis:
                 return
         wait_for(lambda: not _alive(pid), 10, f"redis-server {pid} to exit")
 
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP this server (up, but answering nothing) for the block; SIGCONT after."""
+        pid = self._pid()
+        assert pid is not None, "redis-server is not running"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def _pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text().strip())
