@@ -1,0 +1,135 @@
+"""The example views: same bodies, statuses and cookies as examples/flask_app.py.
+
+Views only do application work. They set plain cookies (headerware signs
+``username`` and adds HttpOnly, SameSite, Path and Secure), read the session,
+CSP nonce and negotiation results from ``request.META`` (Django's name for the
+WSGI environ) through headerware's helpers, and never set security headers.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
+from django.views.decorators.http import require_http_methods
+
+from examples.common import PAGE_TEMPLATE, PREFERENCES_TEMPLATE, THEME_PATTERN
+from headerware import csp_nonce, get_session, negotiated_language, negotiated_media_type
+
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+safe_methods = require_http_methods(["GET", "HEAD"])
+
+
+def text(body: str, status: int = 200) -> HttpResponse:
+    """A ``text/plain`` response, like the other two apps send."""
+    return HttpResponse(body, status=status, content_type=TEXT)
+
+
+@safe_methods
+def index(request: HttpRequest) -> HttpResponse:
+    return text(f"Your browser is: {request.headers.get('User-Agent', '')}")
+
+
+@safe_methods
+def page(request: HttpRequest) -> HttpResponse:
+    markup = PAGE_TEMPLATE.format(nonce=csp_nonce(request.META))
+    return HttpResponse(markup, content_type=HTML)
+
+
+@safe_methods
+def custom_header(request: HttpRequest) -> HttpResponse:
+    response = text("Hello, World!")
+    response["X-Custom-Header"] = "MyValue"
+    return response
+
+
+@safe_methods
+def set_cookie(request: HttpRequest) -> HttpResponse:
+    response = text("Cookie set")
+    response.set_cookie("username", "john_doe", max_age=604800)
+    return response
+
+
+@safe_methods
+def get_cookie(request: HttpRequest) -> HttpResponse:
+    username = request.COOKIES.get("username")
+    return text(f"Hello, {escape(username) if username else 'stranger'}!")
+
+
+@safe_methods
+def delete_cookie(request: HttpRequest) -> HttpResponse:
+    response = text("Cookie deleted")
+    response.delete_cookie("username")
+    return response
+
+
+@safe_methods
+def login(request: HttpRequest) -> HttpResponse:
+    session = get_session(request.META)
+    session.regenerate()
+    session["user_id"] = 42
+    return text("Logged in")
+
+
+@safe_methods
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user_id = get_session(request.META).get("user_id")
+    if user_id is None:
+        return text("Please log in")
+    return text(f"Welcome user #{int(user_id)}")
+
+
+@safe_methods
+def data(request: HttpRequest) -> HttpResponse:
+    if negotiated_media_type(request.META) == "application/json":
+        return JsonResponse({"message": "Hello JSON!"})
+    return HttpResponse("<p>Hello HTML!</p>", content_type=HTML)
+
+
+@safe_methods
+def hello(request: HttpRequest) -> HttpResponse:
+    return text("¡Hola!" if negotiated_language(request.META) == "es" else "Hello!")
+
+
+@safe_methods
+def protected(request: HttpRequest) -> HttpResponse:
+    # headerware's bearer_auth layer answers 401 before this runs without the token.
+    return JsonResponse({"data": "secret information"})
+
+
+def _theme_response(body: str, theme: str) -> HttpResponse:
+    response = text(body)
+    response.set_cookie("theme", theme, max_age=31536000)
+    return response
+
+
+@safe_methods
+def set_theme(request: HttpRequest, theme: str) -> HttpResponse:
+    if not THEME_PATTERN.fullmatch(theme):
+        return text("Invalid theme", status=400)
+    return _theme_response(f"Theme set to {theme}", theme)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    # No CSRF token: headerware's csrf layer has already refused cross-site POSTs.
+    if request.method == "POST":
+        theme = request.POST.get("theme", "")
+        if not THEME_PATTERN.fullmatch(theme):
+            return text("Invalid theme", status=400)
+        return _theme_response(f"Preferences saved: theme={theme}", theme)
+    theme = request.COOKIES.get("theme", "light")
+    if not THEME_PATTERN.fullmatch(theme):
+        theme = "light"
+    return HttpResponse(PREFERENCES_TEMPLATE.format(theme=theme), content_type=HTML)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: the plain body of the bare WSGI app, no template needed."""
+    return text("Not Found", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: a plain body that reveals nothing (``DEBUG`` is off)."""
+    return text("Internal Server Error", status=500)
