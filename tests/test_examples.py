@@ -18,7 +18,7 @@ ALLOWED_ORIGIN = "https://app.example.com"
 TOKEN = "example-token"
 
 
-@pytest.fixture(scope="module", params=["flask_app", "wsgi_app"])
+@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app"])
 def app(request: pytest.FixtureRequest) -> webtest.TestApp:
     module = __import__(f"examples.{request.param}", fromlist=["app"])
     return webtest.TestApp(module.app, lint=True)
@@ -359,7 +359,7 @@ BONUSES = {
 }
 
 
-@pytest.mark.parametrize("module_name", ["flask_app", "wsgi_app"])
+@pytest.mark.parametrize("module_name", ["flask_app", "wsgi_app", "django_app"])
 def test_examples_earn_every_observatory_bonus(module_name: str) -> None:
     from headerware.audit import audit_app
 

@@ -22,7 +22,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module", params=["examples.flask_app:app", "examples.wsgi_app:app"])
+@pytest.fixture(
+    scope="module",
+    params=["examples.flask_app:app", "examples.wsgi_app:app", "examples.django_app.wsgi:app"],
+)
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
