@@ -408,6 +408,7 @@ def test_one_cookie_parse_per_request_through_a_stack(monkeypatch: pytest.Monkey
         return original(header)
 
     monkeypatch.setattr(cookies_parse, "parse_request_cookies", counting)
+    monkeypatch.setattr("headerware.engine.parse_request_cookies", counting)
     seen: list[str] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
