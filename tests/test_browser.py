@@ -115,7 +115,7 @@ def _cors_app(bare: Any, second_origin: str) -> Any:
     return stack_from_dict(config, bare)
 
 
-@pytest.fixture(scope="module", params=["flask_app", "wsgi_app"])
+@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app"])
 def site(
     request: pytest.FixtureRequest, other_site: tuple[Server, dict[str, str]]
 ) -> Iterator[dict[str, Any]]:
