@@ -269,6 +269,12 @@ class TestSQLite:
             connection.close()
         assert keys == ["new"]
 
+    def test_failed_purge_does_not_fail_a_committed_write(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "s.db", purge_every=1)
+        store._sql_purge = "DELETE FROM no_such_table WHERE ? > 0"  # purge always fails
+        store.set("kept", '{"n": 1}', None)  # must not raise StoreUnavailable
+        assert store.get("kept") == '{"n": 1}'
+
     def test_locked_past_timeout_is_a_503_and_nothing_is_lost(
         self, tmp_path: Path, caplog: Any
     ) -> None:

@@ -29,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from .._log import logger
 from . import ServerStore, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
@@ -132,11 +133,16 @@ class SQLiteStore(ServerStore):
         try:
             connection = self._connection()
             connection.execute(self._sql_set, (key, value, expires))
-            self._writes += 1
-            if self._writes % self.purge_every == 0:
-                connection.execute(self._sql_purge, (now,))
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+        self._writes += 1
+        if self._writes % self.purge_every == 0:
+            # Housekeeping only: the write above is committed, so a busy database
+            # here must not turn a saved session into a 503 (a retry would repeat it).
+            try:
+                connection.execute(self._sql_purge, (now,))
+            except sqlite3.Error as exc:
+                logger.info("SQLite session store: purge of expired rows skipped: %s", exc)
 
     def delete(self, key: str) -> None:
         try:
