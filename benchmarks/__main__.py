@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         data["streaming"] = stream
     if "server" in suites and (wants_all or "server" in args.only or "wrk" in args.only):
         log("gunicorn + wrk")
-        only = ["wsgi-bare", "wsgi-full"] if args.quick else None
+        only = ["wsgi-bare", "wsgi-full", "wsgi-bare-again"] if args.quick else None
         if args.only:
             names = [n for n, _ in server.VARIANTS]
             picked = [
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
             only = picked or only
         srv = server.run(
-            rounds=1 if args.quick else 3,
-            seconds=args.server_seconds or (1.0 if args.quick else 5.0),
+            rounds=1 if args.quick else 4,
+            seconds=args.server_seconds or (1.0 if args.quick else 3.0),
             only=only,
             progress=log,
         )

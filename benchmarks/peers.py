@@ -22,7 +22,7 @@ TALISMAN_NONCE_POLICY = {
 }
 
 
-def _talisman(app: Any, *, nonce: bool) -> None:
+def _talisman(app: Any, *, nonce: bool, force_https: bool = True) -> None:
     try:
         from flask_talisman import Talisman
     except ImportError as exc:
@@ -30,11 +30,12 @@ def _talisman(app: Any, *, nonce: bool) -> None:
     if nonce:
         Talisman(
             app,
+            force_https=force_https,
             content_security_policy=TALISMAN_NONCE_POLICY,
             content_security_policy_nonce_in=["script-src"],
         )
     else:
-        Talisman(app)
+        Talisman(app, force_https=force_https)
 
 
 def _flask_cors(app: Any) -> None:
@@ -51,10 +52,11 @@ def _flask_cors(app: Any) -> None:
     )
 
 
-def talisman_app(*, nonce: bool = False, **flask_options: Any) -> Any:
-    """The Flask hello app under flask-talisman."""
+def talisman_app(*, nonce: bool = False, force_https: bool = True, **flask_options: Any) -> Any:
+    """The Flask hello app under flask-talisman (``force_https=False`` behind plain HTTP,
+    e.g. the gunicorn benchmark, where it would otherwise answer every request 302)."""
     app = make_flask_app(**flask_options)
-    _talisman(app, nonce=nonce)
+    _talisman(app, nonce=nonce, force_https=force_https)
     return app
 
 

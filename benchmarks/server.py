@@ -28,14 +28,21 @@ from .harness import Unavailable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-#: (variant, baseline) in the order they are alternated.
+#: (variant, baseline) in the order they are alternated. ``*-bare-again`` is a second
+#: server of the bare app: its ratio to the first is the run's own noise.
 VARIANTS: tuple[tuple[str, str | None], ...] = (
     ("wsgi-bare", None),
     ("wsgi-full", "wsgi-bare"),
+    ("wsgi-bare-again", "wsgi-bare"),
     ("flask-bare", None),
     ("flask-full", "flask-bare"),
     ("flask-talisman", "flask-bare"),
+    ("flask-bare-again", "flask-bare"),
 )
+
+
+def _app_name(variant: str) -> str:
+    return variant.removesuffix("-again")
 
 
 def free_port() -> int:
@@ -71,7 +78,7 @@ def start_gunicorn(name: str, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -141,12 +148,12 @@ def run(
             row: dict[str, Any] = {"name": name, "baseline": base, "runs": []}
             rows[name] = row
             try:
-                apps.server_app(name)  # fails fast, in-process, for a layer not written yet
+                apps.server_app(_app_name(name))  # fails fast, in-process, for a missing layer
             except Unavailable as exc:
                 row["status"], row["reason"] = "unavailable", str(exc)
                 continue
             port = free_port()
-            procs[name] = start_gunicorn(name, port)
+            procs[name] = start_gunicorn(_app_name(name), port)
             row["url"] = f"http://127.0.0.1:{port}/"
         for name, proc in procs.items():
             try:
@@ -175,8 +182,12 @@ def run(
             ratios = [a / b for a, b in zip(row["rps"], base["rps"], strict=False)]
             row["ratios"] = [round(r, 3) for r in ratios]
             row["ratio"] = statistics.median(ratios)
-            # The run's own noise: how far the baseline's rounds differ from each other.
-            row["noise"] = (max(base["rps"]) - min(base["rps"])) / statistics.median(base["rps"])
+    for row in rows.values():
+        # The run's own noise: how far a second server of the same bare app strays
+        # from the first in the same rounds.
+        control = rows.get(f"{row['baseline']}-again") if row["baseline"] else None
+        if control and control.get("ratios"):
+            row["noise"] = max(abs(1 - r) for r in control["ratios"])
     return {
         "status": "ok",
         "rounds": rounds,

@@ -147,7 +147,7 @@ def evaluate(
         for row in server["variants"]:
             if row["name"] not in ("wsgi-full", "flask-full"):
                 continue
-            if "ratio" not in row:
+            if "ratio" not in row or "noise" not in row:
                 out.append(
                     {
                         "target": f"gunicorn + wrk: {row['name']} no drop beyond noise",
@@ -158,15 +158,15 @@ def evaluate(
                     }
                 )
                 continue
-            floor = 1 - max(row["noise"], 0.05)
+            floor = 1 - max(row["noise"], 0.05)  # at least 5 %: wrk's own resolution
             out.append(
                 {
                     "target": f"gunicorn + wrk: {row['name']} no drop beyond the run's noise",
                     "value": row["ratio"],
                     "limit": floor,
                     "verdict": "PASS" if row["ratio"] >= floor else "FAIL",
-                    "detail": f"ratio {row['ratio']:.3f}, noise ±{row['noise']:.1%} "
-                    f"(non-2xx: {row['non_2xx']})",
+                    "detail": f"ratio {row['ratio']:.3f}; a second bare server strayed by up "
+                    f"to {row['noise']:.1%} in the same rounds (non-2xx: {row['non_2xx']})",
                 }
             )
     else:
