@@ -132,7 +132,7 @@ class TestPaths:
         [
             pytest.param("/api/protected", True, id="glob"),
             pytest.param("/api/v1/deep", True, id="glob-deep"),
-            pytest.param("/api", False, id="bare-prefix"),
+            pytest.param("/api", True, id="prefix-itself-as-in-paths"),
             pytest.param("/apix/protected", False, id="no-prefix-surprise"),
             pytest.param("//api/protected", True, id="double-slash"),
             pytest.param("/public/../api/protected", True, id="dot-dot"),

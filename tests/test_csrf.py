@@ -172,7 +172,8 @@ class TestOriginMode:
             pytest.param("/hooks/stripe/extra", 403, id="exact-is-not-prefix"),
             pytest.param("/hooks/stripe2", 403, id="no-prefix-surprise"),
             pytest.param("/api/v1/callback", 200, id="glob"),
-            pytest.param("/api/v1", 403, id="glob-needs-segment"),
+            pytest.param("/api/v1", 200, id="prefix-itself-as-in-paths"),
+            pytest.param("/api/v1x", 403, id="glob-on-segment-boundary"),
             pytest.param("/hooks//stripe", 200, id="normalised"),
         ],
     )

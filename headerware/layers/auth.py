@@ -48,25 +48,25 @@ Options (exactly one verifier: ``verifier``, ``tokens`` or ``signed=True``):
     (without claims).
 
 Also here: :func:`error_response` (JSON or HTML by Accept, used by the CSRF and
-session layers) and :func:`compile_paths`, the shared exact/glob path matcher.
+session layers) and :func:`compile_paths`, a matcher over :mod:`headerware.paths`
+patterns.
 """
 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hmac
 import html
 import json
 import logging
 import os
-import posixpath
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger, security_event
 from ..engine import Context, Layer, Response
+from ..paths import PathRules
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -105,45 +105,21 @@ def error_response(
     return Response.json(status, {"error": message}, extra)
 
 
-def normalise_path(path: str) -> str:
-    """``path`` with ``//`` collapsed and ``.``/``..`` segments resolved (never above /)."""
-    if "//" not in path and "/." not in path:
-        return path
-    trailing = path.endswith("/")
-    clean = posixpath.normpath("/" + path.lstrip("/"))
-    if clean.startswith("//"):
-        clean = "/" + clean.lstrip("/")
-    if trailing and clean != "/":
-        clean += "/"
-    return clean
-
-
 def compile_paths(patterns: Iterable[str], *, option: str) -> Callable[[str], bool]:
-    """A matcher for exact paths and ``fnmatch`` globs; validated here, at start-up."""
+    """A matcher for path patterns as :mod:`headerware.paths` defines them.
+
+    Exact paths and ``/prefix/*`` (segment boundary; the prefix itself included),
+    matched on the normalised ``PATH_INFO``; validated here, at start-up.
+    """
     if isinstance(patterns, str):
         raise ValueError(
             f"{option}: give a list of paths, not the string {patterns!r}; "
             f"e.g. {option}=[{patterns!r}]"
         )
-    exact: set[str] = set()
-    globs: list[str] = []
-    for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern.startswith("/"):
-            raise ValueError(
-                f"{option}: {pattern!r} is not a path; paths start with '/', e.g. '/api/*'"
-            )
-        if any(char in pattern for char in "*?["):
-            globs.append(fnmatch.translate(pattern))
-        else:
-            exact.add(pattern)
-    regex = re.compile("|".join(f"(?:{glob})" for glob in globs)) if globs else None
-    frozen = frozenset(exact)
+    rules: PathRules[bool] = PathRules([(pattern, True) for pattern in patterns], option=option)
 
     def matches(path: str) -> bool:
-        path = normalise_path(path)
-        if path in frozen:
-            return True
-        return regex is not None and regex.match(path) is not None
+        return rules.resolve(path) is not None
 
     return matches
 
@@ -293,7 +269,7 @@ class BearerAuth(Layer):
 
     def on_request(self, ctx: Context) -> Response | None:
         environ = ctx.environ
-        if not self._matches(ctx.path):
+        if not self._matches(ctx.environ.get("PATH_INFO") or "/"):
             return None
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:

@@ -36,8 +36,9 @@ Token mode (``mode="token"``)
 Options
     ``trusted_origins=()``: exact ``scheme://host[:port]`` origins allowed to make
     cross-origin unsafe requests (validated at start-up; no path, no wildcard).
-    ``exempt_paths=()``: exact paths or explicit ``fnmatch`` globs (``/hooks/*``)
-    never checked (webhooks); a plain entry is exact, never a prefix.
+    ``exempt_paths=()``: exact paths or ``/prefix/*`` patterns (``/hooks/*``, as
+    :mod:`headerware.paths` defines them) never checked (webhooks); a plain entry is
+    exact, never a prefix.
     ``mode="origin"`` or ``"token"``. ``field_name="csrf_token"``,
     ``header_name="X-CSRF-Token"``, ``max_form_size=1048576``, ``token_max_age=None``
     (seconds a token stays valid; the session's timeouts bound it anyway),
@@ -293,7 +294,7 @@ class CSRFProtect(Layer):
         if environ.get("REQUEST_METHOD", "GET").upper() in _SAFE_METHODS:
             return None
         exempt = self._exempt
-        if exempt is not None and exempt(ctx.path):
+        if exempt is not None and exempt(ctx.environ.get("PATH_INFO") or "/"):
             return None
         site = environ.get("HTTP_SEC_FETCH_SITE")
         origin = environ.get("HTTP_ORIGIN")
