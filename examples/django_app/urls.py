@@ -22,5 +22,6 @@ urlpatterns = [
     path("preferences", views.preferences),
 ]
 
+handler400 = "examples.django_app.views.bad_request"
 handler404 = "examples.django_app.views.not_found"
 handler500 = "examples.django_app.views.server_error"

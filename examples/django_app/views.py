@@ -8,7 +8,11 @@ WSGI environ) through headerware's helpers, and never set security headers.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods
 
@@ -18,12 +22,37 @@ from headerware import csp_nonce, get_session, negotiated_language, negotiated_m
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 
-safe_methods = require_http_methods(["GET", "HEAD"])
+View = Callable[..., HttpResponse]
 
 
 def text(body: str, status: int = 200) -> HttpResponse:
     """A ``text/plain`` response, like the other two apps send."""
     return HttpResponse(body, status=status, content_type=TEXT)
+
+
+def allow(*methods: str) -> Callable[[View], View]:
+    """``require_http_methods`` with the bare WSGI app's plain-text 405 body.
+
+    Django's own 405 has an empty body; the status and ``Allow`` header are its own.
+    """
+
+    def decorate(view: View) -> View:
+        guarded = require_http_methods(list(methods))(view)
+
+        @wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response = guarded(request, *args, **kwargs)
+            if isinstance(response, HttpResponseNotAllowed):
+                response.content = b"Method Not Allowed"
+                response["Content-Type"] = TEXT
+            return response
+
+        return checked
+
+    return decorate
+
+
+safe_methods = allow("GET", "HEAD")
 
 
 @safe_methods
@@ -111,7 +140,7 @@ def set_theme(request: HttpRequest, theme: str) -> HttpResponse:
     return _theme_response(f"Theme set to {theme}", theme)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@allow("GET", "HEAD", "POST")
 def preferences(request: HttpRequest) -> HttpResponse:
     # No CSRF token: headerware's csrf layer has already refused cross-site POSTs.
     if request.method == "POST":
@@ -123,6 +152,11 @@ def preferences(request: HttpRequest) -> HttpResponse:
     if not THEME_PATTERN.fullmatch(theme):
         theme = "light"
     return HttpResponse(PREFERENCES_TEMPLATE.format(theme=theme), content_type=HTML)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400`` (e.g. a form body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``): plain text."""
+    return text("Bad Request", status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
