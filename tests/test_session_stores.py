@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -92,7 +93,9 @@ class TestServerSideSessions:
         assert value is not None
         session_id = CookieSigner([KEY], "headerware.session.id").unsign(value)
         assert session_id is not None and len(session_id) >= 43  # 256 bits, base64url
-        assert "42" not in value
+        # The cookie is the random id and its signature, nothing of the session data.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43,}\.[A-Za-z0-9_-]+", value)
+        assert value.startswith(session_id + ".")
         stored = store.get(storage_key(session_id))
         assert stored is not None and json.loads(stored)["d"] == {"user_id": 42}
         assert store.get(session_id) is None, "the raw id must not be a storage key"
