@@ -11,13 +11,19 @@ its own (request hooks top to bottom, response hooks bottom to top):
 ``proxy``
     First: every later layer must see the scheme, host and client address the
     trusted proxy reported (HSTS, the HTTPS redirect, CORS and CSRF depend on them).
+``security_headers``
+    Right after the proxy: outermost of the response side, so every response gets
+    the security headers, including the early answers of every layer below (a
+    refused host or oversized header, preflights, 401, 403). Its optional HTTPS
+    redirect therefore runs before the host check; it only ever sends the client to
+    https on the host the client itself named.
 ``trusted_hosts``
-    Refuse a forged ``Host`` before any work is done for it.
+    Refuse a forged ``Host`` before any other work is done for it.
 ``request_headers``
     Refuse malformed or oversized request headers before other layers parse them.
-``security_headers``, ``csp``
-    Outermost of the response side, so every response gets them, including the
-    early answers of the layers below (preflights, 401, 403).
+``csp``
+    After the request checks, so its report receiver only sees requests that passed
+    them; its policy is on every response of the application and of the layers below.
 ``cors``
     Before the cookie, session, CSRF and auth layers: a preflight is answered before
     CSRF or bearer auth could refuse it, and their 401/403 still carry CORS headers.
@@ -51,9 +57,9 @@ __all__ = ["LAYERS", "ORDER", "import_reference", "layer_class", "register", "un
 #: Config key -> ``"module:Class"``, in canonical order.
 LAYERS: dict[str, str] = {
     "proxy": "headerware.layers.hosts:TrustedProxy",
+    "security_headers": "headerware.layers.security:SecurityHeaders",
     "trusted_hosts": "headerware.layers.hosts:TrustedHosts",
     "request_headers": "headerware.layers.headers:RequestHeaders",
-    "security_headers": "headerware.layers.security:SecurityHeaders",
     "csp": "headerware.layers.csp:ContentSecurityPolicy",
     "cors": "headerware.layers.cors:CORS",
     "cookie_policy": "headerware.layers.cookies:CookiePolicy",

@@ -61,6 +61,21 @@ def test_security_headers_on_errors(client: webtest.TestApp) -> None:
     assert "Content-Security-Policy" in response.headers
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Host": "evil.example"}, id="refused-host"),
+        pytest.param({"X-Big": "x" * 9000}, id="oversized-header"),
+    ],
+)
+def test_refusals_carry_security_headers(client: webtest.TestApp, headers: dict[str, str]) -> None:
+    response = client.get("/", headers=headers, expect_errors=True)
+    assert response.status_int in (400, 431)
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Your browser" not in response.text
+
+
 def test_fresh_nonce_per_request(client: webtest.TestApp) -> None:
     first, second = nonce_of(client.get("/page")), nonce_of(client.get("/page"))
     assert first != second

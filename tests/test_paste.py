@@ -196,6 +196,9 @@ needs_install = pytest.mark.skipif(
 
 @needs_install
 def test_example_paste_ini_loads_with_the_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Import the example first: its module-level `app` must not capture this test's token.
+    import examples.wsgi_app  # noqa: F401
+
     monkeypatch.setenv("HEADERWARE_EXAMPLE_TOKEN", "paste-token")
     ini = (ROOT / "examples" / "paste.ini").read_text()
     app: Any = loadapp(f"config:{ROOT / 'examples' / 'paste.ini'}")
