@@ -115,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         data["streaming"] = stream
     if "server" in suites and (wants_all or "server" in args.only or "wrk" in args.only):
         log("gunicorn + wrk")
-        only = ["wsgi-bare", "wsgi-full", "wsgi-bare-again"] if args.quick else None
+        only = (
+            ["wsgi-bare", "wsgi-full", "wsgi-same-headers", "wsgi-bare-again"]
+            if args.quick
+            else None
+        )
         if args.only:
             names = [n for n, _ in server.VARIANTS]
             picked = [

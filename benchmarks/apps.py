@@ -317,6 +317,26 @@ def full_stack(with_cookies: bool = True) -> list[Any]:
 # -- apps for the real-server benchmark (gunicorn factory: literal arguments only) -------
 
 
+def same_headers_middleware(app: WSGIApp) -> WSGIApp:
+    """A hand-written middleware adding exactly the headers the full stack adds to a plain
+    HTTP ``GET /`` (nonce frozen): separates the server's cost of sending more headers
+    from headerware's own cost."""
+    from .harness import environ_maker, request
+
+    environ = environ_maker(**{"wsgi.url_scheme": "http", "SERVER_PORT": "80"})()
+    _, bare_headers, _ = request(app, dict(environ))
+    _, full_headers, _ = request(hw_stack(full_stack(), app), environ)
+    extra = [h for h in full_headers if h not in bare_headers]
+
+    def middleware(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):  # type: ignore[no-untyped-def]
+            return start_response(status, headers + extra, exc_info)
+
+        return app(environ, _start_response)
+
+    return middleware
+
+
 def server_app(name: str) -> WSGIApp:
     """``gunicorn 'benchmarks.apps:server_app("wsgi-full")'``."""
     if name == "wsgi-bare":
@@ -325,6 +345,8 @@ def server_app(name: str) -> WSGIApp:
         return static_header_middleware(make_wsgi_app())
     if name == "wsgi-full":
         return hw_stack(full_stack(), make_wsgi_app())
+    if name == "wsgi-same-headers":
+        return same_headers_middleware(make_wsgi_app())
     if name == "flask-bare":
         return make_flask_app()  # type: ignore[no-any-return]
     if name == "flask-full":

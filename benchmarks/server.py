@@ -30,9 +30,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: (variant, baseline) in the order they are alternated. ``*-bare-again`` is a second
 #: server of the bare app: its ratio to the first is the run's own noise.
+#: ``wsgi-same-headers`` adds, by hand, exactly the headers the full stack adds: what the
+#: server itself pays to send them (gunicorn validates every header it writes).
 VARIANTS: tuple[tuple[str, str | None], ...] = (
     ("wsgi-bare", None),
     ("wsgi-full", "wsgi-bare"),
+    ("wsgi-same-headers", "wsgi-bare"),
     ("wsgi-bare-again", "wsgi-bare"),
     ("flask-bare", None),
     ("flask-full", "flask-bare"),

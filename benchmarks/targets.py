@@ -3,6 +3,7 @@ of overheads measured in the same run; each gives PASS, FAIL or SKIP (not measur
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,6 +145,22 @@ def evaluate(
         )
 
     if server and server.get("status") == "ok":
+        rows = {row["name"]: row for row in server["variants"]}
+        same, full = rows.get("wsgi-same-headers"), rows.get("wsgi-full")
+        if same and full and same.get("rps") and full.get("rps") and "noise" in full:
+            ratios = [a / b for a, b in zip(full["rps"], same["rps"], strict=False)]
+            value = statistics.median(ratios)
+            floor = 1 - max(full["noise"], 0.05)
+            out.append(
+                {
+                    "target": "gunicorn + wrk: wsgi-full vs the same headers added by hand",
+                    "value": value,
+                    "limit": floor,
+                    "verdict": "PASS" if value >= floor else "FAIL",
+                    "detail": "separates headerware's own cost from the server's cost of "
+                    "sending the extra headers; per round " + ", ".join(f"{r:.3f}" for r in ratios),
+                }
+            )
         for row in server["variants"]:
             if row["name"] not in ("wsgi-full", "flask-full"):
                 continue
