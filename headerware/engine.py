@@ -33,8 +33,9 @@ the Cookie header and the Accept headers at most once, lazily, for every layer.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from werkzeug.datastructures import EnvironHeaders, LanguageAccept, MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -50,7 +51,11 @@ if TYPE_CHECKING:
     from .cookies_parse import RequestCookies
     from .routes import PathRouter
 
-__all__ = ["Context", "Layer", "Response", "Stack"]
+__all__ = ["CONTEXT_KEY", "Context", "Layer", "Response", "Stack", "current_context"]
+
+#: The environ key of the request's :class:`Context`, set when a layer of the stack
+#: has ``context_in_environ`` (negotiation's helpers reuse its parsed headers).
+CONTEXT_KEY = "headerware.context"
 
 
 class Response:
@@ -134,6 +139,7 @@ class Context:
     _accept_language: LanguageAccept | None = None
     _buffer_layers: list[Layer] | None = None
     drop_body: bool = False
+    failed: bool = False
     status: str | None = None
 
     def __init__(self, environ: WSGIEnvironment) -> None:
@@ -210,6 +216,9 @@ class Layer:
     changes_body: ClassVar[bool] = False
     #: The layer's name in stack listings, config files and log records.
     name: ClassVar[str] = "layer"
+    #: Set by layers whose helpers the application calls with only the environ and
+    #: that reuse the request's parsed headers through :func:`current_context`.
+    context_in_environ: ClassVar[bool] = False
 
     app: WSGIApplication | None
     _stack: Stack | None = None
@@ -244,7 +253,7 @@ class Layer:
                 f"{type(self).__name__} was created without an application; pass the "
                 "WSGI app as the first argument, or put the layer in a Stack"
             )
-        return stack(environ, start_response)
+        return stack._run(environ, start_response)
 
 
 def _overrides(layer: Layer, hook: str) -> bool:
@@ -254,7 +263,14 @@ def _overrides(layer: Layer, hook: str) -> bool:
 class _Chain:
     """The precomputed hook tuples of one ordered list of layers."""
 
-    __slots__ = ("changes_body", "layers", "request_hooks", "response_hooks", "short_hooks")
+    __slots__ = (
+        "changes_body",
+        "context_in_environ",
+        "layers",
+        "request_hooks",
+        "response_hooks",
+        "short_hooks",
+    )
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         self.layers = tuple(layers)
@@ -276,6 +292,7 @@ class _Chain:
             for index in range(len(self.layers))
         )
         self.changes_body = any(layer.changes_body for layer in self.layers)
+        self.context_in_environ = any(layer.context_in_environ for layer in self.layers)
 
 
 def _flatten(layers: Iterable[Layer | Stack]) -> list[Layer]:
@@ -352,58 +369,248 @@ class Stack:
         if variants:
             from .routes import PathRouter
 
-            self._router = PathRouter([(p, _Chain(v)) for p, v in self.routes])
+            self._route_chains = [(p, _Chain(v)) for p, v in self.routes]
+            self._router = PathRouter(self._route_chains)
+        self._run = self._build_runner()
 
     def describe(self) -> list[dict[str, Any]]:
         """Each layer in order with its effective options."""
         return [{"layer": layer.name, "options": layer.describe()} for layer in self.layers]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self.app is None:
-            raise TypeError("Stack was created without an application; pass Stack(layers, app)")
-        app = self.app
-        router = self._router
-        chain = self._chain if router is None else (router.match_environ(environ) or self._chain)
-        ctx = Context(environ)
-        environ["headerware.context"] = ctx
-        for index, hook in chain.request_hooks:
-            try:
-                early = hook(ctx)
-            except Exception:
-                layer = chain.layers[index]
-                logger.exception("headerware layer %s failed on the request", layer.name)
-                early = Response.text("500 Internal Server Error", "Internal Server Error")
-                hooks = chain.short_hooks[index - 1] if index else ()
-                return _answer(ctx, early, hooks, start_response)
-            if early is not None:
-                return _answer(ctx, early, chain.short_hooks[index], start_response)
+        return self._run(environ, start_response)
 
-        response_hooks = chain.response_hooks
-        if not chain.changes_body:
-            if not response_hooks:
-                # Nothing to do on the way out: the server's own start_response.
-                return app(environ, start_response)
-            return app(environ, _header_responder(ctx, response_hooks, start_response))
-        responder = _Responder(ctx, response_hooks, start_response)
+    def _build_runner(self) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+        app = self.app
+        if app is None:
+
+            def missing_app(environ: WSGIEnvironment, start_response: StartResponse) -> NoReturn:
+                raise TypeError("Stack was created without an application; pass Stack(layers, app)")
+
+            return missing_app
+        default = _compile(self._chain, app)
+        router = self._router
+        if router is None:
+            return default
+        from .routes import PathRouter
+
+        runners = PathRouter([(p, _compile(chain, app)) for p, chain in self._route_chains])
+        match = runners.match_environ
+
+        def routed(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            run = match(environ) or default
+            return run(environ, start_response)
+
+        return routed
+
+
+def _run_general(
+    chain: _Chain, app: WSGIApplication, environ: WSGIEnvironment, start_response: StartResponse
+) -> Iterable[bytes]:
+    """One request through a chain with a layer that may change the body."""
+    ctx = Context(environ)
+    if chain.context_in_environ:
+        environ[CONTEXT_KEY] = ctx
+    for index, hook in chain.request_hooks:
+        try:
+            early = hook(ctx)
+        except Exception:
+            return _request_hook_failed(ctx, chain, index, start_response)
+        if early is not None:
+            return _answer(ctx, early, chain.short_hooks[index], start_response)
+    responder = _Responder(ctx, chain, start_response)
+    try:
         body = app(environ, responder)
-        if not responder.called:
-            return _Body(ctx, responder, body)
-        if ctx._buffer_layers is not None and responder.status is not None:
-            if type(body) is list or type(body) is tuple:
-                # A body already in memory: the held-back layers see it whole.
-                try:
-                    chunks = list(body)
-                finally:
-                    _close(body)
-                out, _ = responder.release(chunks)
-                return [] if ctx.drop_body else out
-            head, _ = responder.release(None)
-            if head or ctx.drop_body:
-                return _Body(ctx, responder, body, head)
-            return body
-        if ctx.drop_body:
-            return _Body(ctx, responder, body)
+    except Exception:
+        if responder.called:
+            raise
+        return _app_failed(ctx, chain, start_response)
+    if ctx.failed:
+        _close(body)
+        return [_ERROR_BODY]
+    if not responder.called:
+        return _Body(ctx, responder, body)
+    if ctx._buffer_layers is not None and responder.status is not None:
+        if type(body) is list or type(body) is tuple:
+            # A body already in memory: the held-back layers see it whole.
+            try:
+                chunks = list(body)
+            finally:
+                _close(body)
+            out, _ = responder.release(chunks)
+            return [] if ctx.drop_body else out
+        head, _ = responder.release(None)
+        if head or ctx.drop_body:
+            return _Body(ctx, responder, body, head)
         return body
+    if ctx.drop_body:
+        return _Body(ctx, responder, body)
+    return body
+
+
+_ERROR_STATUS = "500 Internal Server Error"
+_ERROR_BODY = b"Internal Server Error"
+
+
+def _layer_name(hook: Callable[..., Any]) -> str:
+    owner = getattr(hook, "__self__", None)
+    return str(getattr(owner, "name", owner))
+
+
+def _guarded_hooks(
+    ctx: Context,
+    hooks: Sequence[Callable[[Context, str, HeaderList], str | None]],
+    status: str,
+    headers: HeaderList,
+) -> str:
+    """Run response hooks on an error response; a hook that fails again is skipped."""
+    for hook in hooks:
+        try:
+            new_status = hook(ctx, status, headers)
+        except Exception:
+            logger.exception("headerware layer %s failed on an error response", _layer_name(hook))
+            continue
+        if new_status is not None:
+            status = new_status
+    ctx.status = status
+    return status
+
+
+def _error_answer(
+    ctx: Context,
+    hooks: Sequence[Callable[[Context, str, HeaderList], str | None]],
+    start_response: StartResponse,
+) -> list[bytes]:
+    headers: HeaderList = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(_ERROR_BODY))),
+    ]
+    status = _guarded_hooks(ctx, hooks, _ERROR_STATUS, headers)
+    start_response(status, headers, None)
+    return [] if ctx.environ.get("REQUEST_METHOD") == "HEAD" else [_ERROR_BODY]
+
+
+def _request_hook_failed(
+    ctx: Context, chain: _Chain, index: int, start_response: StartResponse
+) -> list[bytes]:
+    """A layer raised on the request: log it, answer 500 through the outer layers."""
+    if getattr(sys.exc_info()[1], "propagate", False):
+        raise
+    logger.exception("headerware layer %s failed on the request", chain.layers[index].name)
+    return _error_answer(ctx, chain.short_hooks[index - 1] if index else (), start_response)
+
+
+def _app_failed(ctx: Context, chain: _Chain, start_response: StartResponse) -> list[bytes]:
+    """The application raised before starting its response: a 500 with every layer's headers."""
+    if getattr(sys.exc_info()[1], "propagate", False):
+        raise
+    logger.exception("the application raised before start_response; headerware answers 500")
+    return _error_answer(ctx, chain.response_hooks, start_response)
+
+
+def _response_hook_failed(
+    ctx: Context,
+    chain: _Chain,
+    failed: Callable[..., Any],
+    start_response: StartResponse,
+    exc_info: OptExcInfo | None,
+) -> Callable[[bytes], object]:
+    """A response hook raised: log it and start a 500 with the other layers' headers.
+
+    An exception whose class sets ``propagate = True`` (a strict mode meant for
+    tests) is re-raised instead.
+
+    The application's body is replaced by the error text when it was returned as an
+    iterable after ``start_response`` (the usual case); ``ctx.failed`` tells the runner.
+    """
+    error = sys.exc_info()[1]
+    if getattr(error, "propagate", False):
+        raise  # strict modes for tests: the error must reach the caller
+    logger.exception("headerware layer %s failed on the response", _layer_name(failed))
+    ctx.failed = True
+    ctx._buffer_layers = None
+    headers: HeaderList = [("Content-Type", "text/plain; charset=utf-8")]
+    others = [hook for hook in chain.response_hooks if hook != failed]
+    status = _guarded_hooks(ctx, others, _ERROR_STATUS, headers)
+    return start_response(status, headers, exc_info)
+
+
+def _compile(
+    chain: _Chain, app: WSGIApplication
+) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """The per-request function of one chain.
+
+    Chains whose layers never change the body get straight-line code generated at
+    start-up: the hooks unrolled into one function with one nested
+    ``start_response`` (no loops, no attribute lookups per request). Others take
+    the general path with the body wrapper.
+    """
+    if chain.changes_body:
+
+        def general(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            return _run_general(chain, app, environ, start_response)
+
+        return general
+    namespace: dict[str, Any] = {
+        "Context": Context,
+        "app": app,
+        "chain": chain,
+        "_answer": _answer,
+        "_close": _close,
+        "_ERROR_BODY": _ERROR_BODY,
+        "_request_hook_failed": _request_hook_failed,
+        "_response_hook_failed": _response_hook_failed,
+        "_app_failed": _app_failed,
+    }
+    lines = ["def run(environ, start_response):", "    ctx = Context(environ)"]
+    if chain.context_in_environ:
+        lines.append(f"    environ[{CONTEXT_KEY!r}] = ctx")
+    for position, (index, hook) in enumerate(chain.request_hooks):
+        namespace[f"r{position}"] = hook
+        namespace[f"s{position}"] = chain.short_hooks[index]
+        lines += [
+            "    try:",
+            f"        early = r{position}(ctx)",
+            "    except Exception:",
+            f"        return _request_hook_failed(ctx, chain, {index}, start_response)",
+            "    if early is not None:",
+            f"        return _answer(ctx, early, s{position}, start_response)",
+        ]
+    if not chain.response_hooks:
+        lines.append("    return app(environ, start_response)")
+    else:
+        lines += [
+            "    def sr(status, headers, exc_info=None):",
+            "        headers = list(headers)",
+        ]
+        for position, response_hook in enumerate(chain.response_hooks):
+            namespace[f"h{position}"] = response_hook
+            lines += [
+                "        try:",
+                f"            new = h{position}(ctx, status, headers)",
+                "        except Exception:",
+                f"            return _response_hook_failed(ctx, chain, h{position}, "
+                "start_response, exc_info)",
+                "        if new is not None:",
+                "            status = new",
+            ]
+        lines += [
+            "        ctx.status = status",
+            "        return start_response(status, headers, exc_info)",
+            "    try:",
+            "        body = app(environ, sr)",
+            "    except Exception:",
+            "        if ctx.status is not None:",
+            "            raise",
+            "        return _app_failed(ctx, chain, start_response)",
+            "    if ctx.failed:",
+            "        _close(body)",
+            "        return [_ERROR_BODY]",
+            "    return body",
+        ]
+    exec(compile("\n".join(lines), "<headerware chain>", "exec"), namespace)
+    run: Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]] = namespace["run"]
+    return run
 
 
 def _run_response_hooks(
@@ -434,51 +641,14 @@ def _answer(
     return [response.body] if response.body else []
 
 
-def _header_responder(
-    ctx: Context,
-    hooks: tuple[Callable[[Context, str, HeaderList], str | None], ...],
-    parent: StartResponse,
-) -> StartResponse:
-    """The one intercepting ``start_response`` when no layer can change the body.
-
-    A closure rather than a :class:`_Responder`: it is every request's hot path, and
-    nothing is held back, so no state has to be read from outside.
-    """
-    called = False
-
-    def start_response(
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: OptExcInfo | None = None,
-    ) -> Callable[[bytes], object]:
-        nonlocal called
-        if called and not exc_info:
-            raise AssertionError("start_response called a second time without exc_info")
-        called = True
-        headers = list(headers)
-        for hook in hooks:
-            new_status = hook(ctx, status, headers)
-            if new_status is not None:
-                status = new_status
-        ctx.status = status
-        return parent(status, headers, exc_info)
-
-    return start_response
-
-
 class _Responder:
     """The one intercepting ``start_response`` of a request."""
 
-    __slots__ = ("buffered", "called", "ctx", "exc_info", "headers", "hooks", "parent", "status")
+    __slots__ = ("buffered", "called", "chain", "ctx", "exc_info", "headers", "parent", "status")
 
-    def __init__(
-        self,
-        ctx: Context,
-        hooks: tuple[Callable[[Context, str, HeaderList], str | None], ...],
-        parent: StartResponse,
-    ) -> None:
+    def __init__(self, ctx: Context, chain: _Chain, parent: StartResponse) -> None:
         self.ctx = ctx
-        self.hooks = hooks
+        self.chain = chain
         self.parent = parent
         self.called = False
         self.status: str | None = None
@@ -501,7 +671,14 @@ class _Responder:
             # A fresh error response: body-level decisions of the first call are void.
             ctx._buffer_layers = None
             ctx.drop_body = False
-        status = _run_response_hooks(ctx, self.hooks, status, headers)
+        for hook in self.chain.response_hooks:
+            try:
+                new_status = hook(ctx, status, headers)
+            except Exception:
+                return _response_hook_failed(ctx, self.chain, hook, self.parent, exc_info)
+            if new_status is not None:
+                status = new_status
+        ctx.status = status
         if ctx._buffer_layers is not None:
             self.status, self.headers, self.exc_info = status, headers, exc_info
             if exc_info and self.buffered is not None:
@@ -598,6 +775,11 @@ def _close(body: Iterable[bytes]) -> None:
 
 
 def current_context(environ: WSGIEnvironment) -> Context | None:
-    """The headerware context of the request behind ``environ``, if any."""
-    ctx = environ.get("headerware.context")
+    """The headerware context of the request behind ``environ``, if any.
+
+    Only stacks with a layer that sets ``context_in_environ`` (such as
+    :class:`~headerware.layers.negotiation.Negotiation`) publish it: writing the key
+    costs every request, so stacks that do not need it skip it.
+    """
+    ctx = environ.get(CONTEXT_KEY)
     return ctx if isinstance(ctx, Context) else None

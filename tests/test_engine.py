@@ -147,8 +147,13 @@ class TestEngineOrder:
             seen.append(current_context(environ))
             return text_app()(environ, start_response)  # type: ignore[no-any-return]
 
-        consume(Stack([Tag("a", [])], app)(make_environ(), Recorder()))
+        class Publishing(Tag):
+            context_in_environ = True
+
+        consume(Stack([Publishing("a", [])], app)(make_environ(), Recorder()))
         assert isinstance(seen[0], Context)
+        consume(Stack([Tag("a", [])], app)(make_environ(), Recorder()))
+        assert seen[1] is None, "published only when a layer asks for it"
         assert current_context({}) is None
 
     def test_layer_without_app_cannot_be_called(self) -> None:
@@ -234,3 +239,94 @@ class TestNoopLayerContract(LayerContract):
 class TestBodyLayerContract(LayerContract):
     def make_layer(self) -> Layer:
         return ETagLike()
+
+
+class BrokenResponse(Layer):
+    name = "broken"
+
+    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+        raise RuntimeError("response bug")
+
+
+class StrictError(ValueError):
+    propagate = True
+
+
+class StrictResponse(Layer):
+    name = "strict"
+
+    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+        raise StrictError("strict mode")
+
+
+class TestFailures:
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    def test_response_hook_failure_is_a_logged_500_with_other_headers(
+        self, caplog: pytest.LogCaptureFixture, body_layer: bool
+    ) -> None:
+        from tests.contract import ClosingBody
+
+        inner = ClosingBody([b"secret body"])
+
+        def app(environ: Any, start_response: Any) -> ClosingBody:
+            start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "11")])
+            return inner
+
+        layers: list[Layer] = [Tag("outer", []), BrokenResponse()]
+        if body_layer:
+            layers.append(ETagLike())
+        recorder = Recorder()
+        with caplog.at_level(logging.ERROR, logger="headerware"):
+            body = consume(Stack(layers, app)(make_environ(), recorder))
+        assert recorder.status.startswith("500")
+        assert body == b"Internal Server Error"
+        assert recorder.header_values("X-Tag") == ["outer"]
+        assert not recorder.header_values("Content-Length")
+        assert inner.closed
+        assert "broken failed on the response" in caplog.text
+
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    def test_app_raising_before_start_response(
+        self, caplog: pytest.LogCaptureFixture, body_layer: bool
+    ) -> None:
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            raise KeyError("app bug")
+
+        layers: list[Layer] = [Tag("outer", [])]
+        if body_layer:
+            layers.append(ETagLike())
+        recorder = Recorder()
+        with caplog.at_level(logging.ERROR, logger="headerware"):
+            body = consume(Stack(layers, app)(make_environ(), recorder))
+        assert recorder.status.startswith("500")
+        assert body == b"Internal Server Error"
+        assert recorder.header_values("X-Tag") == ["outer"]
+        assert "application raised" in caplog.text and "app bug" in caplog.text
+
+    def test_app_raising_after_start_response_propagates(self) -> None:
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            start_response("200 OK", [])
+            raise KeyError("late")
+
+        with pytest.raises(KeyError, match="late"):
+            Stack([Tag("a", [])], app)(make_environ(), Recorder())
+
+    def test_propagating_errors_reach_the_caller(self) -> None:
+        with pytest.raises(StrictError):
+            consume(Stack([StrictResponse()], text_app())(make_environ(), Recorder()))
+
+
+class TestRoutedChains:
+    def test_each_route_runs_its_own_compiled_chain(self) -> None:
+        journal: list[str] = []
+        stack = Stack(
+            [Tag("all", journal)],
+            text_app(),
+            routes=[("/api/*", [Tag("all", journal), Tag("api", journal)])],
+        )
+        recorder = Recorder()
+        consume(stack(make_environ(PATH_INFO="/api/x"), recorder))
+        assert recorder.header_values("X-Tag") == ["api", "all"]
+        recorder = Recorder()
+        consume(stack(make_environ(PATH_INFO="/other"), recorder))
+        assert recorder.header_values("X-Tag") == ["all"]

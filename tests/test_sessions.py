@@ -12,7 +12,7 @@ import flask
 import pytest
 import webtest
 
-from headerware.engine import Context, Stack
+from headerware.engine import Context, Layer, Stack
 from headerware.layers import sessions as sessions_module
 from headerware.layers.sessions import SESSION_KEY, Session, Sessions, get_session
 from headerware.layers.signing import CookieSigner
@@ -102,13 +102,16 @@ class TestLaziness:
 
         def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             assert isinstance(environ[SESSION_KEY], Session)
-            seen.append(environ["headerware.context"])
             start_response("200 OK", [("Content-Type", "text/plain"), ("Vary", "Accept")])
             return [b"ok"]
 
         body = [b"ok"]
         recorder = Recorder()
-        stack = Stack([Sessions(secret_keys=[KEY])], app)
+        class Capture(Layer):
+            def on_request(self, ctx: Context) -> None:
+                seen.append(ctx)
+
+        stack = Stack([Capture(), Sessions(secret_keys=[KEY])], app)
         result = stack(make_environ(HTTP_COOKIE="session=garbage; a=b"), recorder)
         assert consume(result) == b"".join(body)
         assert seen[0]._cookies is None, "the cookie header was parsed without need"

@@ -107,6 +107,9 @@ _BAD_VALUE = re.compile(r"[\x00-\x1f\x7f;]|[^\x00-\xff]")
 class CookiePolicyError(ValueError):
     """Raised instead of dropping a cookie when ``strict=True``."""
 
+    #: The engine lets it reach the caller instead of answering 500 (strict is for tests).
+    propagate = True
+
 
 class NameMatcher:
     """Cookie names and ``fnmatch`` patterns, matched case-sensitively.

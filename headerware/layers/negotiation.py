@@ -206,6 +206,8 @@ def _offers(
 class Negotiation(Layer):
     """Choose media type and language per route; add the matching ``Vary``."""
 
+    context_in_environ = True
+
     name: ClassVar[str] = "negotiation"
 
     def __init__(
