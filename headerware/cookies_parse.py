@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .engine import Context
@@ -40,12 +40,22 @@ ORIG_ENVIRON_KEY = "headerware.cookies.orig"
 
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f;]")
+#: A header every pair of which is well formed and needs no trimming (the usual case):
+#: token names, values without white space, control characters or ``;``, "; " between.
+_PAIR_SOURCE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[^\x00-\x20\x7f;]*"
+_CLEAN_HEADER = re.compile(rf"{_PAIR_SOURCE}(?:; {_PAIR_SOURCE})*\Z")
+_PAIR = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=([^\x00-\x20\x7f;]*)")
 
 
 class RequestCookies(Mapping[str, str]):
-    """The request's cookies: first value per name, plus what was dropped or repeated."""
+    """The request's cookies: first value per name, plus what was dropped or repeated.
 
-    __slots__ = ("_values", "dropped", "duplicates", "pairs")
+    Read-only: parses are cached and shared between requests (see
+    :func:`parse_request_cookies`), so layers build a new object (:meth:`rewrite`)
+    rather than change one.
+    """
+
+    __slots__ = ("_values", "dropped", "duplicates", "header", "pairs")
 
     def __init__(
         self,
@@ -59,9 +69,14 @@ class RequestCookies(Mapping[str, str]):
         self.dropped = dropped
         #: Names that occurred more than once.
         self.duplicates = duplicates
-        values: dict[str, str] = {}
-        for name, value in pairs:
-            values.setdefault(name, value)
+        #: When known: the header these cookies were parsed from, which is then exactly
+        #: :meth:`to_header` (no pair dropped or repeated, nothing trimmed).
+        self.header: str | None = None
+        values = dict(pairs)
+        if len(values) != len(pairs):  # a repeated name: the first occurrence wins
+            values = {}
+            for name, value in pairs:
+                values.setdefault(name, value)
         self._values = values
 
     def __getitem__(self, name: str) -> str:
@@ -109,6 +124,18 @@ class RequestCookies(Mapping[str, str]):
         A replaced name keeps the position of its first occurrence and loses its
         duplicates; every other pair is kept as it was.
         """
+        header = self.header
+        if header is not None and all(
+            value is not None and ";" not in value for value in changes.values()
+        ):
+            # Values only: splice them into the known header instead of rebuilding it.
+            replaced = cast("Mapping[str, str]", changes)
+            spliced = [(name, replaced.get(name, value)) for name, value in self.pairs]
+            for name, value in replaced.items():
+                header = _splice(header, name, value)
+            cookies = RequestCookies(spliced)
+            cookies.header = header
+            return cookies
         pairs: list[tuple[str, str]] = []
         done: set[str] = set()
         for name, value in self.pairs:
@@ -123,16 +150,69 @@ class RequestCookies(Mapping[str, str]):
 
     def to_header(self) -> str:
         """The cleaned ``Cookie`` header: the first pair of each name, in request order."""
+        if self.header is not None:
+            return self.header
         values = self._values
         if len(values) == len(self.pairs):
             return "; ".join(f"{name}={value}" for name, value in self.pairs)
         return "; ".join(f"{name}={value}" for name, value in values.items())
 
 
+def _splice(header: str, name: str, value: str) -> str:
+    """``header`` (canonical: pairs joined by "; ", names unique) with ``name``'s value
+    replaced. Values hold no ``;`` and names are tokens, so "; name=" only occurs at
+    the start of that pair."""
+    if header.startswith(name + "="):
+        start = len(name) + 1
+    else:
+        found = header.find("; " + name + "=")
+        if found < 0:  # not in the header (never happens for a name of these cookies)
+            return header
+        start = found + len(name) + 3
+    end = header.find(";", start)
+    return header[:start] + value + ("" if end < 0 else header[end:])
+
+
+#: Parsed headers by their raw value: a client sends the same ``Cookie`` header on
+#: every request until a cookie changes. Bounded: cleared when full, long headers
+#: never cached (a parse is deterministic, so a hit is exactly what a parse returns).
+_PARSE_CACHE_SIZE = 512
+_PARSE_CACHE_MAX_LENGTH = 4096
+_PARSE_CACHE: dict[str, RequestCookies] = {}
+
+
 def parse_request_cookies(header: str) -> RequestCookies:
-    """Parse a ``Cookie`` header (a WSGI latin-1 string) strictly; never raises."""
+    """Parse a ``Cookie`` header (a WSGI latin-1 string) strictly; never raises.
+
+    The result is shared by every request that sends the same header: read-only.
+    """
     if not header:
         return RequestCookies([])
+    cache = _PARSE_CACHE
+    cookies = cache.get(header)
+    if cookies is None:
+        cookies = _parse(header)
+        if len(header) <= _PARSE_CACHE_MAX_LENGTH:
+            if len(cache) >= _PARSE_CACHE_SIZE:
+                cache.clear()
+            cache[header] = cookies
+    return cookies
+
+
+def _parse(header: str) -> RequestCookies:
+    if _CLEAN_HEADER.match(header) is not None:
+        # What browsers send: ``name=value`` pairs joined by "; ", nothing to trim or
+        # drop. Two C-level regex passes instead of a Python loop over the pairs.
+        pairs: list[tuple[str, str]] = _PAIR.findall(header)
+        cookies = RequestCookies(pairs)
+        if len(cookies._values) == len(pairs):
+            cookies.header = header
+            return cookies
+    return _parse_pairs(header)
+
+
+def _parse_pairs(header: str) -> RequestCookies:
+    """The general parser: trims, drops malformed pairs, records repeated names."""
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     duplicates: set[str] = set()

@@ -111,3 +111,78 @@ def test_never_raises_and_cleaned_header_is_stable(header: str) -> None:
     assert dict(again) == dict(cookies)
     assert again.dropped == 0
     assert not again.duplicates
+
+
+# -- the fast path, the parse cache and the spliced rewrite ----------------------------
+
+from headerware import cookies_parse  # noqa: E402
+
+_COOKIE_TEXT = st.text(alphabet='ab=; \t"\x00\x7f\xa0é,_-.', max_size=40)
+
+
+@given(_COOKIE_TEXT)
+def test_fast_path_agrees_with_the_general_parser(header: str) -> None:
+    fast = cookies_parse._parse(header)
+    general = cookies_parse._parse_pairs(header)
+    assert fast.pairs == general.pairs
+    assert fast.dropped == general.dropped
+    assert fast.duplicates == general.duplicates
+    assert dict(fast) == dict(general)
+    assert fast.to_header() == general.to_header()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "sess_1"]), st.text('xy.=_-"', max_size=6)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.dictionaries(st.sampled_from(["a", "b", "z"]), st.text("pq.=; ", max_size=5)),
+)
+def test_spliced_rewrite_equals_the_general_rewrite(
+    pairs: list[tuple[str, str]], changes: dict[str, str]
+) -> None:
+    header = "; ".join(f"{name}={value}" for name, value in pairs)
+    fast = cookies_parse._parse(header)
+    general = cookies_parse._parse_pairs(header)
+    new_fast, new_general = fast.rewrite(changes), general.rewrite(changes)
+    assert new_fast.pairs == new_general.pairs
+    assert new_fast.to_header() == new_general.to_header()
+    assert new_fast.duplicates == new_general.duplicates
+    # Chained rewrites keep agreeing (the spliced header stays exact).
+    again = {name: value + "2" for name, value in changes.items()}
+    assert fast.rewrite(changes).rewrite(again).to_header() == (
+        general.rewrite(changes).rewrite(again).to_header()
+    )
+
+
+def test_splice_does_not_match_inside_another_value() -> None:
+    cookies = parse_request_cookies("x=username=evil; username=real.sig; y=1")
+    assert cookies.header is not None
+    new = cookies.rewrite({"username": "real"})
+    assert new.to_header() == "x=username=evil; username=real; y=1"
+    assert dict(new) == {"x": "username=evil", "username": "real", "y": "1"}
+
+
+def test_parses_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cookies_parse, "_PARSE_CACHE", {})
+    monkeypatch.setattr(cookies_parse, "_PARSE_CACHE_SIZE", 3)
+    first = parse_request_cookies("a=1; b=2")
+    assert parse_request_cookies("a=1; b=2") is first
+    for index in range(10):
+        parse_request_cookies(f"c={index}")
+        assert len(cookies_parse._PARSE_CACHE) <= 3
+    long_header = "a=" + "x" * (cookies_parse._PARSE_CACHE_MAX_LENGTH + 1)
+    assert parse_request_cookies(long_header)["a"].startswith("x")
+    assert long_header not in cookies_parse._PARSE_CACHE
+
+
+def test_apply_cookies_keeps_a_shared_parse_untouched() -> None:
+    header = "a=1; b=2"
+    shared = parse_request_cookies(header)
+    ctx = Context(make_environ(HTTP_COOKIE=header))
+    apply_cookies(ctx, ctx.cookies.rewrite({"a": "one"}))
+    assert ctx.environ["HTTP_COOKIE"] == "a=one; b=2"
+    assert ctx.environ[ORIG_ENVIRON_KEY] == header
+    assert parse_request_cookies(header) is shared
+    assert dict(shared) == {"a": "1", "b": "2"} and shared.to_header() == header

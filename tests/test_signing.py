@@ -425,3 +425,64 @@ def test_one_cookie_parse_per_request_through_a_stack(monkeypatch: pytest.Monkey
     assert len(calls) == 2, "one parse per request"
     # The conflicting duplicate survives CookiePolicy's cleaning as evidence: tampering.
     assert seen == ["username=john_doe; other=1", "other=1"]
+
+
+# -- remembered verifications (the per-request fast path) ------------------------------
+
+
+def test_signer_remembers_only_successes_by_the_whole_signed_string() -> None:
+    signer = CookieSigner([NEW], "s")
+    token = signer.sign("john_doe")
+    tampered = "admin" + token[8:]
+    for _ in range(2):  # the second round is answered from what was remembered
+        assert signer.verify(token) == ("john_doe", "ok")
+        assert signer.verify(tampered) == (None, "bad_signature")
+        assert signer.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))[0] is None
+    assert list(signer._verified) == [token]
+
+
+def test_signer_remembered_value_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = CookieSigner([NEW], "s", max_age=60)
+    token = signer.sign("v")
+    assert signer.verify(token) == ("v", "ok")
+    assert token in signer._verified
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
+    assert signer.verify(token) == (None, "expired")
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 5)
+    assert signer.verify(token) == (None, "expired"), "issued in the future"
+
+
+def test_signer_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("headerware.layers.signing._VERIFIED_CACHE_SIZE", 4)
+    signer = CookieSigner([NEW], "s")
+    tokens = [signer.sign(f"v{index}") for index in range(10)]
+    for index, token in enumerate(tokens):
+        assert signer.verify(token) == (f"v{index}", "ok")
+        assert len(signer._verified) <= 4
+    long_token = signer.sign("x" * 5000)
+    assert signer.verify(long_token) == ("x" * 5000, "ok")
+    assert long_token not in signer._verified
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_repeated_requests_give_the_same_answers(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = f"username={signed('john_doe')}; plain=visible"
+    bad = f"username=admin{signed('john_doe')[8:]}; plain=visible"
+    browser = client(app)
+    with caplog.at_level(logging.WARNING, "headerware"):
+        for _ in range(3):
+            assert browser.get("/get-cookie", headers={"Cookie": good}).text == (
+                "Hello, john_doe! plain=visible"
+            )
+            assert browser.get("/get-cookie", headers={"Cookie": bad}).text == (
+                "Hello, stranger! plain=visible"
+            )
+    assert events(caplog) == [{"cookie": "username", "reason": "bad_signature"}] * 3
+
+
+def test_exact_encrypted_name_under_a_signed_pattern_is_signed() -> None:
+    layer = SignedCookies(cookies=["pref_*"], encrypted_cookies=["pref_x"], secret_keys=[NEW])
+    assert layer._kind("pref_x") == "signed"
+    assert "pref_x" not in layer._exact_kinds

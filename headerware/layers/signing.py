@@ -95,6 +95,10 @@ KeysOption = str | bytes | Sequence[str | bytes] | None
 
 #: The digest of every headerware signature (HMAC-SHA256).
 _DIGEST = hashlib.sha256
+#: Remembered successful verifications per signer: cleared when full; longer signed
+#: strings (beyond any browser's cookie size) are verified every time.
+_VERIFIED_CACHE_SIZE = 512
+_VERIFIED_MAX_LENGTH = 4096
 
 
 class _PreparedHMAC(HMACAlgorithm):
@@ -147,7 +151,7 @@ class CookieSigner:
     signature carries a timestamp and expires after that many seconds.
     """
 
-    __slots__ = ("_macs", "_signer", "max_age", "salt")
+    __slots__ = ("_macs", "_signer", "_verified", "max_age", "salt")
 
     def __init__(
         self,
@@ -176,6 +180,9 @@ class CookieSigner:
         self._macs = tuple(signer.prepared.states[signer._derived[key]] for key in keys)
         self.salt = salt
         self.max_age = max_age
+        # Successful verifications only, by the full signed string (a tampered value
+        # is a different key): signed -> (value, issued timestamp or None).
+        self._verified: dict[str, tuple[str, int | None]] = {}
 
     def sign(self, value: str) -> str:
         """``value`` followed by ``.`` and its signature (URL-safe, cookie-safe)."""
@@ -189,7 +196,23 @@ class CookieSigner:
         itsdangerous's (``value[.timestamp].signature``, URL-safe base64 without
         padding), checked here against the precomputed keyed HMAC states directly,
         newest key first, so a verification costs one HMAC update per key tried.
+        A client sends the same cookie again and again, so successful verifications
+        are remembered (bounded; keyed by the whole signed string, the keys never
+        change): a repeat costs a dict lookup, and with ``max_age`` the age is still
+        checked on every request.
         """
+        known = self._verified.get(signed)
+        if known is not None:
+            value, issued = known
+            if issued is None:
+                return value, "ok"
+            signer = self._signer
+            assert isinstance(signer, TimestampSigner)
+            age = signer.get_timestamp() - issued
+            assert self.max_age is not None
+            if age > self.max_age or age < 0:
+                return None, "expired"
+            return value, "ok"
         value, sep, sig = signed.rpartition(".")
         if not sep:
             return None, "unsigned"
@@ -206,6 +229,7 @@ class CookieSigner:
         else:
             return None, "bad_signature"
         if self.max_age is None:
+            self._remember(signed, value, None)
             return value, "ok"
         value, sep, stamp = value.rpartition(".")
         try:
@@ -214,12 +238,20 @@ class CookieSigner:
             return None, "bad_signature"
         if not sep:
             return None, "bad_signature"
+        self._remember(signed, value, issued)
         signer = self._signer
         assert isinstance(signer, TimestampSigner)
         age = signer.get_timestamp() - issued
         if age > self.max_age or age < 0:
             return None, "expired"
         return value, "ok"
+
+    def _remember(self, signed: str, value: str, issued: int | None) -> None:
+        if len(signed) <= _VERIFIED_MAX_LENGTH:
+            verified = self._verified
+            if len(verified) >= _VERIFIED_CACHE_SIZE:
+                verified.clear()
+            verified[signed] = (value, issued)
 
     def unsign(self, signed: str) -> str | None:
         """The original value when the signature is valid (and fresh), else ``None``."""
@@ -396,6 +428,18 @@ class SignedCookies(Layer):
         self._encrypter = (
             CookieEncrypter(self.keys, salt + ".encrypted", max_age) if encrypted_cookies else None
         )
+        # The request hook's lookups: exact names -> kind; patterns need _kind().
+        self._exact_kinds: dict[str, str] = {}
+        if self._encrypter is not None:
+            self._exact_kinds.update(
+                (entry, "encrypted")
+                for entry in self._encrypted.entries
+                if not any(char in entry for char in "*?[") and self._signed.match(entry) is None
+            )
+        self._exact_kinds.update((entry, "signed") for entry in self._signers)
+        self._has_patterns = len(self._exact_kinds) < len(self._signed.entries) + len(
+            self._encrypted.entries
+        )
 
     def _make_signer(self, name: str) -> CookieSigner:
         return CookieSigner(self.keys, f"{self.salt}:{name}", self.max_age)
@@ -427,6 +471,9 @@ class SignedCookies(Layer):
         return None
 
     def _open(self, name: str, kind: str, raw: str) -> tuple[str | None, str]:
+        if kind == "signed" and raw[:1] != '"':
+            signer = self._signers.get(name) or self.signer_for(name)
+            return signer.verify(raw)
         value, quoted = _unquote(raw)
         if kind == "signed":
             plain, reason = self.signer_for(name).verify(value)
@@ -454,11 +501,18 @@ class SignedCookies(Layer):
         cookies = ctx.cookies
         changes: dict[str, str | None] = {}
         rejected: list[tuple[str, str]] = []
+        exact = self._exact_kinds
+        patterns = self._has_patterns
+        duplicates = cookies.duplicates
         for name, raw in cookies.items():
-            kind = self._kind(name)
+            kind = exact.get(name)
             if kind is None:
-                continue
-            if name in cookies.duplicates and cookies.conflicting(name):
+                if not patterns:
+                    continue
+                kind = self._kind(name)
+                if kind is None:
+                    continue
+            if duplicates and name in duplicates and cookies.conflicting(name):
                 plain, reason = None, "conflicting_duplicate"
             else:
                 plain, reason = self._open(name, kind, raw)
