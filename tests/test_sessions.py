@@ -107,6 +107,7 @@ class TestLaziness:
 
         body = [b"ok"]
         recorder = Recorder()
+
         class Capture(Layer):
             def on_request(self, ctx: Context) -> None:
                 seen.append(ctx)
@@ -404,3 +405,110 @@ class TestFlask:
         assert app.get("/dashboard").text == "Please log in"
         app.get("/login")
         assert app.get("/dashboard").text == "Welcome user #42"
+
+
+class TestRememberedCookies:
+    """Repeat requests with the same cookie skip verification, never its checks."""
+
+    def test_each_request_gets_its_own_data(self) -> None:
+        seen: list[Any] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            session = get_session(environ)
+            if environ["PATH_INFO"] == "/login":
+                session["user_id"] = 42
+                session["cart"] = ["apple"]
+            else:
+                seen.append(json.loads(json.dumps(dict(session))))
+                session["cart"].append("pear")  # nested change, detected per request
+                session["user_id"] = 7
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        layer = Sessions(secret_keys=[KEY])
+        client = webtest.TestApp(Stack([layer], app), lint=True)
+        value = cookie_value(client.get("/login"))
+        for _ in range(3):
+            response = client.get("/read", headers={"Cookie": f"session={value}"})
+            assert decode(cookie_value(response))["d"] == {"user_id": 7, "cart": ["apple", "pear"]}
+        assert seen == [{"user_id": 42, "cart": ["apple"]}] * 3
+        assert list(layer._known) == [value]
+
+    def test_flat_session_changes_do_not_leak_into_the_next_request(self) -> None:
+        layer = Sessions(secret_keys=[KEY])
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            session = get_session(environ)
+            body = f"user {session.get('user_id')}".encode()
+            if environ["PATH_INFO"] == "/login":
+                session["user_id"] = 42
+            else:
+                session["user_id"] = 99
+                session.clear()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [body]
+
+        client = webtest.TestApp(Stack([layer], app), lint=True)
+        value = cookie_value(client.get("/login"))
+        for _ in range(3):
+            response = client.get("/x", headers={"Cookie": f"session={value}"})
+            assert response.text == "user 42"
+
+    def test_tampered_cookie_after_a_good_one_is_still_rejected(self, caplog: Any) -> None:
+        app = make_app()
+        value = cookie_value(app.get("/login"))
+        signature = value.rpartition(".")[2]
+        forged = base64.urlsafe_b64encode(b'{"d":{"user_id":1},"c":1,"t":1}').decode()
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            for _ in range(2):
+                good = app.get("/dashboard", headers={"Cookie": f"session={value}"})
+                assert good.text == "user 42"
+                bad = app.get(
+                    "/dashboard", headers={"Cookie": f"session={forged.rstrip('=')}.{signature}"}
+                )
+                assert bad.text == "user None"
+        reasons = [
+            r.hw_fields["reason"]  # type: ignore[attr-defined]
+            for r in caplog.records
+            if getattr(r, "hw_event", "") == "session_rejected"
+        ]
+        assert reasons == ["bad_signature", "bad_signature"]
+
+    def test_remembered_cookie_still_times_out(self, clock: FakeClock, caplog: Any) -> None:
+        app = make_app(idle_timeout=100, refresh_interval=None)
+        value = cookie_value(app.get("/login"))
+        assert app.get("/dashboard", headers={"Cookie": f"session={value}"}).text == "user 42"
+        clock.now += 101
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            response = app.get("/dashboard", headers={"Cookie": f"session={value}"})
+        assert response.text == "user None"
+        assert "Max-Age=0" in session_cookies(response)[0]
+        assert any(getattr(r, "hw_event", "") == "session_expired" for r in caplog.records)
+
+    def test_remembered_cookie_sent_twice_with_another_value_is_tampering(
+        self, caplog: Any
+    ) -> None:
+        app = make_app()
+        value = cookie_value(app.get("/login"))
+        assert app.get("/dashboard", headers={"Cookie": f"session={value}"}).text == "user 42"
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.get("/dashboard", headers={"Cookie": f"session={value}; session=x"})
+        assert response.text == "user None"
+        assert any(getattr(r, "hw_fields", {}).get("reason") == "duplicate" for r in caplog.records)
+
+    def test_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sessions_module, "_KNOWN_CACHE_SIZE", 2)
+        layer = Sessions(secret_keys=[KEY])
+        client = webtest.TestApp(Stack([layer], session_app), lint=True)
+        for _ in range(5):
+            value = cookie_value(client.get("/login"))
+            client.reset()
+            response = client.get("/dashboard", headers={"Cookie": f"session={value}"})
+            assert response.text == "user 42"
+            assert len(layer._known) <= 2
+
+    def test_vary_appended_when_the_app_sent_none_and_merged_otherwise(self) -> None:
+        app = make_app()
+        value = cookie_value(app.get("/login"))
+        response = app.get("/dashboard", headers={"Cookie": f"session={value}"})
+        assert response.headers.getall("Vary") == ["Cookie"]

@@ -71,7 +71,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from werkzeug.http import dump_cookie
 
@@ -147,6 +147,24 @@ def _has_containers(data: dict[str, Any]) -> bool:
     return False
 
 
+class _Known(NamedTuple):
+    """A cookie session record verified and decoded before (shared; never handed out)."""
+
+    data: dict[str, Any]
+    text: str
+    snapshot: str | None
+    created: int
+    written: int
+    secret: str | None
+
+
+#: Verified, well-formed session cookies by their whole signed value, per layer:
+#: a repeat skips the signature check, base64 and the shape checks (the timeouts are
+#: checked on every request). Bounded: cleared when full; only successes are kept.
+_KNOWN_CACHE_SIZE = 512
+_KNOWN_MAX_LENGTH = 4096
+
+
 def _now() -> int:
     """The current time in whole seconds (one place, so tests can move the clock)."""
     return int(time.time())
@@ -205,6 +223,19 @@ class Session(MutableMapping[str, Any]):
             self.csrf_secret_value = secret if isinstance(secret, str) else None
             if _has_containers(data):
                 self._snapshot = _dumps(data)
+        self._data = data
+        return data
+
+    def _adopt_known(self, known: _Known) -> dict[str, Any]:
+        """Take over a record decoded before: a fresh copy of its data."""
+        snapshot = known.snapshot
+        # Scalars only: a shallow copy is as fresh as a new decode.
+        data = dict(known.data) if snapshot is None else json.loads(known.text)["d"]
+        self.new = False
+        self.created = known.created
+        self.written = known.written
+        self.csrf_secret_value = known.secret
+        self._snapshot = snapshot
         self._data = data
         return data
 
@@ -392,6 +423,7 @@ class Sessions(Layer):
         self.idle_timeout = idle_timeout
         self.absolute_timeout = absolute_timeout
         self.refresh_interval = refresh_interval
+        self._known: dict[str, _Known] = {}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -467,6 +499,13 @@ class Sessions(Layer):
 
     def _check_record(self, text: str | bytes, session: Session) -> dict[str, Any] | None:
         """The decoded record when well-formed and within its timeouts, else ``None``."""
+        record = self._decode_record(text, session)
+        if record is None or not self._fresh(record["c"], record["t"], session):
+            return None
+        return record
+
+    def _decode_record(self, text: str | bytes, session: Session) -> dict[str, Any] | None:
+        """The decoded record when well-formed (timeouts not checked), else ``None``."""
         try:
             record = json.loads(text)
         except ValueError:
@@ -480,21 +519,38 @@ class Sessions(Layer):
         ):
             self._reject(session, "malformed")
             return None
+        return record
+
+    def _fresh(self, created: int, written: int, session: Session) -> bool:
+        """True when neither timeout has passed; logs ``session_expired`` otherwise."""
+        idle, absolute = self.idle_timeout, self.absolute_timeout
+        if idle is None and absolute is None:
+            return True
         now = _now()
-        if self.idle_timeout is not None and now - record["t"] > self.idle_timeout:
+        if idle is not None and now - written > idle:
             reason = "idle_timeout"
-        elif self.absolute_timeout is not None and now - record["c"] > self.absolute_timeout:
+        elif absolute is not None and now - created > absolute:
             reason = "absolute_timeout"
         else:
-            return record
+            return True
         session.invalid = True
         security_event("session_expired", level=logging.INFO, reason=reason)
-        return None
+        return False
 
     def _load_cookie_session(self, session: Session) -> dict[str, Any]:
         """Load on first use (cookie store; server-side sessions were loaded eagerly)."""
         if self._server is not None:
             return session._adopt(None)
+        cookies = session._ctx.cookies
+        raw = cookies.get(self.cookie_name)
+        if raw is None:
+            return session._adopt(None)
+        known = self._known.get(raw)
+        if known is not None and not cookies.duplicates:
+            session.cookie_present = True
+            if not self._fresh(known.created, known.written, session):
+                return session._adopt(None)
+            return session._adopt_known(known)
         payload = self._cookie_payload(session)
         if payload is None:
             return session._adopt(None)
@@ -503,7 +559,32 @@ class Sessions(Layer):
         except (binascii.Error, ValueError):
             self._reject(session, "malformed")
             return session._adopt(None)
-        return session._adopt(self._check_record(text, session))
+        record = self._decode_record(text, session)
+        if record is None:
+            return session._adopt(None)
+        if len(raw) <= _KNOWN_MAX_LENGTH:
+            self._remember(raw, text, record)
+        if not self._fresh(record["c"], record["t"], session):
+            return session._adopt(None)
+        return session._adopt(record)
+
+    def _remember(self, raw: str, text: str, record: dict[str, Any]) -> None:
+        """Keep a verified, well-formed record for the next request with this cookie."""
+        data = record["d"]
+        secret = record.get("x")
+        flat = not _has_containers(data)
+        known = _Known(
+            dict(data) if flat else {},
+            text,
+            None if flat else _dumps(data),
+            record["c"],
+            record["t"],
+            secret if isinstance(secret, str) else None,
+        )
+        cache = self._known
+        if len(cache) >= _KNOWN_CACHE_SIZE:
+            cache.clear()
+        cache[raw] = known
 
     # -- response --------------------------------------------------------------------
 
@@ -512,11 +593,17 @@ class Sessions(Layer):
         if session is None or session._data is None:
             return None  # never touched: the response is left as it is
         if session.accessed:
-            merge_vary(headers, ("Cookie",))
-        now = _now()
+            for name, _ in headers:
+                if len(name) == 4 and name.lower() == "vary":
+                    merge_vary(headers, ("Cookie",))
+                    break
+            else:
+                headers.append(("Vary", "Cookie"))  # what merge_vary does with no Vary
+        now = 0
         if session.changed() or session.regenerated:
             write = True
         elif session.accessed and not session.new and self.refresh_interval is not None:
+            now = _now()
             write = now - session.written >= self.refresh_interval
         else:
             write = False
@@ -525,7 +612,7 @@ class Sessions(Layer):
                 headers.append(("Set-Cookie", self._deletion(ctx)))
             return None
         try:
-            self._save(ctx, session, headers, now)
+            self._save(ctx, session, headers, now or _now())
             return None
         except StoreUnavailable as exc:
             response = self._unavailable(ctx, "save", exc)
