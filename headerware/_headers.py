@@ -86,6 +86,32 @@ def merge_vary(headers: HeaderList, tokens: Iterable[str]) -> None:
     Existing ``Vary`` headers (there may be several) are folded into one; tokens are
     compared case-insensitively and kept in first-seen order; ``*`` absorbs the rest.
     """
+    # Fast path (every response of several layers): none or one Vary header is
+    # changed in place instead of rebuilding the whole list.
+    found = -1
+    for index, (key, _) in enumerate(headers):
+        if len(key) == 4 and key.lower() == "vary":
+            if found >= 0:
+                found = -2  # several: fold them below
+                break
+            found = index
+    if found != -2:
+        merged_tokens: dict[str, str] = {}
+        if found >= 0:
+            for token in headers[found][1].split(","):
+                token = token.strip()
+                if token:
+                    merged_tokens.setdefault(token.lower(), token)
+        for token in tokens:
+            merged_tokens.setdefault(token.lower(), token)
+        if not merged_tokens:
+            return
+        merged = ("Vary", "*" if "*" in merged_tokens else ", ".join(merged_tokens.values()))
+        if found < 0:
+            headers.append(merged)
+        else:
+            headers[found] = merged
+        return
     seen: dict[str, str] = {}
     first = -1
     kept: HeaderList = []

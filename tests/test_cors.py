@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 import webtest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from headerware._headers import merge_vary
 from headerware.engine import Context, Layer, Response, Stack
 from headerware.layers.cors import CORS
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
@@ -478,3 +481,52 @@ class TestWebTest:
             status=403,
         )
         assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# -- the shared Vary merger's in-place fast path (every CORS response uses it) ---------
+
+
+def _reference_merge_vary(headers: list[tuple[str, str]], tokens: tuple[str, ...]) -> None:
+    """merge_vary as first written: always folds and rebuilds the list."""
+    seen: dict[str, str] = {}
+    first = -1
+    kept: list[tuple[str, str]] = []
+    for key, value in headers:
+        if key.lower() == "vary":
+            if first < 0:
+                first = len(kept)
+            for token in value.split(","):
+                token = token.strip()
+                if token:
+                    seen.setdefault(token.lower(), token)
+        else:
+            kept.append((key, value))
+    for token in tokens:
+        seen.setdefault(token.lower(), token)
+    if not seen:
+        return
+    value = "*" if "*" in seen else ", ".join(seen.values())
+    if first < 0:
+        kept.append(("Vary", value))
+    else:
+        kept.insert(first, ("Vary", value))
+    headers[:] = kept
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Vary", "vary", "VARY", "Content-Type", "X-A", "Varies"]),
+            st.text(alphabet="ab*, Origin", max_size=12),
+        ),
+        max_size=5,
+    ),
+    st.lists(st.sampled_from(["Origin", "origin", "Cookie", "*", "Accept"]), max_size=3),
+)
+def test_merge_vary_fast_path_matches_the_general_fold(
+    headers: list[tuple[str, str]], tokens: list[str]
+) -> None:
+    fast, reference = list(headers), list(headers)
+    merge_vary(fast, tuple(tokens))
+    _reference_merge_vary(reference, tuple(tokens))
+    assert fast == reference
