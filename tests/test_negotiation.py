@@ -209,3 +209,49 @@ def test_webtest() -> None:
     assert response.headers["Vary"] == "Accept"
     response = app.get("/hello", headers={"Accept-Language": "en, es;q=0"})
     assert response.text == "Hello!"
+
+
+# -- remembered choices ------------------------------------------------------------------
+
+from headerware.layers import negotiation as negotiation_module  # noqa: E402
+
+
+def test_remembered_choices_are_keyed_by_header_and_offers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(negotiation_module, "_MEDIA_CHOICES", {})
+    monkeypatch.setattr(negotiation_module, "_LANGUAGE_CHOICES", {})
+    accept = "application/json;q=0.9, text/html"
+    for _ in range(2):  # the second round is answered from what was remembered
+        environ = make_environ(HTTP_ACCEPT=accept, HTTP_ACCEPT_LANGUAGE="es-MX, en;q=0.5")
+        assert negotiate_media_type(environ, ["application/json", "text/html"]) == "text/html"
+        assert negotiate_media_type(environ, ["application/json", "image/png"]) == (
+            "application/json"
+        )
+        assert negotiate_media_type(environ, ["image/png"], default="x") == "x"
+        assert negotiate_language(environ, ["en", "es"]) == "es"
+        assert negotiate_language(environ, ["en", "de"]) == "en"
+    assert len(negotiation_module._MEDIA_CHOICES) == 3
+    assert len(negotiation_module._LANGUAGE_CHOICES) == 2
+
+
+def test_remembered_choices_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(negotiation_module, "_MEDIA_CHOICES", {})
+    monkeypatch.setattr(negotiation_module, "_CHOICE_CACHE_SIZE", 3)
+    for index in range(10):
+        environ = make_environ(HTTP_ACCEPT=f"text/html;q=0.{index + 1}, application/json")
+        assert negotiate_media_type(environ, ["text/html", "application/json"]) == (
+            "application/json"
+        )
+        assert len(negotiation_module._MEDIA_CHOICES) <= 3
+    long_accept = "text/html, " + ", ".join(f"x/y{i}" for i in range(200))
+    assert negotiate_media_type(make_environ(HTTP_ACCEPT=long_accept), ["text/html"]) == (
+        "text/html"
+    )
+    assert all(key[0] != long_accept for key in negotiation_module._MEDIA_CHOICES)
+
+
+def test_helpers_accept_lists_and_odd_offers() -> None:
+    environ = make_environ(HTTP_ACCEPT="text/html")
+    assert negotiate_media_type(environ, ["text/html"]) == "text/html"
+    assert negotiate_media_type(environ, []) is None

@@ -41,7 +41,7 @@ the helpers still work, but the application sets ``Vary`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
@@ -84,6 +84,51 @@ def _accept_language(environ: WSGIEnvironment) -> LanguageAccept:
     return parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept)
 
 
+#: Choices by (raw header, offers): browsers send a handful of distinct Accept
+#: headers and werkzeug's ``best_match`` costs ~10 us. The choice is a pure function
+#: of the two, so a hit is exactly what the match returns. Bounded: cleared when
+#: full; headers longer than ``_CHOICE_MAX_LENGTH`` are matched every time.
+_CHOICE_CACHE_SIZE = 512
+_CHOICE_MAX_LENGTH = 512
+_MEDIA_CHOICES: dict[tuple[str, tuple[str, ...]], str | None] = {}
+_LANGUAGE_CHOICES: dict[tuple[str, tuple[str, ...]], str | None] = {}
+_MISS = object()
+
+
+def _choose_media(
+    environ: WSGIEnvironment, accept: Callable[[], MIMEAccept], offers: Sequence[str]
+) -> str | None:
+    """``_best`` for this request's Accept, remembered per (header, offers)."""
+    header = environ.get("HTTP_ACCEPT")
+    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
+        return _best(accept(), bool(header), offers)
+    key = (header, offers)
+    choice = _MEDIA_CHOICES.get(key, _MISS)
+    if choice is _MISS:
+        choice = _best(accept(), True, offers)
+        if len(_MEDIA_CHOICES) >= _CHOICE_CACHE_SIZE:
+            _MEDIA_CHOICES.clear()
+        _MEDIA_CHOICES[key] = choice
+    return choice  # type: ignore[return-value]
+
+
+def _choose_language(
+    environ: WSGIEnvironment, accept: Callable[[], LanguageAccept], offers: Sequence[str]
+) -> str | None:
+    """``_best_language`` for this request's Accept-Language, remembered likewise."""
+    header = environ.get("HTTP_ACCEPT_LANGUAGE")
+    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
+        return _best_language(accept(), bool(header), offers)
+    key = (header, offers)
+    choice = _LANGUAGE_CHOICES.get(key, _MISS)
+    if choice is _MISS:
+        choice = _best_language(accept(), True, offers)
+        if len(_LANGUAGE_CHOICES) >= _CHOICE_CACHE_SIZE:
+            _LANGUAGE_CHOICES.clear()
+        _LANGUAGE_CHOICES[key] = choice
+    return choice  # type: ignore[return-value]
+
+
 def _best(accept: MIMEAccept | LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
     if not offers:
         return None
@@ -119,6 +164,17 @@ def _best_language(accept: LanguageAccept, present: bool, offers: Sequence[str])
     return None
 
 
+def _as_offers(offers: Sequence[str]) -> Sequence[str]:
+    """A tuple of the offers when they are all strings (cacheable), else as given."""
+    if type(offers) is tuple:
+        return offers
+    as_tuple = tuple(offers)
+    for offer in as_tuple:
+        if type(offer) is not str:
+            return offers
+    return as_tuple
+
+
 def _mark_vary(environ: WSGIEnvironment, token: str) -> None:
     marked = environ.get(_VARY_KEY)
     if marked is None:
@@ -134,7 +190,7 @@ def negotiate_media_type(
 
     Returns ``default`` when none is acceptable (``q=0`` or no match).
     """
-    choice = _best(_accept(environ), bool(environ.get("HTTP_ACCEPT")), offers)
+    choice = _choose_media(environ, lambda: _accept(environ), _as_offers(offers))
     if choice is None:
         choice = default
     environ[MEDIA_TYPE_KEY] = choice
@@ -149,8 +205,7 @@ def negotiate_language(
 
     Returns ``default`` when none is acceptable (``q=0`` or no match).
     """
-    header = bool(environ.get("HTTP_ACCEPT_LANGUAGE"))
-    choice = _best_language(_accept_language(environ), header, offers)
+    choice = _choose_language(environ, lambda: _accept_language(environ), _as_offers(offers))
     if choice is None:
         choice = default
     environ[LANGUAGE_KEY] = choice
@@ -234,16 +289,14 @@ class Negotiation(Layer):
         languages = self._languages.match_environ(environ) if self._languages else None
         refused: list[str] = []
         if media is not None:
-            choice = _best(ctx.accept, bool(environ.get("HTTP_ACCEPT")), media)
+            choice = _choose_media(environ, lambda: ctx.accept, media)
             if choice is None:
                 refused.append("media types: " + ", ".join(media))
                 choice = media[0]
             environ[MEDIA_TYPE_KEY] = choice
             _mark_vary(environ, "Accept")
         if languages is not None:
-            choice = _best_language(
-                ctx.accept_language, bool(environ.get("HTTP_ACCEPT_LANGUAGE")), languages
-            )
+            choice = _choose_language(environ, lambda: ctx.accept_language, languages)
             if choice is None:
                 refused.append("languages: " + ", ".join(languages))
                 choice = languages[0]
