@@ -923,3 +923,56 @@ class TestContentSecurityPolicyStaticContract(LayerContract):
         return ContentSecurityPolicy(
             nonce_directives=(), report_only_policy=JSON_POLICY, report_to="/r"
         )
+
+
+# -- the nonce pool ------------------------------------------------------------------
+
+from headerware.layers import csp as csp_module  # noqa: E402
+
+
+def test_pooled_nonces_are_unique_128_bit_values_across_refills() -> None:
+    csp_module._NONCE_POOL.clear()
+    nonces = [csp_module._new_nonce() for _ in range(5 * csp_module._NONCE_BATCH + 3)]
+    assert len(set(nonces)) == len(nonces)
+    assert all(len(base64.b64decode(nonce, validate=True)) == 16 for nonce in nonces)
+
+
+def test_threads_never_share_a_nonce() -> None:
+    import threading
+
+    csp_module._NONCE_POOL.clear()
+    results: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(out: list[str]) -> None:
+        for _ in range(500):
+            out.append(csp_module._new_nonce())
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [nonce for out in results for nonce in out]
+    assert len(set(every)) == len(every) == 2000
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork")
+def test_forked_worker_does_not_reuse_the_parents_pool() -> None:
+    import os
+
+    csp_module._NONCE_POOL.clear()
+    csp_module._new_nonce()  # the parent's pool is now full
+    pending = set(csp_module._NONCE_POOL)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write, csp_module._new_nonce().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_nonce = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(base64.b64decode(child_nonce, validate=True)) == 16
+    assert child_nonce not in pending
