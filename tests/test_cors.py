@@ -530,3 +530,22 @@ def test_merge_vary_fast_path_matches_the_general_fold(
     merge_vary(fast, tuple(tokens))
     _reference_merge_vary(reference, tuple(tokens))
     assert fast == reference
+
+
+@pytest.mark.parametrize("spelling", ["access-control-allow-origin", "ACCESS-CONTROL-MAX-AGE"])
+@pytest.mark.parametrize("vary", ["vary", "VARY", "Vary"])
+def test_app_spellings_classified_and_remembered_boundedly(
+    spelling: str, vary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headerware.layers import cors as cors_module
+
+    monkeypatch.setattr(cors_module, "_NAME_KINDS", {})
+    monkeypatch.setattr(cors_module, "_NAME_KINDS_SIZE", 3)
+    app = text_app(extra=[(spelling, "https://evil.example"), (vary, "Accept"), ("X-A", "1")])
+    for _ in range(2):  # the second request classifies from what was remembered
+        recorder, _ = run(example_cors(), app, PATH_INFO="/data", HTTP_ORIGIN=APP_ORIGIN)
+        assert cors_headers(recorder)["Access-Control-Allow-Origin"] == APP_ORIGIN
+        assert "https://evil.example" not in str(recorder.headers)
+        assert recorder.header_values("Vary") == ["Accept, Origin"]
+        assert recorder.header_values("X-A") == ["1"]
+        assert len(cors_module._NAME_KINDS) <= 3

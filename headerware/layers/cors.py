@@ -99,6 +99,24 @@ _VARY_PREFLIGHT = (
     "Access-Control-Request-Headers",
 )
 _VARY_PNA = "Access-Control-Request-Private-Network"
+
+#: Response header names as the application spelled them -> 1 ``Vary``, 2
+#: ``Access-Control-*``, 0 anything else: the response hook's scan is a dict lookup
+#: per header, not a ``lower()``. Bounded (cleared when full, long names not kept).
+_NAME_KINDS: dict[str, int] = {}
+_NAME_KINDS_SIZE = 1024
+
+
+def _name_kind(key: str) -> int:
+    lower = key.lower()
+    kind = 1 if lower == "vary" else 2 if lower[:15] == "access-control-" else 0
+    if len(key) <= 64:
+        if len(_NAME_KINDS) >= _NAME_KINDS_SIZE:
+            _NAME_KINDS.clear()
+        _NAME_KINDS[key] = kind
+    return kind
+
+
 _REFUSED_BODY = "CORS preflight refused"
 _POLICY_OPTIONS = frozenset(
     {
@@ -391,12 +409,16 @@ class CORS(Layer):
             return None
         # On covered routes headerware owns the Access-Control-* response headers.
         has_vary = has_cors = False
+        kinds = _NAME_KINDS
         for key, _ in headers:
-            lower = key.lower()
-            if lower == "vary":
-                has_vary = True
-            elif lower[:15] == "access-control-":
-                has_cors = True
+            kind = kinds.get(key)
+            if kind is None:
+                kind = _name_kind(key)
+            if kind:
+                if kind == 1:  # Vary
+                    has_vary = True
+                else:  # Access-Control-*
+                    has_cors = True
         if has_cors:
             headers[:] = [h for h in headers if h[0][:15].lower() != "access-control-"]
         origin = environ.get("HTTP_ORIGIN")
