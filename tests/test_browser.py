@@ -106,9 +106,8 @@ def _replace(value: Any, old: str, new: str) -> Any:
 
 
 def _cors_app(bare: Any, second_origin: str) -> Any:
-    from headerware.config import stack_from_dict
-
     from examples.common import CONFIG_PATH
+    from headerware.config import stack_from_dict
 
     config = tomllib.loads(CONFIG_PATH.read_text())
     config = _replace(config, "https://app.example.com", second_origin)
