@@ -14,6 +14,14 @@ from typing import Any
 import pytest
 import webtest
 
+from headerware.testing import (
+    assert_cookie_flags,
+    assert_cors_allowed,
+    assert_cors_refused,
+    assert_csrf_refused,
+    assert_security_headers,
+)
+
 ALLOWED_ORIGIN = "https://app.example.com"
 TOKEN = "example-token"
 
@@ -46,6 +54,7 @@ def nonce_of(response: Any) -> str:
 @pytest.mark.parametrize("path", ["/", "/page", "/custom-header", "/data", "/hello"])
 def test_security_headers_on_every_response(client: webtest.TestApp, path: str) -> None:
     response = client.get(path)
+    assert_security_headers(response)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"]
@@ -123,6 +132,7 @@ def _set_cookie_headers(response: Any, name: str) -> list[str]:
 
 def test_set_cookie_is_signed_and_hardened(client: webtest.TestApp) -> None:
     response = client.get("/set-cookie")
+    assert_cookie_flags(response, "username", secure=False, httponly=True, samesite="Lax", path="/")
     (cookie,) = _set_cookie_headers(response, "username")
     value = cookie.split(";", 1)[0].split("=", 1)[1]
     assert value != "john_doe" and value.startswith("john_doe")
@@ -136,6 +146,8 @@ def test_set_cookie_is_signed_and_hardened(client: webtest.TestApp) -> None:
 
 def test_set_cookie_secure_on_https(client: webtest.TestApp) -> None:
     response = client.get("https://localhost/set-cookie")
+    assert_security_headers(response, hsts=True)
+    assert_cookie_flags(response, "username", secure=True, httponly=True, samesite="Lax")
     (cookie,) = _set_cookie_headers(response, "username")
     assert "; secure" in cookie.lower()
 
@@ -291,6 +303,7 @@ def test_preferences_cross_site_post_refused(
     client: webtest.TestApp, headers: dict[str, str]
 ) -> None:
     response = client.post("/preferences", {"theme": "dark"}, headers=headers, status=403)
+    assert_csrf_refused(response)
     assert not _set_cookie_headers(response, "theme")
     assert response.headers["X-Frame-Options"] == "DENY"
 
@@ -301,6 +314,7 @@ def test_preferences_cross_site_post_refused(
 @pytest.mark.parametrize("path", ["/data", "/api/protected"])
 def test_cors_allowed_origin(client: webtest.TestApp, path: str) -> None:
     response = client.get(path, headers={"Origin": ALLOWED_ORIGIN}, expect_errors=True)
+    assert_cors_allowed(response, ALLOWED_ORIGIN, credentials=True)
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
     assert "origin" in response.headers["Vary"].lower()
@@ -348,6 +362,7 @@ def test_cors_preflight(client: webtest.TestApp, path: str) -> None:
 )
 def test_cors_other_origins_get_nothing(client: webtest.TestApp, origin: str) -> None:
     response = client.get("/data", headers={"Origin": origin})
+    assert_cors_refused(response, origin)
     assert "Access-Control-Allow-Origin" not in response.headers
     preflight = client.options(
         "/data",
