@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CI_EXAMPLES = int(os.environ.get("HEADERWARE_CI_EXAMPLES", "300"))
+CI_EXAMPLES = int(os.environ.get("HEADERWARE_CI_EXAMPLES", "500"))
 SLOW_EXAMPLES = int(os.environ.get("HEADERWARE_SLOW_EXAMPLES", "10000"))
 
 settings.register_profile(
