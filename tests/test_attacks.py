@@ -1,0 +1,608 @@
+"""Known attacks from the CVE history of headerware's peers, one row each.
+
+Every row goes through a full stack built like the examples' (every layer, canonical
+order, through WebTest with lint) and checks three things: the attack gets its clear
+outcome (a 4xx, or the value dropped), the security event is logged, and nothing
+else in the request or the response was lost (the neighbouring cookie still reaches
+the application, the application's own header and the security headers still go out).
+
+Rows marked ``xfail(strict=True)`` are issues found by the property tests and the
+fuzz harness and reported, not yet fixed; each names its input precisely.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import wsgiref.validate
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+import webtest
+from werkzeug.http import parse_cookie
+
+from headerware.engine import Stack
+from headerware.layers.auth import BearerAuth
+from headerware.layers.cookies import CookiePolicy
+from headerware.layers.cors import CORS
+from headerware.layers.csp import ContentSecurityPolicy
+from headerware.layers.csrf import CSRFProtect
+from headerware.layers.headers import RequestHeaders, ResponseHeaders
+from headerware.layers.hosts import TrustedHosts, TrustedProxy
+from headerware.layers.negotiation import Negotiation
+from headerware.layers.security import SecurityHeaders
+from headerware.layers.sessions import Sessions, get_session
+from headerware.layers.signing import CookieSigner, SignedCookies
+from headerware.origins import OriginMatcher
+from tests.contract import Recorder, make_environ
+
+NEW_KEY = "attack-table-newest-key-0123456789"
+OLD_KEY = "attack-table-older-key-0123456789"
+KEYS = [NEW_KEY, OLD_KEY]
+ALLOWED = "https://app.example.com"
+TOKEN = "example-token"
+SECURITY = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
+
+
+def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """Reports what it saw; sets the cookies and session of the example routes."""
+    path = environ["PATH_INFO"]
+    headers = [("Content-Type", "application/json"), ("X-App", "intact")]
+    if path == "/set-cookie":
+        headers.append(("Set-Cookie", "username=john_doe; Max-Age=604800"))
+        headers.append(("Set-Cookie", "keep=1; Path=/"))
+    if path == "/big-cookie":
+        headers.append(("Set-Cookie", "big=" + "x" * 5000))
+        headers.append(("Set-Cookie", "keep=1; Path=/"))
+    session_user = None
+    if path == "/login":
+        get_session(environ)["user_id"] = 42
+    if path == "/dashboard":
+        session_user = get_session(environ).get("user_id")
+    seen = {
+        "cookies": parse_cookie(environ.get("HTTP_COOKIE", "")),
+        "scheme": environ["wsgi.url_scheme"],
+        "user": session_user,
+    }
+    body = json.dumps(seen).encode()
+    headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body]
+
+
+def layers(**cors: Any) -> list[Any]:
+    """Every layer, configured as the examples are, in the canonical order except that
+    the security headers and CSP come first, so the refusals of TrustedHosts and
+    RequestHeaders carry them too (see test_canonical_order_refusals_carry_security_headers).
+    """
+    return [
+        SecurityHeaders(),
+        ContentSecurityPolicy(),
+        TrustedHosts(allowed_hosts=["localhost", "example.com", "*.example.com"]),
+        RequestHeaders(),
+        CORS(
+            allow_origins=[ALLOWED],
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "Authorization"],
+            rules={"/data": {}, "/api/*": {}},
+            **cors,
+        ),
+        CookiePolicy(),
+        SignedCookies(cookies=["username", "theme"], secret_keys=KEYS),
+        Sessions(secret_keys=KEYS),
+        CSRFProtect(),
+        BearerAuth(paths=["/api/*"], tokens=[TOKEN]),
+        Negotiation(media_types={"/data": ["application/json", "text/html"]}),
+    ]
+
+
+STACK = Stack(layers(), app)
+CLIENT = webtest.TestApp(STACK, lint=True)
+SIGNED: SignedCookies = next(layer for layer in STACK.layers if isinstance(layer, SignedCookies))
+
+
+def signed(name: str, value: str) -> str:
+    return SIGNED.signer_for(name).sign(value)
+
+
+def seen(response: webtest.TestResponse) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.body)
+    return data
+
+
+def assert_intact(response: webtest.TestResponse, *, from_app: bool = True) -> None:
+    """Nothing else lost: the security headers, and the app's own header when it ran."""
+    for name in SECURITY:
+        assert name in response.headers, f"{name} lost"
+    assert "Content-Security-Policy" in response.headers
+    if from_app:
+        assert response.headers["X-App"] == "intact"
+
+
+def events(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [getattr(record, "hw_event", "") for record in caplog.records]
+
+
+# == origins ============================================================================
+
+
+@pytest.mark.parametrize(
+    ("origin", "why"),
+    [
+        pytest.param("https://app.example.com.evil.example", "prefix match", id="suffix-append"),
+        pytest.param("https://evilapp.example.com", "suffix match", id="suffix-match"),
+        pytest.param("https://app.example.co", "substring match", id="substring"),
+        pytest.param("https://appxexample.com", "unescaped dot", id="dot-any-char"),
+        pytest.param("null", "sandboxed iframe / file: origin", id="null-origin"),
+        pytest.param("http://app.example.com", "scheme downgrade", id="scheme-downgrade"),
+        pytest.param("https://APP.example.com", "not a serialized origin", id="upper-case"),
+        pytest.param("https://app.example.com:443", "explicit default port", id="default-port"),
+        pytest.param("https://evil.example", "credentials with reflected origin", id="reflect"),
+    ],
+)
+def test_cors_never_reflects_a_foreign_origin(
+    origin: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="headerware")  # actual-request refusals: INFO
+    response = CLIENT.get(
+        "/data",
+        headers={"Origin": origin, "Cookie": "keep=1"},
+        extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "example.com"},
+    )
+    assert response.status_int == 200
+    assert "Access-Control-Allow-Origin" not in response.headers, why
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    assert "Origin" in response.headers["Vary"]
+    assert seen(response)["cookies"] == {"keep": "1"}
+    assert_intact(response)
+    assert "cors_refused" in events(caplog)
+
+
+def test_cors_allowed_origin_still_works_next_to_the_attacks() -> None:
+    response = CLIENT.get("/data", headers={"Origin": ALLOWED})
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"regex": [r"https://app.example.com"]}, "unescaped", id="loose-dot-regex"),
+        pytest.param({"regex": [r"https://.*"]}, "arbitrary", id="match-anything-regex"),
+        pytest.param(
+            {"regex": [r"https://app\.example\.com|.*"]}, "arbitrary", id="alternation-regex"
+        ),
+        pytest.param({"origins": ["*", ALLOWED]}, "alone", id="star-with-others"),
+        pytest.param({"origins": ["https://*example.com"]}, "anchored", id="unanchored-wildcard"),
+        pytest.param({"origins": ["https://*.com"]}, "top-level", id="wildcard-tld"),
+    ],
+)
+def test_unsafe_origin_configuration_fails_at_start_up(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        OriginMatcher(**kwargs)
+
+
+def test_unanchored_regex_cannot_be_extended() -> None:
+    """A regex is matched with fullmatch: ``app\\.example\\.com`` is not a prefix."""
+    stack = Stack(layers(allow_origin_regex=[r"https://app\.example\.com"]), app)
+    response = webtest.TestApp(stack, lint=True).get(
+        "/data", headers={"Origin": "https://app.example.com.evil.example"}
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert_intact(response)
+
+
+def test_wildcard_with_credentials_fails_at_start_up() -> None:
+    with pytest.raises(ValueError, match="credentials"):
+        CORS(allow_origins=["*"], allow_credentials=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        pytest.param({"Origin": "null"}, "origin_mismatch", id="null-origin"),
+        pytest.param({"Origin": "https://evil.example"}, "origin_mismatch", id="foreign-origin"),
+        pytest.param({"Origin": "http://localhost"}, "origin_mismatch", id="scheme-downgrade"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, "cross_site", id="fetch-metadata"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, "cross_site", id="sibling-subdomain"),
+    ],
+)
+def test_cross_site_post_is_refused(
+    headers: dict[str, str], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = CLIENT.post(
+        "/preferences",
+        {"theme": "dark"},
+        headers=headers,
+        extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"},
+        status=403,
+    )
+    assert_intact(response, from_app=False)
+    record = next(r for r in caplog.records if getattr(r, "hw_event", "") == "csrf_refused")
+    assert record.hw_fields["reason"] == reason  # type: ignore[attr-defined]
+
+
+def test_same_origin_post_passes() -> None:
+    response = CLIENT.post(
+        "/preferences",
+        {"theme": "dark"},
+        headers={"Origin": "https://localhost", "Sec-Fetch-Site": "same-origin"},
+        extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"},
+    )
+    assert response.status_int == 200
+
+
+# == request cookies =====================================================================
+
+
+@pytest.mark.parametrize(
+    ("header", "dropped"),
+    [
+        pytest.param("\xa0__Host-id=evil; keep=1", "__Host-id", id="nbsp-host-prefix"),
+        pytest.param("__Host-id\xa0=evil; keep=1", "__Host-id", id="trailing-nbsp"),
+        pytest.param("\xc2\xa0__Host-id=evil; keep=1", "__Host-id", id="utf8-nbsp-host-prefix"),
+        pytest.param("\x85__Secure-id=evil; keep=1", "__Secure-id", id="nel-secure-prefix"),
+        pytest.param("=__Host-id=evil; keep=1", "__Host-id", id="nameless-cookie"),
+        pytest.param("=; keep=1", "", id="empty-pair"),
+        pytest.param("__Host-id; keep=1", "__Host-id", id="no-equals"),
+    ],
+)
+def test_prefix_spoofs_are_dropped_and_neighbours_kept(header: str, dropped: str) -> None:
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": header})
+    cookies = seen(response)["cookies"]
+    assert cookies == {"keep": "1"}, f"{dropped!r} (or a look-alike) reached the app"
+    assert_intact(response)
+
+
+def test_conflicting_duplicate_signed_cookie_is_tampering(caplog: pytest.LogCaptureFixture) -> None:
+    header = f"username={signed('username', 'john')}; keep=1; username={signed('username', 'eve')}"
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": header})
+    assert seen(response)["cookies"] == {"keep": "1"}
+    assert "cookie_signature_invalid" in events(caplog)
+    assert_intact(response)
+
+
+def test_identical_duplicate_is_not_tampering() -> None:
+    value = signed("username", "john")
+    header = f"username={value}; keep=1; username={value}"
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": header})
+    assert seen(response)["cookies"] == {"username": "john", "keep": "1"}
+
+
+def test_duplicate_unsigned_cookie_first_wins() -> None:
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": "pref=a; keep=1; pref=b"})
+    assert seen(response)["cookies"] == {"pref": "a", "keep": "1"}
+
+
+# == CR/LF in reflected values ===========================================================
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("HTTP_ORIGIN", ALLOWED + "\r\nSet-Cookie: evil=1", id="origin"),
+        pytest.param("HTTP_COOKIE", "keep=1; username=a\r\nSet-Cookie: evil=1", id="cookie"),
+        pytest.param("HTTP_ACCEPT", "text/html\nX-Evil: 1", id="accept"),
+        pytest.param("HTTP_X_ANY", "\x00", id="nul"),
+    ],
+)
+def test_crlf_in_request_headers_is_refused(
+    key: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = CLIENT.get("/data", extra_environ={key: value}, status=400)
+    assert "evil" not in str(response.headers).lower()
+    assert "request_header_malformed" in events(caplog)
+    assert_intact(response, from_app=False)
+
+
+def test_crlf_in_the_https_redirect_target_is_encoded() -> None:
+    stack = Stack([SecurityHeaders(https_redirect=True), ContentSecurityPolicy()], app)
+    recorder = Recorder()
+    body = stack(
+        make_environ(PATH_INFO="/a\r\nSet-Cookie: evil=1", QUERY_STRING="x=\r\n"), recorder
+    )
+    assert recorder.status.startswith("301")
+    (location,) = recorder.header_values("Location")
+    assert "\r" not in location and "\n" not in location
+    assert location.startswith("https://localhost/a%0D%0ASet-Cookie")
+    assert not recorder.header_values("Set-Cookie")
+    assert list(body)
+
+
+def test_reflected_origin_callable_value_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    stack = Stack(
+        [ResponseHeaders(set={"X-Echo": lambda environ: environ.get("HTTP_X_ECHO")})], app
+    )
+    recorder = Recorder()
+    list(stack(make_environ(HTTP_X_ECHO="a\r\nSet-Cookie: evil=1"), recorder))
+    assert recorder.header_values("X-Echo") == []
+    assert recorder.header_values("X-App") == ["intact"]
+    assert "response_header_dropped" in events(caplog)
+
+
+# == oversized headers and cookies ======================================================
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"HTTP_COOKIE": "keep=1; big=" + "x" * 9000}, id="one-huge-cookie"),
+        pytest.param({f"HTTP_X_H{i}": "v" * 300 for i in range(60)}, id="total-size"),
+        pytest.param({f"HTTP_X_H{i}": "v" for i in range(150)}, id="header-count"),
+    ],
+)
+def test_oversized_request_headers_get_431(
+    extra: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    response = CLIENT.get("/", extra_environ=extra, status=431)
+    assert "request_headers_too_large" in events(caplog)
+    assert_intact(response, from_app=False)
+
+
+def test_oversized_set_cookie_is_dropped_and_others_kept(caplog: pytest.LogCaptureFixture) -> None:
+    response = CLIENT.get("/big-cookie")
+    cookies = response.headers.getall("Set-Cookie")
+    assert [c.split("=")[0] for c in cookies] == ["keep"]
+    assert "cookie_refused" in events(caplog)
+    assert_intact(response)
+
+
+# == X-Forwarded-Proto spoofing ==========================================================
+
+
+def test_forwarded_proto_from_an_untrusted_peer_is_ignored() -> None:
+    response = CLIENT.get("/set-cookie", headers={"X-Forwarded-Proto": "https"})
+    assert seen(response)["scheme"] == "http"
+    assert "Strict-Transport-Security" not in response.headers
+    assert all("Secure" not in c for c in response.headers.getall("Set-Cookie"))
+    assert_intact(response)
+
+
+def test_trusted_proxy_uses_only_the_hop_it_trusts() -> None:
+    """One trusted proxy appends its own value: a client-sent ``https`` before it is ignored."""
+    stack = Stack([TrustedProxy(x_proto=1), *layers()], app)
+    response = webtest.TestApp(stack, lint=True).get(
+        "/set-cookie", headers={"X-Forwarded-Proto": "https, http"}
+    )
+    assert seen(response)["scheme"] == "http"
+    assert "Strict-Transport-Security" not in response.headers
+    response = webtest.TestApp(stack, lint=True).get(
+        "/set-cookie", headers={"X-Forwarded-Proto": "http, https"}
+    )
+    assert seen(response)["scheme"] == "https"
+    assert "Strict-Transport-Security" in response.headers
+
+
+# == signatures ===========================================================================
+
+
+def _signed_long_ago(name: str, value: str, seconds: int) -> str:
+    past = time.time() - seconds
+    signer = CookieSigner(KEYS, f"headerware.signed-cookie:{name}", max_age=60)
+    real = time.time
+    try:
+        time.time = lambda: past  # itsdangerous stamps with time.time()
+        return signer.sign(value)
+    finally:
+        time.time = real
+
+
+@pytest.mark.parametrize(
+    ("cookie", "reason"),
+    [
+        pytest.param("username=john_doe", "unsigned", id="unsigned"),
+        pytest.param(
+            "username=" + signed("username", "john_doe")[:-2] + "xx", "bad_signature", id="tampered"
+        ),
+        pytest.param(
+            "username=mallory." + signed("username", "john_doe").rsplit(".", 1)[1],
+            "bad_signature",
+            id="value-swapped",
+        ),
+        pytest.param(
+            "username=" + signed("theme", "john_doe"),
+            "bad_signature",
+            id="signed-for-another-cookie",
+        ),
+        pytest.param(
+            "username=" + CookieSigner(KEYS, "headerware.session").sign("{}"),
+            "bad_signature",
+            id="session-value-as-signed-cookie",
+        ),
+        pytest.param(
+            "username=" + CookieSigner(["some-other-apps-key-0123456789"], "x").sign("john_doe"),
+            "bad_signature",
+            id="foreign-key",
+        ),
+    ],
+)
+def test_bad_signatures_are_dropped(
+    cookie: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": cookie + "; keep=1"})
+    assert seen(response)["cookies"] == {"keep": "1"}
+    record = next(
+        r for r in caplog.records if getattr(r, "hw_event", "") == "cookie_signature_invalid"
+    )
+    assert record.hw_fields == {"cookie": "username", "reason": reason}  # type: ignore[attr-defined]
+    assert "john_doe" not in caplog.text
+    assert_intact(response)
+
+
+def test_expired_signature_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    stack = Stack([SignedCookies(cookies=["username"], secret_keys=KEYS, max_age=60)], app)
+    old = _signed_long_ago("username", "john_doe", 3600)
+    fresh = _signed_long_ago("username", "john_doe", 0)
+    client = webtest.TestApp(stack, lint=True)
+    response = client.get("/", extra_environ={"HTTP_COOKIE": f"username={old}; keep=1"})
+    assert seen(response)["cookies"] == {"keep": "1"}
+    assert "cookie_signature_invalid" in events(caplog)
+    response = client.get("/", extra_environ={"HTTP_COOKIE": f"username={fresh}; keep=1"})
+    assert seen(response)["cookies"] == {"username": "john_doe", "keep": "1"}
+
+
+def test_signed_cookie_presented_as_session_reads_as_a_new_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response = CLIENT.get(
+        "/dashboard", extra_environ={"HTTP_COOKIE": "session=" + signed("username", "42")}
+    )
+    assert seen(response)["user"] is None
+    assert "session_rejected" in events(caplog)
+    assert_intact(response)
+
+
+def test_old_key_still_verifies_and_the_new_key_signs() -> None:
+    old_only = SignedCookies(cookies=["username"], secret_keys=[OLD_KEY])
+    from_old = old_only.signer_for("username").sign("john_doe")
+    response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": f"username={from_old}"})
+    assert seen(response)["cookies"] == {"username": "john_doe"}
+    response = CLIENT.get("/set-cookie")
+    header = next(c for c in response.headers.getall("Set-Cookie") if c.startswith("username="))
+    value = header.split(";")[0].split("=", 1)[1]
+    new_only = CookieSigner([NEW_KEY], "headerware.signed-cookie:username")
+    assert new_only.verify(value) == ("john_doe", "ok")
+    assert old_only.signer_for("username").verify(value)[0] is None
+    assert_intact(response)
+
+
+def test_session_round_trip_survives_the_whole_stack() -> None:
+    client = webtest.TestApp(STACK, lint=True)
+    client.get("/login")
+    assert seen(client.get("/dashboard"))["user"] == 42
+
+
+# == bearer tokens ==========================================================================
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        pytest.param(None, 401, id="missing"),
+        pytest.param("Bearer wrong", 401, id="wrong-token"),
+        pytest.param("Bearer " + TOKEN + "x", 401, id="token-prefix"),
+        pytest.param("Bearer " + TOKEN[:-1], 401, id="token-truncated"),
+        pytest.param("Basic " + TOKEN, 401, id="other-scheme"),
+        pytest.param("Bearer a b", 400, id="two-tokens"),
+    ],
+)
+def test_bad_bearer_tokens_are_refused(authorization: str | None, status: int) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = CLIENT.get("/api/protected", headers=headers, status=status)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_intact(response, from_app=False)
+
+
+# == reported issues, pinned =============================================================
+
+
+def _validated(stack: Any, **environ: Any) -> tuple[str, list[tuple[str, str]]]:
+    recorder = Recorder()
+    result = wsgiref.validate.validator(stack)(make_environ(**environ), recorder)
+    try:
+        b"".join(result)
+    finally:
+        result.close()  # type: ignore[attr-defined]
+    return recorder.status, recorder.headers
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="registry canonical order runs trusted_hosts and request_headers before "
+    "security_headers/csp, so their 400/431 refusals carry no security headers",
+)
+def test_canonical_order_refusals_carry_security_headers() -> None:
+    from headerware.config import stack_from_dict
+
+    config = {"trusted_hosts": {"allowed_hosts": ["example.com"]}, "security_headers": {}}
+    stack = stack_from_dict(config, app)
+    assert [layer.name for layer in stack.layers] == ["trusted_hosts", "security_headers"]
+    response = webtest.TestApp(stack, lint=True).get(
+        "/", extra_environ={"HTTP_HOST": "evil.example"}, status=400
+    )
+    assert "X-Content-Type-Options" in response.headers
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CookiePolicy checks the cookie value for control characters but not the "
+    "attributes: an app's 'a=1; Path=/\\r\\nX: y' goes out with the CR/LF",
+)
+def test_set_cookie_attribute_with_crlf_is_refused() -> None:
+    def bad(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/plain"),
+                ("Set-Cookie", "a=1; Path=/\r\nX-Injected: 1"),
+                ("Set-Cookie", "keep=1"),
+            ],
+        )
+        return [b""]
+
+    recorder = Recorder()
+    list(Stack([CookiePolicy()], bad)(make_environ(), recorder))
+    for _, value in recorder.headers:
+        assert "\r" not in value and "\n" not in value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="is_safe_value allows HTAB, so a reflected value ending in a tab is sent; "
+    "wsgiref.validate refuses it (any control character) and RFC 9110 forbids a "
+    "trailing tab in a field value",
+)
+def test_reflected_value_with_a_tab_passes_wsgiref_validate() -> None:
+    stack = Stack(
+        [ResponseHeaders(set={"X-Echo": lambda environ: environ.get("HTTP_X_ECHO")})], app
+    )
+    status, _ = _validated(stack, HTTP_X_ECHO="value\t")
+    assert status.startswith("200")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="TrustedProxy(x_proto=1) copies any X-Forwarded-Proto into wsgi.url_scheme "
+    "(as werkzeug's ProxyFix does); only http/https should be accepted",
+)
+def test_trusted_proxy_refuses_a_scheme_that_is_not_http_or_https() -> None:
+    environ = make_environ(HTTP_X_FORWARDED_PROTO="javascript")
+    seen_scheme: list[str] = []
+
+    def probe(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen_scheme.append(environ["wsgi.url_scheme"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    list(Stack([TrustedProxy(x_proto=1)], probe)(environ, Recorder()))
+    assert seen_scheme == ["http"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a body written through write() still goes out after the Caching layer "
+    "turned the response into 304 Not Modified (engine returns the parent's write)",
+)
+def test_no_body_written_after_a_304() -> None:
+    from headerware.layers.caching import Caching
+
+    def writer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("ETag", '"v1"')])
+        write(b"the body")
+        return []
+
+    recorder = Recorder()
+    body = b"".join(Stack([Caching()], writer)(make_environ(HTTP_IF_NONE_MATCH='"v1"'), recorder))
+    assert recorder.status.startswith("304")
+    assert body + b"".join(recorder.written) == b""
+
+
+def test_validated_helper_is_sound() -> None:
+    # The helper above runs a valid stack cleanly (so the xfails fail for their reason).
+    status, headers = _validated(Stack([SecurityHeaders()], app))
+    assert status.startswith("200") and ("X-App", "intact") in headers
