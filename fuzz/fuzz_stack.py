@@ -365,9 +365,8 @@ def build_layers(variant: str) -> list[Any]:
     layers: list[Any] = []
     if variant == "proxy":
         layers.append(TrustedProxy(x_for=1, x_proto=1, x_host=1))
-    # Security headers and CSP before TrustedHosts and RequestHeaders (the canonical
-    # order puts them after, so the refusals of those two go out without security
-    # headers: see tests/test_attacks.py::test_canonical_order_refusals_carry_security_headers).
+    # The canonical order, except CSP right after SecurityHeaders (canonical: after
+    # RequestHeaders), so the refusals of TrustedHosts and RequestHeaders carry a CSP too.
     layers += [
         SecurityHeaders(
             https_redirect=variant == "proxy",
