@@ -561,6 +561,7 @@ def _compile(
         "_request_hook_failed": _request_hook_failed,
         "_response_hook_failed": _response_hook_failed,
         "_app_failed": _app_failed,
+        "_Guard": _Guard,
     }
     lines = ["def run(environ, start_response):", "    ctx = Context(environ)"]
     if chain.context_in_environ:
@@ -606,6 +607,8 @@ def _compile(
             "    if ctx.failed:",
             "        _close(body)",
             "        return [_ERROR_BODY]",
+            "    if ctx.status is None:",
+            "        return _Guard(ctx, body)",
             "    return body",
         ]
     exec(compile("\n".join(lines), "<headerware chain>", "exec"), namespace)
@@ -754,6 +757,11 @@ class _Body:
             first = head + first
         elif self._head:
             first = self._head + first
+        if ctx.failed:
+            # A response hook failed when start_response was called: a 500 is under
+            # way, so the application's body must not follow it.
+            yield _ERROR_BODY
+            return
         if ctx.drop_body:
             return
         yield from first
@@ -766,6 +774,35 @@ class _Body:
         close = getattr(self._inner, "close", None)
         if close is not None:
             close()
+
+
+class _Guard:
+    """Wraps a generator app's body on the straight-line path (``start_response`` not
+    yet called when the iterable came back): if a response hook fails on the first
+    iteration, the 500 gets the error text instead of the application's body."""
+
+    __slots__ = ("_ctx", "_inner")
+
+    def __init__(self, ctx: Context, inner: Iterable[bytes]) -> None:
+        self._ctx = ctx
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        iterator = iter(self._inner)
+        for chunk in iterator:
+            if self._ctx.failed:
+                yield _ERROR_BODY
+                return
+            yield chunk
+            break
+        else:
+            if self._ctx.failed:
+                yield _ERROR_BODY
+            return
+        yield from iterator
+
+    def close(self) -> None:
+        _close(self._inner)
 
 
 def _close(body: Iterable[bytes]) -> None:

@@ -1,0 +1,59 @@
+"""Regression tests for bugs found in the adversarial review of headerware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from headerware.engine import Context, Layer, Stack
+from tests.contract import Recorder, consume, make_environ
+
+Headers = list[tuple[str, str]]
+
+
+class _Broken(Layer):
+    name = "broken"
+
+    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+        raise RuntimeError("response bug")
+
+
+class _Holder(Layer):
+    """A body-changing layer (forces the engine's general path)."""
+
+    name = "holder"
+    changes_body = True
+
+
+class TestEngineGeneratorAppWithFailingResponseHook:
+    """A generator app calls start_response on its first iteration: when a response
+    hook fails there, the 500 must not carry the application's body (which would go
+    out without the failed layer's headers, e.g. an HTML page without its CSP)."""
+
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    def test_app_body_replaced_and_closed(
+        self, caplog: pytest.LogCaptureFixture, body_layer: bool
+    ) -> None:
+        closed: list[bool] = []
+
+        def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+            start_response("200 OK", [("Content-Type", "text/html")])
+            try:
+                yield b"<p>secret page</p>"
+                yield b"<p>more</p>"
+            finally:
+                closed.append(True)
+
+        layers: list[Layer] = [_Broken()]
+        if body_layer:
+            layers.append(_Holder())
+        recorder = Recorder()
+        with caplog.at_level(logging.ERROR, logger="headerware"):
+            body = consume(Stack(layers, app)(make_environ(), recorder))
+        assert recorder.status.startswith("500")
+        assert b"secret" not in body
+        assert body == b"Internal Server Error"
+        assert closed == [True]
