@@ -57,3 +57,42 @@ class TestEngineGeneratorAppWithFailingResponseHook:
         assert b"secret" not in body
         assert body == b"Internal Server Error"
         assert closed == [True]
+
+
+class TestCookiePolicyAttributeControlCharacters:
+    """A Set-Cookie whose attributes hold CR/LF or another control character (an app
+    reflecting a Path or Domain) must be refused like a bad value, never passed on."""
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            pytest.param("a=b; Path=/x\r\nX-Evil: 1", id="crlf-in-path"),
+            pytest.param("a=b; Domain=example.com\nX-Evil: 1", id="lf-in-domain"),
+            pytest.param("a=b; Path=/\x00", id="nul"),
+            pytest.param("a=b; Max-Age=60; Comment=\u2028", id="non-latin-1"),
+            pytest.param("a=b; Path=/; Secure\r", id="cr-after-flag"),
+        ],
+    )
+    def test_refused_and_logged(self, caplog: pytest.LogCaptureFixture, header: str) -> None:
+        from headerware.layers.cookies import CookiePolicy
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/plain"),
+                    ("Set-Cookie", "keep=1; Path=/"),
+                    ("Set-Cookie", header),
+                ],
+            )
+            return [b"ok"]
+
+        recorder = Recorder()
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            body = consume(CookiePolicy(app)(make_environ(), recorder))
+        assert body == b"ok"
+        cookies = recorder.header_values("Set-Cookie")
+        assert len(cookies) == 1 and cookies[0].startswith("keep=1")
+        for _, value in recorder.headers:
+            assert "\r" not in value and "\n" not in value and "\x00" not in value
+        assert "cookie_refused" in caplog.text

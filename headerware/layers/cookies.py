@@ -18,7 +18,7 @@ enforce are applied here, loudly: ``__Host-`` cookies get ``Secure``, ``Path=/``
 lose ``Domain``; ``__Secure-`` cookies, ``SameSite=None`` and ``Partitioned`` cookies
 get ``Secure``; ``Max-Age``/``Expires`` are capped at 400 days (logged as
 ``cookie_fixed`` when the application's explicit choice was overridden). A cookie
-whose name is not an RFC 6265 token, whose value holds a control character or a
+whose name is not an RFC 6265 token, whose value or attributes hold a control character or a
 non-latin-1 character, whose header exceeds ``max_size`` bytes (name, value and
 attributes, as browsers count), whose attribute value exceeds 1024 bytes, or that
 comes after ``max_cookies`` others in one response is refused: dropped and logged as
@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from werkzeug.http import http_date, parse_date
 
-from .._headers import HeaderList
+from .._headers import HeaderList, is_safe_value
 from .._log import security_event
 from ..cookies_parse import apply_cookies
 from ..engine import Context, Layer, Response
@@ -458,6 +458,10 @@ class CookiePolicy(Layer):
     def _rewrite_tail(self, name: str, tail: str, secure: bool) -> tuple[_Outcome, bool]:
         """Apply the policy to the attributes of cookie ``name``; ``(outcome, cacheable)``."""
         rules = self._rules(name)
+        if not is_safe_value(tail):
+            # CR/LF or another control character in an attribute (a reflected Path or
+            # Domain): passing it on would let the application's input split headers.
+            return _Outcome(tail, (), False, False, "bad_attribute"), True
         cookie = SetCookie(name, "", parse_attributes(tail))
         for _, attr_value in cookie.attrs:
             if attr_value is not None and len(attr_value) > MAX_ATTRIBUTE_SIZE:
