@@ -96,3 +96,59 @@ class TestCookiePolicyAttributeControlCharacters:
         for _, value in recorder.headers:
             assert "\r" not in value and "\n" not in value and "\x00" not in value
         assert "cookie_refused" in caplog.text
+
+
+def _echo_path_app(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode("latin-1")]
+
+
+class TestPathMatchingAgainstTheRawPath:
+    """Servers decode ``%2f`` into PATH_INFO and frameworks route the raw PATH_INFO
+    (a ``<path:...>`` converter matches ``../x``), so a path whose normalised form
+    leaves a guarded prefix (or enters an exempt one) must not change the decision:
+    guards apply when the raw OR the normalised path matches; exemptions need both."""
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            pytest.param("/api/files/../../public", id="dotdot-out-of-guard"),
+            pytest.param("/api/./x/../..", id="dot-and-dotdot"),
+        ],
+    )
+    def test_bearer_guard_not_escaped_by_dot_segments(self, path: str) -> None:
+        from headerware.layers.auth import BearerAuth
+
+        app = BearerAuth(_echo_path_app, paths=["/api/*"], tokens={"good-token"})
+        recorder = Recorder()
+        consume(app(make_environ(PATH_INFO=path), recorder))
+        assert recorder.status.startswith("401")
+
+    def test_bearer_guard_still_applies_to_normalised_paths(self) -> None:
+        from headerware.layers.auth import BearerAuth
+
+        app = BearerAuth(_echo_path_app, paths=["/api/*"], tokens={"good-token"})
+        for path in ("//api/x", "/static/../api/x", "/api/x"):
+            recorder = Recorder()
+            consume(app(make_environ(PATH_INFO=path), recorder))
+            assert recorder.status.startswith("401"), path
+        recorder = Recorder()
+        consume(app(make_environ(PATH_INFO="/public"), recorder))
+        assert recorder.status.startswith("200")
+
+    def test_csrf_exemption_not_reached_by_dot_segments(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from headerware.layers.csrf import CSRFProtect
+
+        app = CSRFProtect(_echo_path_app, exempt_paths=["/hooks/*"])
+        cross_site = {"REQUEST_METHOD": "POST", "HTTP_SEC_FETCH_SITE": "cross-site"}
+        recorder = Recorder()
+        # A cross-site form to /admin/..%2fhooks/x: the server decodes %2f.
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            consume(app(make_environ(PATH_INFO="/admin/../hooks/x", **cross_site), recorder))
+        assert recorder.status.startswith("403")
+        assert "csrf_refused" in caplog.text
+        recorder = Recorder()
+        consume(app(make_environ(PATH_INFO="/hooks/x", **cross_site), recorder))
+        assert recorder.status.startswith("200")

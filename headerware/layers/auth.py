@@ -105,11 +105,22 @@ def error_response(
     return Response.json(status, {"error": message}, extra)
 
 
-def compile_paths(patterns: Iterable[str], *, option: str) -> Callable[[str], bool]:
+_REPEATED_SLASHES = re.compile(r"/{2,}")
+
+
+def compile_paths(
+    patterns: Iterable[str], *, option: str, exempt: bool = False
+) -> Callable[[str], bool]:
     """A matcher for path patterns as :mod:`headerware.paths` defines them.
 
     Exact paths and ``/prefix/*`` (segment boundary; the prefix itself included),
     matched on the normalised ``PATH_INFO``; validated here, at start-up.
+
+    Servers decode ``%2f`` into ``PATH_INFO`` and frameworks route the raw value
+    (a ``<path:...>`` converter accepts ``../x``), so when the raw path has dot
+    segments both forms are matched (slashes merged in each), failing safe: a
+    guard (``exempt=False``) applies when either matches, an exemption
+    (``exempt=True``) only when both do.
     """
     if isinstance(patterns, str):
         raise ValueError(
@@ -119,7 +130,11 @@ def compile_paths(patterns: Iterable[str], *, option: str) -> Callable[[str], bo
     rules: PathRules[bool] = PathRules([(pattern, True) for pattern in patterns], option=option)
 
     def matches(path: str) -> bool:
-        return rules.resolve(path) is not None
+        found = rules.resolve(path) is not None
+        if "/." not in path:
+            return found  # no dot segment: normalising only merged slashes
+        raw = rules.lookup(_REPEATED_SLASHES.sub("/", path)) is not None
+        return (found and raw) if exempt else (found or raw)
 
     return matches
 

@@ -184,7 +184,7 @@ class CSRFProtect(Layer):
             trusted.add(normal)
         self.trusted_origins = frozenset(trusted)
         exempt = list(exempt_paths) if not isinstance(exempt_paths, str) else exempt_paths
-        self._exempt = compile_paths(exempt, option="exempt_paths") if exempt else None
+        self._exempt = compile_paths(exempt, option="exempt_paths", exempt=True) if exempt else None
         self.exempt_paths = tuple(exempt)
         if mode not in ("origin", "token"):
             raise ValueError(f"mode: {mode!r} is not a CSRF mode; use 'origin' or 'token'")
