@@ -152,3 +152,43 @@ class TestPathMatchingAgainstTheRawPath:
         recorder = Recorder()
         consume(app(make_environ(PATH_INFO="/hooks/x", **cross_site), recorder))
         assert recorder.status.startswith("200")
+
+
+class TestTrustedHostsWildcardSpoof:
+    """A Host ending in ``.example.com`` is not a subdomain when what precedes it is
+    not a host name: applications build reset links from Host, so
+    ``evil.com#.example.com`` or ``evil.com@x.example.com`` must be refused."""
+
+    @pytest.mark.parametrize(
+        "host",
+        [
+            pytest.param("evil.com#.example.com", id="fragment"),
+            pytest.param("evil.com/.example.com", id="path"),
+            pytest.param("evil.com?.example.com", id="query"),
+            pytest.param("evil.com@x.example.com", id="userinfo"),
+            pytest.param("evil.com\\.example.com", id="backslash"),
+            pytest.param("evil.com .example.com", id="space"),
+            pytest.param("evil.com\xa0.example.com", id="nbsp"),
+            pytest.param("example.com\xa0", id="trailing-nbsp-exact"),
+        ],
+    )
+    def test_refused(self, caplog: pytest.LogCaptureFixture, host: str) -> None:
+        from headerware.layers.hosts import TrustedHosts
+
+        layer = TrustedHosts(_echo_path_app, allowed_hosts=["example.com", "*.example.com"])
+        recorder = Recorder()
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            consume(layer(make_environ(HTTP_HOST=host), recorder))
+        assert recorder.status.startswith("400")
+        assert "host_refused" in caplog.text
+
+    @pytest.mark.parametrize(
+        "host", ["example.com", "a.example.com", "A.B.Example.COM:8443", "x_y.example.com."]
+    )
+    def test_still_allowed(self, host: str) -> None:
+        from headerware.layers.hosts import TrustedHosts
+
+        layer = TrustedHosts(_echo_path_app, allowed_hosts=["example.com", "*.example.com"])
+        recorder = Recorder()
+        consume(layer(make_environ(HTTP_HOST=host), recorder))
+        assert recorder.status.startswith("200")

@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -49,6 +50,8 @@ __all__ = ["TrustedHosts", "TrustedProxy", "proxy_original"]
 
 ORIG_KEY = "headerware.proxy.orig"
 _REFUSED = "Bad Request: this server does not serve the requested host"
+_HOST_NAME = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\Z")
+_IPV6_LITERAL = re.compile(r"\[[0-9a-f:.]+\]\Z")
 
 
 def proxy_original(environ: WSGIEnvironment) -> dict[str, Any] | None:
@@ -120,7 +123,7 @@ def _no_start_response(
 
 def _host_name(host: str) -> str | None:
     """The lower-case host of a ``Host`` value without port or trailing dot."""
-    host = host.strip().lower()
+    host = host.strip(" \t").lower()
     if host.startswith("["):
         end = host.find("]")
         if end < 0:
@@ -128,13 +131,14 @@ def _host_name(host: str) -> str | None:
         tail = host[end + 1 :]
         if tail and not (tail[0] == ":" and tail[1:].isdigit()):
             return None
-        return host[: end + 1]
+        return host[: end + 1] if _IPV6_LITERAL.match(host[: end + 1]) else None
     name, sep, port = host.partition(":")
     if sep and not port.isdigit():
         return None
     if name.endswith("."):
         name = name[:-1]
-    return name or None
+    # Only host-name characters: "evil.com#.example.com" is not a subdomain.
+    return name if _HOST_NAME.match(name) else None
 
 
 class TrustedHosts(Layer):
