@@ -522,6 +522,7 @@ def _response_hook_failed(
 
     The application's body is replaced by the error text when it was returned as an
     iterable after ``start_response`` (the usual case); ``ctx.failed`` tells the runner.
+    What the application passes to ``write()`` is discarded for the same reason.
     """
     error = sys.exc_info()[1]
     if getattr(error, "propagate", False):
@@ -532,7 +533,12 @@ def _response_hook_failed(
     headers: HeaderList = [("Content-Type", "text/plain; charset=utf-8")]
     others = [hook for hook in chain.response_hooks if hook != failed]
     status = _guarded_hooks(ctx, others, _ERROR_STATUS, headers)
-    return start_response(status, headers, exc_info)
+    start_response(status, headers, exc_info)
+    return _discard
+
+
+def _discard(data: bytes) -> None:
+    """The ``write()`` of an application whose response became a 500: sends nothing."""
 
 
 def _compile(

@@ -192,3 +192,29 @@ class TestTrustedHostsWildcardSpoof:
         recorder = Recorder()
         consume(layer(make_environ(HTTP_HOST=host), recorder))
         assert recorder.status.startswith("200")
+
+
+class TestEngineWriteAfterFailingResponseHook:
+    """An app using the legacy ``write()`` callable: once a response hook failed and
+    a 500 was started, what the app writes must not be sent under it."""
+
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    def test_written_body_not_sent(self, body_layer: bool) -> None:
+        written: list[bytes] = []
+
+        def server_start_response(status: str, headers: Headers, exc_info: Any = None) -> Any:
+            recorder(status, headers, exc_info)
+            return written.append
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            write = start_response("200 OK", [("Content-Type", "text/html")])
+            write(b"<p>secret page</p>")
+            return []
+
+        layers: list[Layer] = [_Broken()]
+        if body_layer:
+            layers.append(_Holder())
+        recorder = Recorder()
+        body = consume(Stack(layers, app)(make_environ(), server_start_response))
+        assert recorder.status.startswith("500")
+        assert b"".join(written) + body == b"Internal Server Error"
