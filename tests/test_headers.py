@@ -489,3 +489,11 @@ class TestResponseHeadersContract(LayerContract):
             setdefault={"Cache-Control": "no-cache"},
             remove=["X-Powered-By"],
         )
+
+
+def test_request_value_with_an_inner_tab_is_accepted() -> None:
+    # RFC 9110 field-content allows HTAB; only the other control characters are refused.
+    recorder, body = run(RequestHeaders(text_app()), HTTP_X_LIST="a\tb")
+    assert recorder.status == "200 OK" and body == b"hello"
+    recorder, _ = run(RequestHeaders(text_app()), HTTP_X_LIST="a\x0bb")
+    assert recorder.status.startswith("400")

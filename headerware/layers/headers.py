@@ -73,6 +73,7 @@ the response, the app's header of that name included, goes out intact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
@@ -113,9 +114,15 @@ def request_header(environ: Mapping[str, Any], name: str, default: str | None = 
     return value if isinstance(value, str) else default
 
 
+#: In a request value a tab is legal (RFC 9110 field-content); other controls are not.
+_REQUEST_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _value_is_clean(value: str) -> bool:
     # Fast path in C for the common printable-ASCII value; the regex only for the rest.
-    return (value.isascii() and value.isprintable()) or is_safe_value(value)
+    if value.isascii() and value.isprintable():
+        return True
+    return _REQUEST_CONTROL.search(value) is None and is_safe_value(value.replace("\t", " "))
 
 
 def _check_limit(option: str, value: object) -> int:
@@ -446,7 +453,7 @@ class ResponseHeaders(Layer):
             return None
         if not isinstance(value, str):
             reason = f"callable returned {type(value).__name__}, not str"
-        elif not _value_is_clean(value):
+        elif not (value.isascii() and value.isprintable()) and not is_safe_value(value):
             reason = "control character or non-latin-1 character in value"
         else:
             return value

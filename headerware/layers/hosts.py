@@ -105,7 +105,14 @@ class TrustedProxy(Layer):
             return None
         environ = ctx.environ
         self._fix(environ, _no_start_response)
-        environ[ORIG_KEY] = environ["werkzeug.proxy_fix.orig"]
+        original = environ["werkzeug.proxy_fix.orig"]
+        environ[ORIG_KEY] = original
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme not in ("http", "https"):
+            # ProxyFix copies any X-Forwarded-Proto; only http/https are schemes a
+            # WSGI server may report (PEP 3333), so keep the server's own.
+            security_event("proxy_scheme_refused", scheme=str(scheme)[:20])
+            environ["wsgi.url_scheme"] = original.get("wsgi.url_scheme", "http")
         return None
 
     def describe(self) -> dict[str, Any]:
