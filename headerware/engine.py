@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .cookies_parse import RequestCookies
-    from .routes import PathRouter
 
 __all__ = ["CONTEXT_KEY", "Context", "Layer", "Response", "Stack", "current_context"]
 
@@ -220,6 +219,11 @@ class Layer:
     #: that reuse the request's parsed headers through :func:`current_context`.
     context_in_environ: ClassVar[bool] = False
 
+    #: Hooks this instance never needs because its options turn them off (e.g.
+    #: SecurityHeaders' ``on_request`` without the HTTPS redirect): the engine does
+    #: not call them. Set in ``__init__``; stacks compile on their first request.
+    _skip_hooks: frozenset[str] = frozenset()
+
     app: WSGIApplication | None
     _stack: Stack | None = None
 
@@ -253,11 +257,11 @@ class Layer:
                 f"{type(self).__name__} was created without an application; pass the "
                 "WSGI app as the first argument, or put the layer in a Stack"
             )
-        return stack._run(environ, start_response)
+        return stack(environ, start_response)
 
 
 def _overrides(layer: Layer, hook: str) -> bool:
-    return getattr(type(layer), hook) is not getattr(Layer, hook)
+    return getattr(type(layer), hook) is not getattr(Layer, hook) and hook not in layer._skip_hooks
 
 
 class _Chain:
@@ -361,45 +365,57 @@ class Stack:
                 )
         self.layers = tuple(flat)
         self.app = app
-        self._chain = _Chain(self.layers)
         self.routes: tuple[tuple[str, tuple[Layer, ...]], ...] = tuple(
             (pattern, tuple(variant)) for pattern, variant in variants
         )
-        self._router: PathRouter[_Chain] | None = None
         if variants:
             from .routes import PathRouter
 
-            self._route_chains = [(p, _Chain(v)) for p, v in self.routes]
-            self._router = PathRouter(self._route_chains)
-        self._run = self._build_runner()
+            # Validates the patterns now; the runners are compiled on the first request.
+            PathRouter([(pattern, None) for pattern, _ in self.routes])
+        # A class of its own, whose ``__call__`` becomes the compiled chain on the first
+        # request (once every layer finished its ``__init__``): a request through the
+        # stack is then one Python frame, not a method forwarding to the runner.
+        own = type(type(self).__name__, (type(self),), {"__slots__": (), "_own_class": True})
+        own.__module__ = type(self).__module__
+        own.__qualname__ = type(self).__qualname__
+        self.__class__ = own
 
     def describe(self) -> list[dict[str, Any]]:
         """Each layer in order with its effective options."""
         return [{"layer": layer.name, "options": layer.describe()} for layer in self.layers]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self._run(environ, start_response)
+        # The first request only: compile, install on this stack's own class, run.
+        run = self._build_runner()
+        cls = type(self)
+        if cls.__dict__.get("_own_class"):
+            setattr(cls, "__call__", run)  # noqa: B010 - a per-instance class
+        return run(self, environ, start_response)
 
-    def _build_runner(self) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    def _build_runner(self) -> _Runner:
         app = self.app
         if app is None:
 
-            def missing_app(environ: WSGIEnvironment, start_response: StartResponse) -> NoReturn:
+            def missing_app(
+                stack: Stack, environ: WSGIEnvironment, start_response: StartResponse
+            ) -> NoReturn:
                 raise TypeError("Stack was created without an application; pass Stack(layers, app)")
 
             return missing_app
-        default = _compile(self._chain, app)
-        router = self._router
-        if router is None:
+        default = _compile(_Chain(self.layers), app)
+        if not self.routes:
             return default
         from .routes import PathRouter
 
-        runners = PathRouter([(p, _compile(chain, app)) for p, chain in self._route_chains])
+        runners = PathRouter([(p, _compile(_Chain(v), app)) for p, v in self.routes])
         match = runners.match_environ
 
-        def routed(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def routed(
+            stack: Stack, environ: WSGIEnvironment, start_response: StartResponse
+        ) -> Iterable[bytes]:
             run = match(environ) or default
-            return run(environ, start_response)
+            return run(stack, environ, start_response)
 
         return routed
 
@@ -447,6 +463,9 @@ def _run_general(
         return _Body(ctx, responder, body)
     return body
 
+
+#: A compiled chain: called with the stack, as its class's ``__call__``.
+_Runner = Callable[["Stack", "WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 _ERROR_STATUS = "500 Internal Server Error"
 _ERROR_BODY = b"Internal Server Error"
@@ -541,9 +560,7 @@ def _discard(data: bytes) -> None:
     """The ``write()`` of an application whose response became a 500: sends nothing."""
 
 
-def _compile(
-    chain: _Chain, app: WSGIApplication
-) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+def _compile(chain: _Chain, app: WSGIApplication) -> _Runner:
     """The per-request function of one chain.
 
     Chains whose layers never change the body get straight-line code generated at
@@ -553,12 +570,15 @@ def _compile(
     """
     if chain.changes_body:
 
-        def general(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def general(
+            stack: Stack, environ: WSGIEnvironment, start_response: StartResponse
+        ) -> Iterable[bytes]:
             return _run_general(chain, app, environ, start_response)
 
         return general
     namespace: dict[str, Any] = {
         "Context": Context,
+        "_new": object.__new__,
         "app": app,
         "chain": chain,
         "_answer": _answer,
@@ -569,7 +589,14 @@ def _compile(
         "_app_failed": _app_failed,
         "_Guard": _Guard,
     }
-    lines = ["def run(environ, start_response):", "    ctx = Context(environ)"]
+    # ``self`` is the stack (the function is its class's ``__call__``). The context is
+    # made without a call to ``Context.__init__``: the same two stores, one frame less.
+    lines = [
+        "def run(self, environ, start_response):",
+        "    ctx = _new(Context)",
+        "    ctx.environ = environ",
+        "    ctx.state = {}",
+    ]
     if chain.context_in_environ:
         lines.append(f"    environ[{CONTEXT_KEY!r}] = ctx")
     for position, (index, hook) in enumerate(chain.request_hooks):
@@ -618,7 +645,7 @@ def _compile(
             "    return body",
         ]
     exec(compile("\n".join(lines), "<headerware chain>", "exec"), namespace)
-    run: Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]] = namespace["run"]
+    run: _Runner = namespace["run"]
     return run
 
 

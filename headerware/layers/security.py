@@ -436,6 +436,8 @@ class SecurityHeaders(Layer):
         self._setup_redirect(
             https_redirect, https_redirect_status, https_redirect_exempt, https_port
         )
+        if not self.https_redirect:
+            self._skip_hooks = frozenset({"on_request"})  # nothing to decide per request
         self.report_only = bool(report_only)
         self.hsts_value = hsts_value
         self.remove_headers = tuple(remove_headers)
