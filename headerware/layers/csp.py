@@ -175,14 +175,28 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(after_in_child=_NONCE_POOL.clear)
 
 
+#: Each nonce is encoded from 18 bytes, 16 random and 2 zero: 18 bytes are exactly 24
+#: base64 characters, so one ``b2a_base64`` call encodes the whole batch, and the 16
+#: bytes' own encoding is the first 22 characters plus ``==`` (what the zero bytes
+#: give, ``AA``, is overwritten). ~60 ns a nonce instead of ~200.
+_NONCE_STRIDE = 18
+_NONCE_ZEROS = bytes(_NONCE_BATCH + 1)
+_NONCE_PADDING = b"=" * (_NONCE_BATCH + 1)
+_NONCE_SLICES = tuple(slice(start, start + 24) for start in range(0, 24 * (_NONCE_BATCH + 1), 24))
+
+
 def _refill() -> str:
     """Fill the pool and return one nonce more (16 random bytes each, base64)."""
-    raw = urandom(16 * (_NONCE_BATCH + 1))
-    _NONCE_POOL.extend(
-        b2a_base64(raw[start : start + 16], newline=False).decode("ascii")
-        for start in range(16, len(raw), 16)
-    )
-    return b2a_base64(raw[:16], newline=False).decode("ascii")
+    raw = bytearray(urandom(_NONCE_STRIDE * (_NONCE_BATCH + 1)))
+    raw[16::_NONCE_STRIDE] = _NONCE_ZEROS
+    raw[17::_NONCE_STRIDE] = _NONCE_ZEROS
+    text = bytearray(b2a_base64(raw, newline=False))
+    text[22::24] = _NONCE_PADDING
+    text[23::24] = _NONCE_PADDING
+    nonces = list(map(text.decode("ascii").__getitem__, _NONCE_SLICES))
+    first = nonces.pop()
+    _NONCE_POOL.extend(nonces)
+    return first
 
 
 def _new_nonce() -> str:
@@ -196,6 +210,36 @@ def _new_nonce() -> str:
 def _is_json(content_type: str) -> bool:
     mimetype = content_type.partition(";")[0].strip().lower()
     return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+#: Response header names by spelling -> 1 Content-Type, 2 the CSP header, 3 the
+#: report-only header, 0 anything else: one dict lookup per header on the hot path.
+#: Bounded: cleared when full.
+_NAME_KINDS: dict[str, int] = {}
+_NAME_KINDS_SIZE = 1024
+_KIND_BY_LOWER = {"content-type": 1, _CSP.lower(): 2, _CSP_RO.lower(): 3}
+
+
+def _name_kind(name: str) -> int:
+    kind = _KIND_BY_LOWER.get(name.lower(), 0)
+    if len(_NAME_KINDS) >= _NAME_KINDS_SIZE:
+        _NAME_KINDS.clear()
+    _NAME_KINDS[name] = kind
+    return kind
+
+
+#: Content-Type values -> JSON or not, remembered (apps send a handful). Bounded.
+_JSON_TYPES: dict[str, bool] = {}
+_JSON_TYPES_SIZE = 256
+
+
+def _json_type(content_type: str) -> bool:
+    is_json = "json" in content_type.lower() and _is_json(content_type)
+    if len(content_type) <= 200:
+        if len(_JSON_TYPES) >= _JSON_TYPES_SIZE:
+            _JSON_TYPES.clear()
+        _JSON_TYPES[content_type] = is_json
+    return is_json
 
 
 def _check_url(value: object, option: str) -> str:
@@ -418,24 +462,26 @@ class ContentSecurityPolicy(Layer):
     def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
         content_type = None
         app_csp = app_ro = False
+        kinds = _NAME_KINDS
         for name, value in headers:
-            # Length first: most headers are skipped without lower-casing their name.
-            size = len(name)
-            if size == 12:
-                if name.lower() == "content-type":
+            kind = kinds.get(name)
+            if kind is None:
+                kind = _name_kind(name)
+            if kind:
+                if kind == 1:
                     content_type = value
-            elif size == 23:
-                if name.lower() == "content-security-policy":
+                elif kind == 2:
                     app_csp = True
-            elif size == 35 and name.lower() == "content-security-policy-report-only":
-                app_ro = True
+                else:
+                    app_ro = True
         secure = ctx.environ.get("wsgi.url_scheme") == "https"
-        if (
-            content_type is not None
-            and self._json_plain is not None
-            and "json" in content_type.lower()  # cheap pre-check on the hot path
-            and _is_json(content_type)
-        ):
+        if content_type is not None and self._json_plain is not None:
+            is_json = _JSON_TYPES.get(content_type)
+            if is_json is None:
+                is_json = _json_type(content_type)
+        else:
+            is_json = False
+        if is_json:
             entries = self._json_secure if secure else self._json_plain
             assert entries is not None
         else:
