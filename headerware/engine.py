@@ -295,7 +295,9 @@ class _Chain:
             )
             for index in range(len(self.layers))
         )
-        self.changes_body = any(layer.changes_body for layer in self.layers)
+        self.changes_body = any(
+            layer.changes_body and "on_body" not in layer._skip_hooks for layer in self.layers
+        )
         self.context_in_environ = any(layer.context_in_environ for layer in self.layers)
 
 

@@ -350,6 +350,10 @@ class Sessions(Layer):
         self.store = store
         self.server_side = isinstance(store, ServerStore)
         self._server: ServerStore | None = store if isinstance(store, ServerStore) else None
+        if self._server is None:
+            # Only a server-side save can fail after the app answered (a 503 replacing
+            # the body): with the cookie store the engine needs no body wrapper.
+            self._skip_hooks = frozenset({"on_body"})
         self._max_size = store.max_size if isinstance(store, CookieStore) else 4000
         self._signer = CookieSigner(
             secret_keys,
