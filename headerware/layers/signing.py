@@ -74,7 +74,7 @@ from itsdangerous.timed import TimestampSigner
 
 from .._headers import HeaderList
 from .._log import security_event
-from ..cookies_parse import apply_cookies
+from ..cookies_parse import RequestCookies, apply_cookies
 from ..engine import Context, Layer, Response
 from ..keys import load_secret_keys
 from ..setcookie import SetCookie, parse_attributes, split_set_cookie
@@ -360,6 +360,14 @@ class CookieEncrypter:
 #: Environ key: ``((name, reason), ...)`` of the cookies removed from this request.
 REJECTED_ENVIRON_KEY = "headerware.signed_cookies.rejected"
 
+#: A Cookie header's outcome: the cookies the application sees (``None``: unchanged)
+#: and the rejected ``(name, reason)`` pairs.
+_Outcome = tuple["RequestCookies | None", tuple[tuple[str, str], ...]]
+#: Remembered outcomes per layer, by the canonical Cookie header (a client sends the
+#: same one until a cookie changes). Bounded: cleared when full.
+_OUTCOMES_SIZE = 512
+_OUTCOMES_MAX_LENGTH = 4096
+
 _SIGNED_CACHE_SIZE = 1024
 
 
@@ -440,6 +448,11 @@ class SignedCookies(Layer):
         self._has_patterns = len(self._exact_kinds) < len(self._signed.entries) + len(
             self._encrypted.entries
         )
+        # Outcomes of whole Cookie headers (see on_request): only when an outcome depends
+        # on nothing but the header - no expiry, no decryption - and is acted on.
+        self._outcomes: dict[str, _Outcome] | None = (
+            {} if max_age is None and self._encrypter is None and not report_only else None
+        )
 
     def _make_signer(self, name: str) -> CookieSigner:
         return CookieSigner(self.keys, f"{self.salt}:{name}", self.max_age)
@@ -499,6 +512,41 @@ class SignedCookies(Layer):
         if not ctx.environ.get("HTTP_COOKIE"):
             return None
         cookies = ctx.cookies
+        outcomes = self._outcomes
+        header = cookies.header
+        if outcomes is not None and header is not None:
+            # Without expiry or decryption the outcome is a function of the header
+            # alone: a repeat skips the per-cookie checks and the rewrite.
+            outcome = outcomes.get(header)
+            if outcome is None:
+                outcome = self._decide(cookies)
+                if len(header) <= _OUTCOMES_MAX_LENGTH:
+                    if len(outcomes) >= _OUTCOMES_SIZE:
+                        outcomes.clear()
+                    outcomes[header] = outcome
+        else:
+            outcome = self._decide(cookies)
+        rewritten, rejected = outcome
+        if rewritten is None:
+            return None
+        report = self.report_only
+        for name, reason in rejected:
+            if report:
+                security_event(
+                    "cookie_signature_invalid", cookie=name, reason=reason, report_only=True
+                )
+            else:
+                security_event("cookie_signature_invalid", cookie=name, reason=reason)
+        if report:
+            return None
+        if rejected:
+            ctx.environ[REJECTED_ENVIRON_KEY] = rejected
+        apply_cookies(ctx, rewritten)
+        return None
+
+    def _decide(self, cookies: RequestCookies) -> _Outcome:
+        """The verified cookies (``None`` when no cookie of this layer came) and the
+        rejected ones."""
         changes: dict[str, str | None] = {}
         rejected: list[tuple[str, str]] = []
         exact = self._exact_kinds
@@ -520,21 +568,8 @@ class SignedCookies(Layer):
             if plain is None:
                 rejected.append((name, reason))
         if not changes:
-            return None
-        report = self.report_only
-        for name, reason in rejected:
-            if report:
-                security_event(
-                    "cookie_signature_invalid", cookie=name, reason=reason, report_only=True
-                )
-            else:
-                security_event("cookie_signature_invalid", cookie=name, reason=reason)
-        if report:
-            return None
-        if rejected:
-            ctx.environ[REJECTED_ENVIRON_KEY] = tuple(rejected)
-        apply_cookies(ctx, cookies.rewrite(changes))
-        return None
+            return None, ()
+        return cookies.rewrite(changes), tuple(rejected)
 
     # -- response -------------------------------------------------------------
 
