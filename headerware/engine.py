@@ -559,7 +559,7 @@ def _response_hook_failed(
 
 
 def _discard(data: bytes) -> None:
-    """The ``write()`` of an application whose response became a 500: sends nothing."""
+    """The ``write()`` of a response whose body is not sent (a 500, a 304): nothing."""
 
 
 def _compile(chain: _Chain, app: WSGIApplication) -> _Runner:
@@ -723,7 +723,11 @@ class _Responder:
                 self.buffered.clear()
             self.buffered = self.buffered if self.buffered is not None else []
             return self._write_held
-        return self.parent(status, headers, exc_info)
+        write = self.parent(status, headers, exc_info)
+        if ctx.drop_body:
+            # 304 / HEAD turned bodiless by a layer: what the app writes goes nowhere.
+            return _discard
+        return write
 
     def _write_held(self, data: bytes) -> None:
         assert self.buffered is not None
