@@ -12,6 +12,7 @@ origin replaced by the local second origin.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import tomllib
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 if shutil.which(CHROMIUM) is None:  # pragma: no cover - CI installs it
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Debian's chromium (apt-get install chromium)")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api")
