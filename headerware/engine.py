@@ -224,6 +224,19 @@ class Layer:
     #: not call them. Set in ``__init__``; stacks compile on their first request.
     _skip_hooks: frozenset[str] = frozenset()
 
+    #: The shared response scan (private protocol of the built-in layers). A layer
+    #: that sets ``_watched`` (lower-case header names, plus ``_watched_prefixes``)
+    #: promises: when none of these names is in the response's headers,
+    #: ``_on_clean(ctx, headers, content_type)`` does exactly what ``on_response``
+    #: would (and returns no status). Adjacent such layers are then served by ONE
+    #: scan of the headers in the engine instead of one scan each; ``_adds`` /
+    #: ``_adds_prefixes`` name what ``_on_clean`` appends, so that a layer is never
+    #: grouped after one that adds a name it watches. ``None``: not offered.
+    _watched: frozenset[str] | None = None
+    _watched_prefixes: tuple[str, ...] = ()
+    _adds: frozenset[str] = frozenset()
+    _adds_prefixes: tuple[str, ...] = ()
+
     app: WSGIApplication | None
     _stack: Stack | None = None
 
@@ -245,6 +258,9 @@ class Layer:
     ) -> tuple[str, HeaderList, list[bytes]]:
         """Rewrite a held-back response once its whole (bounded) body is known."""
         return status, headers, chunks
+
+    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
+        """``on_response`` for headers holding none of ``_watched`` (see above)."""
 
     def describe(self) -> dict[str, Any]:
         """The effective options, for ``headerware check-config`` and debugging."""
@@ -272,7 +288,9 @@ class _Chain:
         "context_in_environ",
         "layers",
         "request_hooks",
+        "response_groups",
         "response_hooks",
+        "response_layers",
         "short_hooks",
     )
 
@@ -298,7 +316,94 @@ class _Chain:
         self.changes_body = any(
             layer.changes_body and "on_body" not in layer._skip_hooks for layer in self.layers
         )
+        self.response_layers = tuple(
+            layer for layer in reversed(self.layers) if _overrides(layer, "on_response")
+        )
+        self.response_groups = _groups(self.response_layers)
         self.context_in_environ = any(layer.context_in_environ for layer in self.layers)
+
+
+_CONTENT_TYPE_KIND = 1
+_WATCHED_KIND = 2
+_SCAN_CACHE_SIZE = 1024
+
+
+def _clashes(earlier: Layer, later: Layer) -> bool:
+    """True when ``earlier`` may append a header name that ``later`` watches."""
+    watched = later._watched or frozenset()
+    prefixes = later._watched_prefixes
+    if earlier._adds & watched or "content-type" in earlier._adds:
+        return True
+    if any(name.startswith(prefixes) for name in earlier._adds):
+        return True
+    for prefix in earlier._adds_prefixes:
+        if any(name.startswith(prefix) for name in watched):
+            return True
+        if any(p.startswith(prefix) or prefix.startswith(p) for p in prefixes):
+            return True
+    return False
+
+
+class _Scan:
+    """One shared scan of the response headers for a group of layers: header
+    spelling -> 0 (nobody's concern), 1 (Content-Type), 2 (a watched name)."""
+
+    __slots__ = ("kinds", "names", "prefixes", "preset")
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        names: set[str] = set()
+        prefixes: list[str] = []
+        for layer in layers:
+            names |= layer._watched or frozenset()
+            prefixes.extend(layer._watched_prefixes)
+        self.names = frozenset(names)
+        self.prefixes = tuple(prefixes)
+        preset: dict[str, int] = {
+            "content-type": _CONTENT_TYPE_KIND,
+            "Content-Type": _CONTENT_TYPE_KIND,
+        }
+        for name in ("content-length", "Content-Length"):
+            preset[name] = 0
+        for name in names:
+            preset[name] = _WATCHED_KIND
+            preset["-".join(part.capitalize() for part in name.split("-"))] = _WATCHED_KIND
+        self.preset = preset
+        self.kinds = dict(preset)
+
+    def classify(self, name: str) -> int:
+        """The kind of a spelling not seen yet (remembered, bounded)."""
+        lower = name.lower()
+        if lower == "content-type":
+            kind = _CONTENT_TYPE_KIND
+        elif lower in self.names or (self.prefixes and lower.startswith(self.prefixes)):
+            kind = _WATCHED_KIND
+        else:
+            kind = 0
+        if len(name) <= 64:
+            if len(self.kinds) >= _SCAN_CACHE_SIZE:
+                self.kinds = dict(self.preset)
+            self.kinds[name] = kind
+        return kind
+
+
+def _groups(layers: Sequence[Layer]) -> tuple[tuple[int, int, _Scan | None], ...]:
+    """Split the response hooks (in run order) into ``(start, stop, scan)`` runs:
+    a run of 2+ adjacent layers offering ``_on_clean`` shares one scan."""
+    out: list[tuple[int, int, _Scan | None]] = []
+    index = 0
+    while index < len(layers):
+        stop = index
+        while stop < len(layers) and layers[stop]._watched is not None:
+            if any(_clashes(layers[k], layers[stop]) for k in range(index, stop)):
+                break
+            stop += 1
+        if stop - index >= 2:
+            out.append((index, stop, _Scan(layers[index:stop])))
+            index = stop
+        else:
+            out.append((index, index + 1, None))
+            index += 1
+    return tuple(out)
 
 
 def _flatten(layers: Iterable[Layer | Stack]) -> list[Layer]:
@@ -621,15 +726,54 @@ def _compile(chain: _Chain, app: WSGIApplication) -> _Runner:
         ]
         for position, response_hook in enumerate(chain.response_hooks):
             namespace[f"h{position}"] = response_hook
-            lines += [
-                "        try:",
-                f"            new = h{position}(ctx, status, headers)",
-                "        except Exception:",
-                f"            return _response_hook_failed(ctx, chain, h{position}, "
-                "start_response, exc_info)",
-                "        if new is not None:",
-                "            status = new",
-            ]
+        for number, (start, stop, scan) in enumerate(chain.response_groups):
+            pad = "        "
+            if scan is not None:
+                # One scan for the group; without a watched name, each layer's
+                # ``_on_clean`` (those that have something to do) instead of its hook.
+                namespace[f"g{number}"] = scan
+                lines += [
+                    f"        kinds = g{number}.kinds",
+                    "        content_type = None",
+                    "        kind = 0",
+                    "        for name, value in headers:",
+                    "            kind = kinds.get(name)",
+                    "            if kind is None:",
+                    f"                kind = g{number}.classify(name)",
+                    "            if kind == 1:",
+                    "                content_type = value",
+                    "            elif kind:",
+                    "                break",
+                    "        else:",
+                ]
+                cleans = 0
+                for position in range(start, stop):
+                    layer = chain.response_layers[position]
+                    if type(layer)._on_clean is Layer._on_clean:
+                        continue  # nothing to do on a clean response
+                    namespace[f"c{position}"] = layer._on_clean
+                    cleans += 1
+                    lines += [
+                        "            try:",
+                        f"                c{position}(ctx, headers, content_type)",
+                        "            except Exception:",
+                        f"                return _response_hook_failed(ctx, chain, h{position}, "
+                        "start_response, exc_info)",
+                    ]
+                if not cleans:
+                    lines.append("            pass")
+                lines.append("        if kind == 2:")
+                pad = "            "
+            for position in range(start, stop):
+                lines += [
+                    f"{pad}try:",
+                    f"{pad}    new = h{position}(ctx, status, headers)",
+                    f"{pad}except Exception:",
+                    f"{pad}    return _response_hook_failed(ctx, chain, h{position}, "
+                    "start_response, exc_info)",
+                    f"{pad}if new is not None:",
+                    f"{pad}    status = new",
+                ]
         lines += [
             "        ctx.status = status",
             "        return start_response(status, headers, exc_info)",

@@ -257,6 +257,9 @@ class CookiePolicy(Layer):
         self.clean_request = _check_bool(clean_request, "clean_request")
         self.strict = _check_bool(strict, "strict")
         self.report_only = _check_bool(report_only, "report_only")
+        # The engine's shared scan: without a Set-Cookie, the response hook has
+        # nothing to do (``_on_clean`` stays the base no-op).
+        self._watched = frozenset({"set-cookie"})
         self._check_combination("samesite/secure", self.samesite, self.secure, self.partitioned)
 
         overrides: dict[str, dict[str, Any]] = {}

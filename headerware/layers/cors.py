@@ -290,6 +290,12 @@ class CORS(Layer):
             "allow_private_network": allow_private_network,
         }
         self.report_only = bool(report_only)
+        if not self.report_only:
+            # The engine's shared scan: without these names, ``_on_clean``.
+            self._watched = frozenset({"vary"})
+            self._watched_prefixes = ("access-control-",)
+            self._adds = frozenset({"vary"})
+            self._adds_prefixes = ("access-control-",)
         self._single: _Policy | None = None
         self._rules: PathRules[_Policy | None] | None = None
         self._compiled: dict[str, _Policy | None] = {}
@@ -436,6 +442,26 @@ class CORS(Layer):
         else:
             headers.append(_VARY_HEADER)
         return None
+
+    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
+        # The engine's scan found no Vary and no Access-Control-* header.
+        if "cors" in ctx.state:
+            return
+        environ = ctx.environ
+        policy = self._policy(environ)
+        if policy is None:
+            return
+        origin = environ.get("HTTP_ORIGIN")
+        if policy.allow_all:
+            headers.append(("Access-Control-Allow-Origin", "*"))
+            headers.extend(policy.actual_headers)
+        elif origin is not None:
+            if policy.matcher.allows(origin):
+                headers.append(("Access-Control-Allow-Origin", origin))
+                headers.extend(policy.actual_headers)
+            elif origin != request_origin(environ):
+                self._refuse(environ, origin, "origin not allowed", preflight=False)
+        headers.append(_VARY_HEADER)
 
     def _report(self, ctx: Context) -> None:
         """Report-only: log the refusal of an actual request, touch nothing."""

@@ -416,6 +416,14 @@ class ContentSecurityPolicy(Layer):
         if self.report_to is not None:
             self._endpoint = f'{report_group}="{self.report_to}"'
             check_header("Reporting-Endpoints", self._endpoint, option="report_to")
+        # The engine's shared scan: without any of these names, ``_on_clean``.
+        watched = {_CSP.lower(), _CSP_RO.lower()}
+        adds = {_CSP.lower(), _CSP_RO.lower()}
+        if self._endpoint is not None:
+            watched.add("reporting-endpoints")
+            adds.add("reporting-endpoints")
+        self._watched = frozenset(watched)
+        self._adds = frozenset(adds)
 
     def describe(self) -> dict[str, Any]:
         """The effective options; ``{nonce}`` marks where the request nonce goes."""
@@ -504,6 +512,29 @@ class ContentSecurityPolicy(Layer):
         if secure and self._endpoint is not None:
             self._add_endpoint(headers)
         return None
+
+    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
+        # The engine's scan found no CSP or Reporting-Endpoints header: the app set
+        # no policy, so ours goes in as is.
+        secure = ctx.environ.get("wsgi.url_scheme") == "https"
+        if content_type is not None and self._json_plain is not None:
+            is_json = _JSON_TYPES.get(content_type)
+            if is_json is None:
+                is_json = _json_type(content_type)
+        else:
+            is_json = False
+        if is_json:
+            entries = self._json_secure if secure else self._json_plain
+            assert entries is not None
+        else:
+            entries = self._secure if secure else self._plain
+        nonce = ctx.state.get("csp") or ""
+        if not nonce and self._needs_nonce:
+            nonce = _new_nonce()  # only if on_request did not run for this request
+        for name, parts in entries:
+            headers.append((name, nonce.join(parts)))
+        if secure and self._endpoint is not None:
+            headers.append(("Reporting-Endpoints", self._endpoint))
 
     def _add_endpoint(self, headers: HeaderList) -> None:
         endpoint = self._endpoint

@@ -432,6 +432,9 @@ class SecurityHeaders(Layer):
         for name in remove_headers:
             kinds[name] = _TOUCHED
         self._kinds = kinds
+        # The engine's shared scan: without any of these names, ``_on_clean``.
+        self._watched = frozenset(touched)
+        self._adds = frozenset(managed)
 
         self._setup_redirect(
             https_redirect, https_redirect_status, https_redirect_exempt, https_port
@@ -563,6 +566,16 @@ class SecurityHeaders(Layer):
         return Response.text(status, f"Redirecting to {location}\n", [("Location", location)])
 
     # -- response: one pass over the app's headers ---------------------------------
+
+    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
+        # The engine's scan found none of our names: ``on_response`` without a hit.
+        index = 0
+        if content_type is not None:
+            offset = _TYPE_INDEX.get(content_type)
+            index = (2 if _is_json(content_type) else 0) if offset is None else offset
+        if ctx.environ.get("wsgi.url_scheme") == "https":
+            index += 1
+        headers.extend(self._variants[index])
 
     def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
         # Hot path: one pass, dict lookups only (the spellings were precomputed).

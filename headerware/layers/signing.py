@@ -428,6 +428,9 @@ class SignedCookies(Layer):
         self.max_age = max_age
         self.salt = salt
         self.report_only = report_only
+        # The engine's shared scan: without a Set-Cookie, the response hook has
+        # nothing to do (``_on_clean`` stays the base no-op).
+        self._watched = frozenset({"set-cookie"})
         # One signer per cookie name (its own salt), built now for every exact name.
         self._signers: dict[str, CookieSigner] = {}
         for entry in self._signed.entries:
