@@ -323,9 +323,16 @@ class _Chain:
         self.context_in_environ = any(layer.context_in_environ for layer in self.layers)
 
 
-_CONTENT_TYPE_KIND = 1
-_WATCHED_KIND = 2
+#: In a scan's table, bit 0 marks Content-Type and bit ``i + 1`` a name watched by
+#: the group's ``i``-th layer.
+_CONTENT_TYPE_BIT = 1
 _SCAN_CACHE_SIZE = 1024
+
+
+def _groupable(layer: Layer) -> bool:
+    # A layer watching Content-Type could change it in its hook under a later
+    # layer's clean path, which reads the value the scan saw.
+    return layer._watched is not None and "content-type" not in layer._watched
 
 
 def _clashes(earlier: Layer, later: Layer) -> bool:
@@ -346,44 +353,40 @@ def _clashes(earlier: Layer, later: Layer) -> bool:
 
 class _Scan:
     """One shared scan of the response headers for a group of layers: header
-    spelling -> 0 (nobody's concern), 1 (Content-Type), 2 (a watched name)."""
+    spelling -> bits (bit 0: Content-Type; bit ``i + 1``: watched by layer ``i``)."""
 
-    __slots__ = ("kinds", "names", "prefixes", "preset")
+    __slots__ = ("kinds", "layers", "preset")
 
     def __init__(self, layers: Sequence[Layer]) -> None:
-        names: set[str] = set()
-        prefixes: list[str] = []
+        self.layers = tuple(layers)
+        preset: dict[str, int] = {}
+        for name in ("content-type", "Content-Type", "content-length", "Content-Length"):
+            preset[name] = self._bits(name.lower())
         for layer in layers:
-            names |= layer._watched or frozenset()
-            prefixes.extend(layer._watched_prefixes)
-        self.names = frozenset(names)
-        self.prefixes = tuple(prefixes)
-        preset: dict[str, int] = {
-            "content-type": _CONTENT_TYPE_KIND,
-            "Content-Type": _CONTENT_TYPE_KIND,
-        }
-        for name in ("content-length", "Content-Length"):
-            preset[name] = 0
-        for name in names:
-            preset[name] = _WATCHED_KIND
-            preset["-".join(part.capitalize() for part in name.split("-"))] = _WATCHED_KIND
+            for name in layer._watched or ():
+                preset[name] = self._bits(name)
+                title = "-".join(part.capitalize() for part in name.split("-"))
+                preset[title] = self._bits(name)
         self.preset = preset
         self.kinds = dict(preset)
 
+    def _bits(self, lower: str) -> int:
+        bits = _CONTENT_TYPE_BIT if lower == "content-type" else 0
+        for index, layer in enumerate(self.layers):
+            watched = layer._watched or frozenset()
+            prefixes = layer._watched_prefixes
+            if lower in watched or (prefixes and lower.startswith(prefixes)):
+                bits |= 2 << index
+        return bits
+
     def classify(self, name: str) -> int:
-        """The kind of a spelling not seen yet (remembered, bounded)."""
-        lower = name.lower()
-        if lower == "content-type":
-            kind = _CONTENT_TYPE_KIND
-        elif lower in self.names or (self.prefixes and lower.startswith(self.prefixes)):
-            kind = _WATCHED_KIND
-        else:
-            kind = 0
+        """The bits of a spelling not seen yet (remembered, bounded)."""
+        bits = self._bits(name.lower())
         if len(name) <= 64:
             if len(self.kinds) >= _SCAN_CACHE_SIZE:
                 self.kinds = dict(self.preset)
-            self.kinds[name] = kind
-        return kind
+            self.kinds[name] = bits
+        return bits
 
 
 def _groups(layers: Sequence[Layer]) -> tuple[tuple[int, int, _Scan | None], ...]:
@@ -393,7 +396,7 @@ def _groups(layers: Sequence[Layer]) -> tuple[tuple[int, int, _Scan | None], ...
     index = 0
     while index < len(layers):
         stop = index
-        while stop < len(layers) and layers[stop]._watched is not None:
+        while stop < len(layers) and _groupable(layers[stop]):
             if any(_clashes(layers[k], layers[stop]) for k in range(index, stop)):
                 break
             stop += 1
@@ -667,6 +670,18 @@ def _discard(data: bytes) -> None:
     """The ``write()`` of a response whose body is not sent (a 500, a 304): nothing."""
 
 
+def _full_hook(position: int, pad: str) -> list[str]:
+    """The generated lines running response hook ``h<position>`` with its guard."""
+    return [
+        f"{pad}try:",
+        f"{pad}    new = h{position}(ctx, status, headers)",
+        f"{pad}except Exception:",
+        f"{pad}    return _response_hook_failed(ctx, chain, h{position}, start_response, exc_info)",
+        f"{pad}if new is not None:",
+        f"{pad}    status = new",
+    ]
+
+
 def _compile(chain: _Chain, app: WSGIApplication) -> _Runner:
     """The per-request function of one chain.
 
@@ -727,53 +742,52 @@ def _compile(chain: _Chain, app: WSGIApplication) -> _Runner:
         for position, response_hook in enumerate(chain.response_hooks):
             namespace[f"h{position}"] = response_hook
         for number, (start, stop, scan) in enumerate(chain.response_groups):
-            pad = "        "
-            if scan is not None:
-                # One scan for the group; without a watched name, each layer's
-                # ``_on_clean`` (those that have something to do) instead of its hook.
-                namespace[f"g{number}"] = scan
-                lines += [
-                    f"        kinds = g{number}.kinds",
-                    "        content_type = None",
-                    "        kind = 0",
-                    "        for name, value in headers:",
-                    "            kind = kinds.get(name)",
-                    "            if kind is None:",
-                    f"                kind = g{number}.classify(name)",
-                    "            if kind == 1:",
-                    "                content_type = value",
-                    "            elif kind:",
-                    "                break",
-                    "        else:",
-                ]
-                cleans = 0
-                for position in range(start, stop):
-                    layer = chain.response_layers[position]
-                    if type(layer)._on_clean is Layer._on_clean:
-                        continue  # nothing to do on a clean response
-                    namespace[f"c{position}"] = layer._on_clean
-                    cleans += 1
-                    lines += [
-                        "            try:",
-                        f"                c{position}(ctx, headers, content_type)",
-                        "            except Exception:",
-                        f"                return _response_hook_failed(ctx, chain, h{position}, "
-                        "start_response, exc_info)",
-                    ]
-                if not cleans:
-                    lines.append("            pass")
-                lines.append("        if kind == 2:")
-                pad = "            "
-            for position in range(start, stop):
-                lines += [
-                    f"{pad}try:",
-                    f"{pad}    new = h{position}(ctx, status, headers)",
-                    f"{pad}except Exception:",
-                    f"{pad}    return _response_hook_failed(ctx, chain, h{position}, "
+            if scan is None:
+                lines += _full_hook(start, "        ")
+                continue
+            # One scan for the group: a layer none of whose names came runs its
+            # ``_on_clean`` (when it has one: else nothing), the others their hook.
+            namespace[f"g{number}"] = scan
+            lines += [
+                f"        kinds = g{number}.kinds",
+                "        content_type = None",
+                "        seen = 0",
+                "        for name, value in headers:",
+                "            kind = kinds.get(name)",
+                "            if kind is None:",
+                f"                kind = g{number}.classify(name)",
+                "            if kind == 1:",
+                "                content_type = value",
+                "            elif kind:",
+                "                seen |= kind",
+            ]
+            members = list(enumerate(range(start, stop)))
+            clean: list[str] = []  # the common case: no watched name at all
+            mixed: list[str] = []
+            for member, position in members:
+                layer = chain.response_layers[position]
+                bit = 2 << member
+                if type(layer)._on_clean is Layer._on_clean:
+                    mixed.append(f"            if seen & {bit}:")
+                    mixed += _full_hook(position, "                ")
+                    continue
+                namespace[f"c{position}"] = layer._on_clean
+                call = [
+                    "try:",
+                    f"    c{position}(ctx, headers, content_type)",
+                    "except Exception:",
+                    f"    return _response_hook_failed(ctx, chain, h{position}, "
                     "start_response, exc_info)",
-                    f"{pad}if new is not None:",
-                    f"{pad}    status = new",
                 ]
+                clean += ["            " + line for line in call]
+                mixed += [
+                    f"            if seen & {bit}:",
+                    *_full_hook(position, "                "),
+                    "            else:",
+                    *("                " + line for line in call),
+                ]
+            lines += ["        if not seen:", *(clean or ["            pass"]), "        else:"]
+            lines += mixed
         lines += [
             "        ctx.status = status",
             "        return start_response(status, headers, exc_info)",

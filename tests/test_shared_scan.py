@@ -66,6 +66,14 @@ APP_HEADERS = [
     pytest.param([("Server", "gunicorn"), ("X-Powered-By", "php")], id="removed"),
     pytest.param([("Set-Cookie", "username=bob; Path=/")], id="set-cookie"),
     pytest.param([("X-Custom", "1"), ("Cache-Control", "no-store")], id="unrelated"),
+    pytest.param(
+        [("Vary", "Cookie"), ("Set-Cookie", "theme=dark"), ("X-Frame-Options", "DENY")],
+        id="several-layers-concerned",
+    ),
+    pytest.param(
+        [("Content-Security-Policy", "default-src 'none'"), ("Vary", "Origin")],
+        id="csp-and-vary",
+    ),
 ]
 REQUESTS = [
     pytest.param({}, id="http"),
@@ -123,6 +131,28 @@ def test_clean_path_and_fallback_are_both_taken() -> None:
     assert recorder.header_values("X-Frame-Options") == ["DENY"]
 
 
+def test_only_the_layer_whose_name_came_runs_its_full_hook() -> None:
+    # X-Watched concerns Watching only: SecurityHeaders keeps its clean path, and
+    # an app's X-Frame-Options concerns SecurityHeaders only.
+    stack = Stack([SecurityHeaders(), Watching()], text_app(extra=[("X-Watched", "1")]))
+    scan = engine._Chain(stack.layers).response_groups[0][2]
+    assert scan is not None and scan.classify("X-Watched") == 2
+    recorder = Recorder()
+    consume(stack(make_environ(), recorder))
+    assert recorder.header_values("X-Hook") == ["full"]
+    stack = Stack([SecurityHeaders(), Watching()], text_app(extra=[("X-Frame-Options", "x")]))
+    recorder = Recorder()
+    consume(stack(make_environ(), recorder))
+    assert recorder.header_values("X-Hook") == ["clean"]
+    assert recorder.header_values("X-Frame-Options") == ["DENY"]
+
+
+def test_a_layer_watching_content_type_is_not_grouped() -> None:
+    stack = Stack([SecurityHeaders(remove_headers=["Content-Type"]), Watching()], text_app())
+    groups = engine._Chain(stack.layers).response_groups
+    assert all(scan is None for _, _, scan in groups)
+
+
 def test_a_failing_clean_path_is_a_logged_500_with_the_other_layers_headers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -151,9 +181,10 @@ def test_unusual_spellings_are_classified_once_and_bounded() -> None:
     stack = Stack([SecurityHeaders(), Watching()], text_app())
     (_, _, scan), *_ = engine._Chain(stack.layers).response_groups
     assert scan is not None
+    # Response order: Watching (bit 2), then SecurityHeaders (bit 4); Content-Type: bit 1.
     assert scan.classify("X-WATCHED") == 2
     assert scan.classify("CONTENT-TYPE") == 1
-    assert scan.classify("x-frame-OPTIONS") == 2
+    assert scan.classify("x-frame-OPTIONS") == 4
     assert scan.classify("X-Nobody-Cares") == 0
     for number in range(2000):
         scan.classify(f"X-Junk-{number}")
