@@ -549,3 +549,23 @@ def test_app_spellings_classified_and_remembered_boundedly(
         assert recorder.header_values("Vary") == ["Accept, Origin"]
         assert recorder.header_values("X-A") == ["1"]
         assert len(cors_module._NAME_KINDS) <= 3
+
+
+@pytest.mark.parametrize(
+    ("path", "granted"),
+    [
+        pytest.param("/api/data", True, id="plain"),
+        pytest.param("/api//data", True, id="repeated-slash"),
+        pytest.param("/api/x/../data", True, id="dot-dot-inside-the-rule"),
+        pytest.param("/public/../api/data", False, id="dot-dot-into-the-rule"),
+        pytest.param("/api/../private", False, id="dot-dot-out-of-the-rule"),
+    ],
+)
+def test_rules_grant_only_when_raw_and_resolved_path_agree(path: str, granted: bool) -> None:
+    layer = CORS(
+        allow_origins=["https://app.example.com"], rules={"/api/*": {}}, allow_credentials=True
+    )
+    recorder = Recorder()
+    environ = make_environ(PATH_INFO=path, HTTP_ORIGIN="https://app.example.com")
+    consume(Stack([layer], text_app())(environ, recorder))
+    assert bool(recorder.header_values("Access-Control-Allow-Origin")) is granted

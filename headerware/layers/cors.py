@@ -75,6 +75,7 @@ their 401/403 carry the CORS headers and the browser can read the error.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -85,11 +86,11 @@ from ..origins import OriginMatcher, request_origin
 from ..paths import PathRules
 
 if TYPE_CHECKING:
-    import re
-
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
 __all__ = ["CORS"]
+
+_REPEATED_SLASHES = re.compile(r"/{2,}")
 
 _VARY_ACTUAL = ("Origin",)
 _VARY_HEADER = ("Vary", "Origin")
@@ -327,7 +328,15 @@ class CORS(Layer):
         if single is not None:
             return single
         assert self._rules is not None
-        found = self._rules.resolve(environ.get("PATH_INFO") or "/")
+        path = environ.get("PATH_INFO") or "/"
+        found = self._rules.resolve(path)
+        if found is not None and "/." in path:
+            # Servers decode %2f into PATH_INFO and frameworks may route the raw path
+            # (``/public/..%2fapi`` is not ``/api`` to a <path:> route): grant only
+            # when the raw and the resolved path fall under the same rule.
+            raw = self._rules.lookup(_REPEATED_SLASHES.sub("/", path))
+            if raw is None or raw[0] != found[0]:
+                return None
         return None if found is None else found[1]
 
     def _refuse(
