@@ -123,6 +123,16 @@ def _parse_accept(value: str | None, cls: type[_AcceptT], cache: dict[str, _Acce
     return parsed
 
 
+def parse_mime_accept(value: str | None) -> MIMEAccept:
+    """An ``Accept`` header parsed by werkzeug, shared between requests (cached)."""
+    return _parse_accept(value, MIMEAccept, _MIME_CACHE)
+
+
+def parse_language_accept(value: str | None) -> LanguageAccept:
+    """An ``Accept-Language`` header parsed by werkzeug, shared between requests (cached)."""
+    return _parse_accept(value, LanguageAccept, _LANGUAGE_CACHE)
+
+
 class Context:
     """Per-request state shared by every layer of a stack; never reused.
 

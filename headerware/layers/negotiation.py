@@ -45,10 +45,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
-from werkzeug.http import parse_accept_header
 
 from .._headers import HeaderList, is_token, merge_vary
-from ..engine import Context, Layer, Response, current_context
+from ..engine import (
+    Context,
+    Layer,
+    Response,
+    current_context,
+    parse_language_accept,
+    parse_mime_accept,
+)
 from ..paths import PathRules
 
 if TYPE_CHECKING:
@@ -74,14 +80,14 @@ def _accept(environ: WSGIEnvironment) -> MIMEAccept:
     ctx = current_context(environ)
     if ctx is not None:
         return ctx.accept
-    return parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+    return parse_mime_accept(environ.get("HTTP_ACCEPT"))
 
 
 def _accept_language(environ: WSGIEnvironment) -> LanguageAccept:
     ctx = current_context(environ)
     if ctx is not None:
         return ctx.accept_language
-    return parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept)
+    return parse_language_accept(environ.get("HTTP_ACCEPT_LANGUAGE"))
 
 
 #: Choices by (raw header, offers): browsers send a handful of distinct Accept
@@ -95,38 +101,40 @@ _LANGUAGE_CHOICES: dict[tuple[str, tuple[str, ...]], str | None] = {}
 _MISS = object()
 
 
+def _choose(
+    header: str | None,
+    cache: dict[tuple[str, tuple[str, ...]], str | None],
+    best: Callable[[Any, bool, Sequence[str]], str | None],
+    accept: Callable[[], Any],
+    offers: Sequence[str],
+) -> str | None:
+    """``best`` for this request's header, remembered per (header, offers) in ``cache``."""
+    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
+        return best(accept(), bool(header), offers)
+    key = (header, offers)
+    choice = cache.get(key, _MISS)
+    if choice is _MISS:
+        choice = best(accept(), True, offers)
+        if len(cache) >= _CHOICE_CACHE_SIZE:
+            cache.clear()
+        cache[key] = choice
+    return choice  # type: ignore[return-value]
+
+
 def _choose_media(
     environ: WSGIEnvironment, accept: Callable[[], MIMEAccept], offers: Sequence[str]
 ) -> str | None:
-    """``_best`` for this request's Accept, remembered per (header, offers)."""
-    header = environ.get("HTTP_ACCEPT")
-    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
-        return _best(accept(), bool(header), offers)
-    key = (header, offers)
-    choice = _MEDIA_CHOICES.get(key, _MISS)
-    if choice is _MISS:
-        choice = _best(accept(), True, offers)
-        if len(_MEDIA_CHOICES) >= _CHOICE_CACHE_SIZE:
-            _MEDIA_CHOICES.clear()
-        _MEDIA_CHOICES[key] = choice
-    return choice  # type: ignore[return-value]
+    """:func:`_best` for this request's Accept, remembered per (header, offers)."""
+    return _choose(environ.get("HTTP_ACCEPT"), _MEDIA_CHOICES, _best, accept, offers)
 
 
 def _choose_language(
     environ: WSGIEnvironment, accept: Callable[[], LanguageAccept], offers: Sequence[str]
 ) -> str | None:
-    """``_best_language`` for this request's Accept-Language, remembered likewise."""
-    header = environ.get("HTTP_ACCEPT_LANGUAGE")
-    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
-        return _best_language(accept(), bool(header), offers)
-    key = (header, offers)
-    choice = _LANGUAGE_CHOICES.get(key, _MISS)
-    if choice is _MISS:
-        choice = _best_language(accept(), True, offers)
-        if len(_LANGUAGE_CHOICES) >= _CHOICE_CACHE_SIZE:
-            _LANGUAGE_CHOICES.clear()
-        _LANGUAGE_CHOICES[key] = choice
-    return choice  # type: ignore[return-value]
+    """:func:`_best_language` for this request's Accept-Language, remembered likewise."""
+    return _choose(
+        environ.get("HTTP_ACCEPT_LANGUAGE"), _LANGUAGE_CHOICES, _best_language, accept, offers
+    )
 
 
 def _best(accept: MIMEAccept | LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
