@@ -483,17 +483,7 @@ class ContentSecurityPolicy(Layer):
                 else:
                     app_ro = True
         secure = ctx.environ.get("wsgi.url_scheme") == "https"
-        if content_type is not None and self._json_plain is not None:
-            is_json = _JSON_TYPES.get(content_type)
-            if is_json is None:
-                is_json = _json_type(content_type)
-        else:
-            is_json = False
-        if is_json:
-            entries = self._json_secure if secure else self._json_plain
-            assert entries is not None
-        else:
-            entries = self._secure if secure else self._plain
+        entries = self._entries(secure, content_type)
         if app_csp or app_ro:
             if self.override_app_policy:
                 names = {entry[0].lower() for entry in entries}
@@ -513,21 +503,23 @@ class ContentSecurityPolicy(Layer):
             self._add_endpoint(headers)
         return None
 
-    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
-        # The engine's scan found no CSP or Reporting-Endpoints header: the app set
-        # no policy, so ours goes in as is.
-        secure = ctx.environ.get("wsgi.url_scheme") == "https"
+    def _entries(self, secure: bool, content_type: str | None) -> _Entries:
+        """The precomputed policy headers for this scheme and response type."""
         if content_type is not None and self._json_plain is not None:
             is_json = _JSON_TYPES.get(content_type)
             if is_json is None:
                 is_json = _json_type(content_type)
-        else:
-            is_json = False
-        if is_json:
-            entries = self._json_secure if secure else self._json_plain
-            assert entries is not None
-        else:
-            entries = self._secure if secure else self._plain
+            if is_json:
+                entries = self._json_secure if secure else self._json_plain
+                assert entries is not None
+                return entries
+        return self._secure if secure else self._plain
+
+    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
+        # The engine's scan found no CSP or Reporting-Endpoints header: the app set
+        # no policy, so ours goes in as is.
+        secure = ctx.environ.get("wsgi.url_scheme") == "https"
+        entries = self._entries(secure, content_type)
         nonce = ctx.state.get("csp") or ""
         if not nonce and self._needs_nonce:
             nonce = _new_nonce()  # only if on_request did not run for this request
