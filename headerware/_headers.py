@@ -137,3 +137,28 @@ def merge_vary(headers: HeaderList, tokens: Iterable[str]) -> None:
     else:
         kept.insert(first, ("Vary", value))
     headers[:] = kept
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare, lower-case media type of a Content-Type value (``""`` when absent)."""
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for a JSON response: ``application/json`` or an ``application/*+json`` type.
+
+    The one content-type classification of headerware: security headers pick their
+    JSON profile and CSP its JSON policy with it, so the two never disagree.
+    """
+    media = media_type(content_type)
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def is_html(content_type: str | None) -> bool:
+    """True for an HTML (or XHTML) document."""
+    media = media_type(content_type)
+    return media in ("text/html", "application/xhtml+xml")

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import logger, security_event
 from ..engine import Context, Layer, Response
 from ..paths import PathRules
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -87,22 +88,6 @@ _OFFERED = ["application/json", "text/html"]
 def bearer_claims(environ: WSGIEnvironment) -> Any:
     """The claims of the request's verified bearer token, or ``None``."""
     return environ.get(CLAIMS_KEY)
-
-
-def error_response(
-    ctx: Context, status: str, message: str, headers: HeaderList | None = None
-) -> Response:
-    """A short error answer: JSON ``{"error": message}``, or HTML when Accept prefers it."""
-    extra = [("Cache-Control", "no-store"), *(headers or [])]
-    if ctx.environ.get("HTTP_ACCEPT") and ctx.accept.best_match(_OFFERED) == "text/html":
-        text = html.escape(message)
-        title = html.escape(status)
-        markup = (
-            f"<!doctype html><html><head><title>{title}</title></head>"
-            f"<body><h1>{title}</h1><p>{text}</p></body></html>"
-        )
-        return Response.html(status, markup, extra)
-    return Response.json(status, {"error": message}, extra)
 
 
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -200,7 +185,7 @@ class BearerAuth(Layer):
         elif tokens is not None:
             self._verifier = self._static_verifier(tokens)
         else:
-            from .signing import CookieSigner
+            from ..crypto import CookieSigner
 
             self._signer = CookieSigner(
                 secret_keys,  # type: ignore[arg-type]

@@ -65,7 +65,8 @@ from werkzeug.http import parse_options_header
 from .._headers import is_token
 from .._log import security_event
 from ..engine import Context, Layer, Response
-from .auth import compile_paths, error_response
+from ..responses import error_response
+from .auth import compile_paths
 from .sessions import get_session
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class CSRFProtect(Layer):
         self.report_only = bool(report_only)
         self._signer: Any = None
         if mode == "token":
-            from .signing import CookieSigner
+            from ..crypto import CookieSigner
 
             self._signer = CookieSigner(
                 secret_keys, salt=salt, max_age=token_max_age, allow_dev_key=allow_dev_key

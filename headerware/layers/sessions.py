@@ -79,8 +79,8 @@ from .._headers import merge_vary
 from .._log import logger, security_event
 from ..engine import Context, Layer, Response
 from ..stores import CookieStore, ServerStore, StoreUnavailable, storage_key
-from .auth import error_response
-from .signing import CookieSigner
+from ..responses import error_response
+from ..crypto import CookieSigner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
