@@ -4,6 +4,13 @@
 rotation: the newest signs, all verify) and :class:`CookieEncrypter` (AES-GCM,
 from the ``crypto`` extra) are used by signed cookies, sessions, CSRF tokens and
 signed bearer tokens. They live here, not in a layer, so no layer imports another.
+
+Both are built once, at start-up: the derived keys and keyed HMAC states (or AES
+keys) are computed in ``__init__``, never per request. Each signer remembers its
+recent signature checks (a :class:`~headerware.memo.Memo`: a client sends the same
+token on every request); expiry (``max_age``) is still checked every time.
+Configuration errors (``max_age``, the keys) are
+:class:`~headerware.options.OptionError`.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import os
 import struct
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
 from itsdangerous.signer import HMACAlgorithm, Signer
 from itsdangerous.timed import TimestampSigner
 
 from .keys import load_secret_keys
+from .memo import Memo
+from .options import OptionError, seconds
 
 __all__ = ["CookieEncrypter", "CookieSigner", "KeysOption"]
 
@@ -29,10 +37,10 @@ KeysOption = str | bytes | Sequence[str | bytes] | None
 
 #: The digest of every headerware signature (HMAC-SHA256).
 _DIGEST = hashlib.sha256
-#: Remembered successful verifications per signer: cleared when full; longer signed
-#: strings (beyond any browser's cookie size) are verified every time.
-_VERIFIED_CACHE_SIZE = 512
-_VERIFIED_MAX_LENGTH = 4096
+
+#: A signature check: ``(value, issued timestamp or None, "ok")`` or
+#: ``(None, None, reason)``.
+_Checked = tuple[str | None, int | None, str]
 
 
 class _PreparedHMAC(HMACAlgorithm):
@@ -77,6 +85,13 @@ class _FastTimestampSigner(TimestampSigner, _FastSigner):
     pass
 
 
+def _max_age(value: int | None) -> int | None:
+    """``max_age`` when it is ``None`` (no expiry) or a whole number of seconds >= 1."""
+    if value is None:
+        return None
+    return seconds("max_age", value, minimum=1, example="86400, or None for no expiry")
+
+
 class CookieSigner:
     """Signs and verifies cookie values under one salt; built once, used per request.
 
@@ -96,11 +111,8 @@ class CookieSigner:
         allow_dev_key: bool = False,
         option: str = "secret_keys",
     ) -> None:
-        if max_age is not None and (isinstance(max_age, bool) or max_age <= 0):
-            raise ValueError(
-                f"max_age: {max_age!r} is not a positive number of seconds; use e.g. "
-                "max_age=86400, or None for no signature expiry"
-            )
+        self.max_age = _max_age(max_age)
+        self.salt = salt
         keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key, option=option)
         # itsdangerous lists keys oldest to newest and signs with the last one.
         ordered = list(reversed(keys))
@@ -112,11 +124,11 @@ class CookieSigner:
         self._signer = signer
         # Newest first: the key that signs is the one most tokens carry.
         self._macs = tuple(signer.prepared.states[signer._derived[key]] for key in keys)
-        self.salt = salt
-        self.max_age = max_age
-        # Successful verifications only, by the full signed string (a tampered value
-        # is a different key): signed -> (value, issued timestamp or None).
-        self._verified: dict[str, tuple[str, int | None]] = {}
+        # Signature checks by the whole signed string (a tampered value is another
+        # key; the keys never change): signed -> (value, issued, reason).
+        self._verified: Memo[str, _Checked] = Memo(
+            f"signer:{salt}", self._check, size=512, max_key_length=4096
+        )
 
     def sign(self, value: str) -> str:
         """``value`` followed by ``.`` and its signature (URL-safe, cookie-safe)."""
@@ -126,66 +138,53 @@ class CookieSigner:
         """``(value, "ok")``, or ``(None, reason)`` with reason ``unsigned``,
         ``bad_signature`` or ``expired``.
 
-        The hot path of every request carrying a signed cookie: the token format is
-        itsdangerous's (``value[.timestamp].signature``, URL-safe base64 without
-        padding), checked here against the precomputed keyed HMAC states directly,
-        newest key first, so a verification costs one HMAC update per key tried.
-        A client sends the same cookie again and again, so successful verifications
-        are remembered (bounded; keyed by the whole signed string, the keys never
-        change): a repeat costs a dict lookup, and with ``max_age`` the age is still
-        checked on every request.
+        The hot path of every request carrying a signed cookie: a client sends the
+        same cookie again and again, so the signature check of a signed string is
+        remembered (:class:`~headerware.memo.Memo`, bounded); with ``max_age`` the
+        age is still checked on every request.
         """
-        known = self._verified.get(signed)
-        if known is not None:
-            value, issued = known
-            if issued is None:
-                return value, "ok"
-            signer = self._signer
-            assert isinstance(signer, TimestampSigner)
-            age = signer.get_timestamp() - issued
-            assert self.max_age is not None
-            if age > self.max_age or age < 0:
-                return None, "expired"
-            return value, "ok"
+        value, issued, reason = self._verified(signed)
+        if value is None or issued is None:
+            return value, reason
+        assert self.max_age is not None and isinstance(self._signer, TimestampSigner)
+        age = self._signer.get_timestamp() - issued
+        if age > self.max_age or age < 0:
+            return None, "expired"
+        return value, "ok"
+
+    def _check(self, signed: str) -> _Checked:
+        """The signature check proper: ``(value, issued or None, "ok")`` or
+        ``(None, None, reason)``.
+
+        The token format is itsdangerous's (``value[.timestamp].signature``, URL-safe
+        base64 without padding), checked against the precomputed keyed HMAC states
+        directly, newest key first: one HMAC update per key tried.
+        """
         value, sep, sig = signed.rpartition(".")
         if not sep:
-            return None, "unsigned"
+            return None, None, "unsigned"
         try:
             data = value.encode("utf-8")
             expected_sig = sig.encode("ascii")
         except UnicodeError:
-            return None, "bad_signature"
+            return None, None, "bad_signature"
         for prepared in self._macs:
             mac = prepared.copy()
             mac.update(data)
             if hmac.compare_digest(base64_encode(mac.digest()), expected_sig):
                 break
         else:
-            return None, "bad_signature"
+            return None, None, "bad_signature"
         if self.max_age is None:
-            self._remember(signed, value, None)
-            return value, "ok"
+            return value, None, "ok"
         value, sep, stamp = value.rpartition(".")
+        if not sep:
+            return None, None, "bad_signature"
         try:
             issued = bytes_to_int(base64_decode(stamp))
         except Exception:
-            return None, "bad_signature"
-        if not sep:
-            return None, "bad_signature"
-        self._remember(signed, value, issued)
-        signer = self._signer
-        assert isinstance(signer, TimestampSigner)
-        age = signer.get_timestamp() - issued
-        if age > self.max_age or age < 0:
-            return None, "expired"
-        return value, "ok"
-
-    def _remember(self, signed: str, value: str, issued: int | None) -> None:
-        if len(signed) <= _VERIFIED_MAX_LENGTH:
-            verified = self._verified
-            if len(verified) >= _VERIFIED_CACHE_SIZE:
-                verified.clear()
-            verified[signed] = (value, issued)
+            return None, None, "bad_signature"
+        return value, issued, "ok"
 
     def unsign(self, signed: str) -> str | None:
         """The original value when the signature is valid (and fresh), else ``None``."""
@@ -228,15 +227,13 @@ class CookieEncrypter:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
         except ImportError as exc:  # pragma: no cover - the extra is installed in dev
-            raise ValueError(
-                "encrypted_cookies: needs the 'cryptography' package; install "
-                "headerware[crypto] or remove encrypted_cookies"
+            raise OptionError(
+                "encrypted_cookies",
+                None,
+                "needs the 'cryptography' package",
+                "install headerware[crypto] or remove encrypted_cookies",
             ) from exc
-        if max_age is not None and (isinstance(max_age, bool) or max_age <= 0):
-            raise ValueError(
-                f"max_age: {max_age!r} is not a positive number of seconds; use e.g. "
-                "max_age=86400, or None for no expiry"
-            )
+        self.max_age = _max_age(max_age)
         keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key, option=option)
         ciphers = []
         for key in keys:
@@ -248,7 +245,6 @@ class CookieEncrypter:
             ).derive(key)
             ciphers.append(AESGCM(derived))
         self._ciphers = tuple(ciphers)
-        self.max_age = max_age
 
     def encrypt(self, value: str, context: str = "") -> str:
         """The sealed token for ``value``, bound to ``context`` (the cookie name)."""

@@ -5,17 +5,25 @@ as usual. On the way out :class:`SignedCookies` signs the value of every configu
 cookie with itsdangerous; on the way in it verifies and strips the signature before
 the application runs. A value that is missing its signature, tampered with, expired,
 signed for another cookie, or sent twice with different values is removed from the
-request (``HTTP_COOKIE`` is rewritten, so Flask, Django and a bare parse all see the
-same cookies) and logged as ``cookie_signature_invalid`` with the cookie name and a
+request and logged as ``cookie_signature_invalid`` with the cookie name and a
 reason - never the key or the value.
 
-Reusable helpers (sessions, CSRF and auth build on them):
+What the application parses is always headerware's: on every request that carries
+a ``Cookie`` header, the header the application sees is *rebuilt* from what
+headerware's strict parser accepted (:mod:`headerware.cookies_parse`), whether or
+not a signed cookie was in it. Frameworks parse more leniently than browsers
+write: Django and werkzeug strip Unicode white space from names, so a cookie
+``\\xa0username=admin`` (planted by a sibling subdomain, or by script) would read
+as ``username`` and bypass the signature; werkzeug reads a bare ``username`` as an
+empty ``username``. Such pairs never reach the application. Flask, Django and a
+bare ``SimpleCookie`` parse all see the same cookies as headerware.
+
+The signing primitives live in :mod:`headerware.crypto` (re-exported here):
 
 :class:`CookieSigner`
     ``sign(value) -> str`` / ``unsign(value) -> str | None`` for one salt, HMAC-SHA256
     through itsdangerous. Key rotation: the key list is newest first, the newest signs
-    and every key verifies. Derived keys and the HMAC state are computed once, at
-    construction, never per request.
+    and every key verifies.
 :class:`CookieEncrypter`
     ``encrypt(value) -> str`` / ``decrypt(value) -> str | None``: AES-256-GCM (needs
     the ``crypto`` extra, ``cryptography``), one key per secret key derived with HKDF,
@@ -40,49 +48,43 @@ Options of :class:`SignedCookies` (layer name ``"signed_cookies"``):
     The namespace of the signatures; the cookie name is appended, so a value signed for
     one cookie is never valid as another.
 ``report_only=False``
-    Log invalid cookies (``report_only=True`` in the event) but leave them in place and
-    sign nothing.
+    Log invalid cookies (``report_only=True`` in the event) but change nothing: the
+    request's Cookie header goes to the application as sent, nothing is signed.
 
 Details: deletions (``Max-Age=0``, a past ``Expires``) go out unsigned, so deleting
 works as usual. A quoted value (``"a b"``) is signed inside its quotes and handed
 back quoted, so the framework unquotes it as before. The ``(name, reason)`` of each
-cookie removed from a request is in environ ``headerware.signed_cookies.rejected``
+cookie removed from a request is published as ``headerware.signed_cookies.rejected``
 (helper :func:`rejected_cookies`); the header the client sent is kept under
 ``headerware.cookies.orig``. Stack :class:`~headerware.layers.cookies.CookiePolicy`
 outside this layer (``Stack([CookiePolicy(), SignedCookies(...)], app)``) so its
 flags and size limit apply to the signed value.
 
-Cost: every signer, derived key and keyed HMAC state is built in ``__init__``
-(pattern-matched names: on first use, then cached); verifying a cookie is one HMAC
-update per key tried, newest first.
+Cost: the signers (derived keys, keyed HMAC states) of exact names are built in
+``__init__``; those of pattern-matched names on first use, then remembered. Each
+signer remembers its recent checks, and without ``max_age`` or encryption the whole
+outcome of a Cookie header is remembered too (:class:`~headerware.memo.Memo`).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import struct
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
-from itsdangerous.signer import HMACAlgorithm, Signer
-from itsdangerous.timed import TimestampSigner
-
-from .._headers import HeaderList
 from .._log import security_event
-from ..cookies_parse import RequestCookies, apply_cookies
-from ..engine import Context, Layer, Response
+from ..cookie_names import NameMatcher
+from ..cookies_parse import RequestCookies, parse_request_cookies
+from ..core.layer import Layer, Response, ResponseHead
 from ..crypto import CookieEncrypter, CookieSigner, KeysOption
 from ..keys import load_secret_keys
-from ..setcookie import SetCookie, parse_attributes, split_set_cookie
-from ..cookie_names import NameMatcher
+from ..memo import Memo
+from ..options import OptionError, boolean, seconds, string_list, text
+from ..setcookie import SetCookie, parse_attributes, replace_set_cookies, split_set_cookie
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+    from ..core.context import Context
 
 __all__ = [
     "REJECTED_ENVIRON_KEY",
@@ -92,18 +94,12 @@ __all__ = [
     "rejected_cookies",
 ]
 
-#: Environ key: ``((name, reason), ...)`` of the cookies removed from this request.
+#: Published key: ``((name, reason), ...)`` of the cookies removed from this request.
 REJECTED_ENVIRON_KEY = "headerware.signed_cookies.rejected"
 
-#: A Cookie header's outcome: the cookies the application sees (``None``: unchanged)
-#: and the rejected ``(name, reason)`` pairs.
-_Outcome = tuple["RequestCookies | None", tuple[tuple[str, str], ...]]
-#: Remembered outcomes per layer, by the canonical Cookie header (a client sends the
-#: same one until a cookie changes). Bounded: cleared when full.
-_OUTCOMES_SIZE = 512
-_OUTCOMES_MAX_LENGTH = 4096
-
-_SIGNED_CACHE_SIZE = 1024
+#: A Cookie header's outcome: the verified cookies (``None``: no cookie of this
+#: layer came) and the rejected ``(name, reason)`` pairs.
+_Outcome = tuple[RequestCookies | None, tuple[tuple[str, str], ...]]
 
 
 def rejected_cookies(environ: WSGIEnvironment) -> tuple[tuple[str, str], ...]:
@@ -136,73 +132,46 @@ class SignedCookies(Layer):
         report_only: bool = False,
     ) -> None:
         super().__init__(app)
-        for option, value in (("cookies", cookies), ("encrypted_cookies", encrypted_cookies)):
-            if isinstance(value, str):
-                raise ValueError(
-                    f"{option}: {value!r} is a string; pass a list of names or patterns, "
-                    f"e.g. {option}=[{value!r}]"
-                )
-        if not cookies and not encrypted_cookies:
-            raise ValueError(
-                "cookies: no cookie to sign; name them, e.g. cookies=['username'] "
-                "(or encrypted_cookies=[...])"
-            )
-        if not isinstance(salt, str) or not salt:
-            raise ValueError(f"salt: {salt!r} must be a non-empty string")
-        if not isinstance(report_only, bool):
-            raise ValueError(f"report_only: {report_only!r} is not a boolean; use True or False")
-        self._signed = NameMatcher(cookies, option="cookies")
-        self._encrypted = NameMatcher(encrypted_cookies, option="encrypted_cookies")
-        both = set(self._signed.entries) & set(self._encrypted.entries)
-        if both:
-            raise ValueError(
-                f"cookies/encrypted_cookies: {sorted(both)} listed in both; encrypted "
-                "cookies are authenticated too, list them once"
-            )
+        self._signed, self._encrypted = _matchers(cookies, encrypted_cookies)
+        self.salt = text("salt", salt)
+        self.report_only = boolean("report_only", report_only)
+        self.max_age = (
+            None if max_age is None else seconds("max_age", max_age, minimum=1, example="86400")
+        )
         self.keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key)
-        self.max_age = max_age
-        self.salt = salt
-        self.report_only = report_only
-        # The engine's shared scan: without a Set-Cookie, the response hook has
-        # nothing to do (``_on_clean`` stays the base no-op).
-        self._watched = frozenset({"set-cookie"})
-        # One signer per cookie name (its own salt), built now for every exact name.
-        self._signers: dict[str, CookieSigner] = {}
-        for entry in self._signed.entries:
-            if not any(char in entry for char in "*?["):
-                self._signers[entry] = self._make_signer(entry)
+        # One signer per cookie name (its own salt): exact names now, patterns on use.
+        self._exact_signers = {name: self._make_signer(name) for name in self._signed.exact}
+        self._pattern_signers: Memo[str, CookieSigner] = Memo(
+            "signed_cookies.signers", self._make_signer, size=256, max_key_length=256
+        )
         self._encrypter = (
-            CookieEncrypter(self.keys, salt + ".encrypted", max_age) if encrypted_cookies else None
+            CookieEncrypter(self.keys, self.salt + ".encrypted", self.max_age)
+            if self._encrypted
+            else None
         )
-        # The request hook's lookups: exact names -> kind; patterns need _kind().
-        self._exact_kinds: dict[str, str] = {}
-        if self._encrypter is not None:
-            self._exact_kinds.update(
-                (entry, "encrypted")
-                for entry in self._encrypted.entries
-                if not any(char in entry for char in "*?[") and self._signed.match(entry) is None
-            )
-        self._exact_kinds.update((entry, "signed") for entry in self._signers)
-        self._has_patterns = len(self._exact_kinds) < len(self._signed.entries) + len(
-            self._encrypted.entries
+        # The request hook's lookups: exact names -> kind; other names need _kind().
+        self._exact_kinds: dict[str, str] = {
+            name: "encrypted" for name in self._encrypted.exact if self._signed.match(name) is None
+        }
+        self._exact_kinds.update((name, "signed") for name in self._exact_signers)
+        self._has_patterns = self._signed.has_patterns or self._encrypted.has_patterns
+        # Outcomes of whole Cookie headers, when one depends on nothing but the header
+        # (no expiry, no decryption) and is acted on.
+        self._outcomes: Memo[str, _Outcome] | None = (
+            Memo("signed_cookies.outcomes", self._decide_header, size=512, max_key_length=4096)
+            if self.max_age is None and self._encrypter is None and not self.report_only
+            else None
         )
-        # Outcomes of whole Cookie headers (see on_request): only when an outcome depends
-        # on nothing but the header - no expiry, no decryption - and is acted on.
-        self._outcomes: dict[str, _Outcome] | None = (
-            {} if max_age is None and self._encrypter is None and not report_only else None
-        )
+        if self.report_only:
+            self.handles_response = False
 
     def _make_signer(self, name: str) -> CookieSigner:
         return CookieSigner(self.keys, f"{self.salt}:{name}", self.max_age)
 
     def signer_for(self, name: str) -> CookieSigner:
-        """The signer of cookie ``name`` (built once; pattern matches cached)."""
-        signer = self._signers.get(name)
-        if signer is None:
-            signer = self._make_signer(name)
-            if len(self._signers) < _SIGNED_CACHE_SIZE:
-                self._signers[name] = signer
-        return signer
+        """The signer of cookie ``name`` (built once; pattern matches remembered)."""
+        signer = self._exact_signers.get(name)
+        return signer if signer is not None else self._pattern_signers(name)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -215,16 +184,17 @@ class SignedCookies(Layer):
         }
 
     def _kind(self, name: str) -> str | None:
+        """``"signed"``, ``"encrypted"`` or ``None`` (a signed entry wins)."""
+        kind = self._exact_kinds.get(name)
+        if kind is not None or not self._has_patterns:
+            return kind
         if self._signed.match(name) is not None:
             return "signed"
-        if self._encrypter is not None and self._encrypted.match(name) is not None:
+        if self._encrypted.match(name) is not None:
             return "encrypted"
         return None
 
     def _open(self, name: str, kind: str, raw: str) -> tuple[str | None, str]:
-        if kind == "signed" and raw[:1] != '"':
-            signer = self._signers.get(name) or self.signer_for(name)
-            return signer.verify(raw)
         value, quoted = _unquote(raw)
         if kind == "signed":
             plain, reason = self.signer_for(name).verify(value)
@@ -247,26 +217,15 @@ class SignedCookies(Layer):
     # -- request --------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        if not ctx.environ.get("HTTP_COOKIE"):
+        if not ctx.header("cookie"):
             return None
         cookies = ctx.cookies
         outcomes = self._outcomes
         header = cookies.header
         if outcomes is not None and header is not None:
-            # Without expiry or decryption the outcome is a function of the header
-            # alone: a repeat skips the per-cookie checks and the rewrite.
-            outcome = outcomes.get(header)
-            if outcome is None:
-                outcome = self._decide(cookies)
-                if len(header) <= _OUTCOMES_MAX_LENGTH:
-                    if len(outcomes) >= _OUTCOMES_SIZE:
-                        outcomes.clear()
-                    outcomes[header] = outcome
+            rewritten, rejected = outcomes(header)
         else:
-            outcome = self._decide(cookies)
-        rewritten, rejected = outcome
-        if rewritten is None:
-            return None
+            rewritten, rejected = self._decide(cookies)
         report = self.report_only
         for name, reason in rejected:
             if report:
@@ -278,26 +237,25 @@ class SignedCookies(Layer):
         if report:
             return None
         if rejected:
-            ctx.environ[REJECTED_ENVIRON_KEY] = rejected
-        apply_cookies(ctx, rewritten)
+            ctx.publish(REJECTED_ENVIRON_KEY, rejected)
+        # Always: the application parses only the header rebuilt from the strict
+        # parse, never the client's (see the module documentation).
+        ctx.set_cookies(rewritten if rewritten is not None else cookies)
         return None
+
+    def _decide_header(self, header: str) -> _Outcome:
+        return self._decide(parse_request_cookies(header))
 
     def _decide(self, cookies: RequestCookies) -> _Outcome:
         """The verified cookies (``None`` when no cookie of this layer came) and the
         rejected ones."""
         changes: dict[str, str | None] = {}
         rejected: list[tuple[str, str]] = []
-        exact = self._exact_kinds
-        patterns = self._has_patterns
         duplicates = cookies.duplicates
         for name, raw in cookies.items():
-            kind = exact.get(name)
+            kind = self._kind(name)
             if kind is None:
-                if not patterns:
-                    continue
-                kind = self._kind(name)
-                if kind is None:
-                    continue
+                continue
             if duplicates and name in duplicates and cookies.conflicting(name):
                 plain, reason = None, "conflicting_duplicate"
             else:
@@ -311,19 +269,47 @@ class SignedCookies(Layer):
 
     # -- response -------------------------------------------------------------
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        if self.report_only:
-            return None
-        for index, (key, header) in enumerate(headers):
-            if len(key) != 10 or key.lower() != "set-cookie":
-                continue
-            name, value, tail = split_set_cookie(header)
-            if not name:
-                continue
-            kind = self._kind(name)
-            if kind is None:
-                continue
-            if tail and SetCookie("", "", parse_attributes(tail)).is_deletion():
-                continue
-            headers[index] = (key, f"{name}={self._seal(name, kind, value)}{tail}")
-        return None
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        values = response.get_all("set-cookie")
+        if not values:
+            return
+        sealed = [self._sign_header(value) for value in values]
+        if sealed != values:
+            replace_set_cookies(response, sealed)
+
+    def _sign_header(self, header: str) -> str:
+        """``header`` with its value signed or encrypted when the cookie is configured
+        (deletions go out as they are); every attribute is kept verbatim."""
+        name, value, tail = split_set_cookie(header)
+        if not name:
+            return header
+        kind = self._kind(name)
+        if kind is None:
+            return header
+        if tail and SetCookie(name, value, parse_attributes(tail)).is_deletion():
+            return header
+        return f"{name}={self._seal(name, kind, value)}{tail}"
+
+
+def _matchers(cookies: Sequence[str], encrypted: Sequence[str]) -> tuple[NameMatcher, NameMatcher]:
+    """The validated ``cookies`` and ``encrypted_cookies`` options."""
+    signed_names = string_list("cookies", cookies)
+    encrypted_names = string_list("encrypted_cookies", encrypted)
+    if not signed_names and not encrypted_names:
+        raise OptionError(
+            "cookies",
+            cookies,
+            "no cookie to sign",
+            "name them, e.g. cookies=['username'] (or encrypted_cookies=[...])",
+        )
+    signed = NameMatcher(signed_names, option="cookies")
+    encrypted_matcher = NameMatcher(encrypted_names, option="encrypted_cookies")
+    both = set(signed.entries) & set(encrypted_matcher.entries)
+    if both:
+        raise OptionError(
+            "encrypted_cookies",
+            encrypted,
+            f"{sorted(both)} also listed in cookies",
+            "encrypted cookies are authenticated too: list them once",
+        )
+    return signed, encrypted_matcher
