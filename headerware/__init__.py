@@ -15,9 +15,7 @@ from __future__ import annotations
 from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
 from .core.context import Context
 from .core.layer import Layer, Response, ResponseHead
-from .options import OptionError
-from .stack import Stack
-from .wsgi import current_context
+from .crypto import CookieEncrypter, CookieSigner
 from .keys import generate_key, load_secret_keys
 from .layers.auth import BearerAuth, bearer_claims
 from .layers.caching import Caching
@@ -36,11 +34,13 @@ from .layers.negotiation import (
 )
 from .layers.security import SecurityHeaders
 from .layers.sessions import Session, Sessions, get_session
-from .crypto import CookieEncrypter, CookieSigner
 from .layers.signing import SignedCookies, rejected_cookies
+from .options import OptionError
+from .stack import Stack
 from .stores import StoreUnavailable
 from .stores.cookie import CookieStore
 from .stores.sqlite import SQLiteStore
+from .wsgi import current_context
 
 __version__ = "0.1.0"
 

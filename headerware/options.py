@@ -20,8 +20,8 @@ __all__ = [
     "OptionError",
     "boolean",
     "choice",
-    "positive_int",
     "non_negative_int",
+    "positive_int",
     "seconds",
     "string_list",
     "text",
@@ -91,7 +91,7 @@ def choice(option: str, value: object, choices: Iterable[T]) -> T:
     if value not in allowed:
         listed = ", ".join(repr(item) for item in allowed)
         raise OptionError(option, value, f"{value!r} is not one of {listed}", "pick one of them")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def text(option: str, value: object, *, empty: bool = False) -> str:

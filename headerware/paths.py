@@ -243,8 +243,10 @@ def _parse(pattern: object, option: str) -> tuple[int | None, str]:
         )
     if any(ord(char) < 0x21 or ord(char) == 0x7F for char in body):
         raise OptionError(
-            option, pattern, f"path pattern {pattern!r} contains white space or a control "
-            "character", "remove it"
+            option,
+            pattern,
+            f"path pattern {pattern!r} contains white space or a control character",
+            "remove it",
         )
     if normalize_path(body) != body:
         raise OptionError(

@@ -87,8 +87,10 @@ class Stack:
                     variant.append(inner)
                 app = inner.app
         for layer in [*flat, *(layer for _, variant in variants for layer in variant)]:
-            if layer.app is not None and layer.app is not app and not isinstance(
-                layer.app, Layer | Stack
+            if (
+                layer.app is not None
+                and layer.app is not app
+                and not isinstance(layer.app, Layer | Stack)
             ):
                 raise ValueError(
                     f"Stack: layer {type(layer).__name__} already wraps an application; "
@@ -136,3 +138,6 @@ class Stack:
             )
             return send_head(ctx, self.chain.answer(ctx, refusal), start_response)
         return serve(chain, app, ctx, start_response)
+
+
+Layer.middleware = Stack

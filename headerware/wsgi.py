@@ -302,21 +302,35 @@ class _Responder:
         head = self.head
         assert head is not None
         if not self.sent:  # held for a body hook
+            if head.body is not None or head.body_dropped:
+                # An inner layer already replaced (or dropped) the body: the hooks see
+                # that body, never the application's.
+                _close(body)
+                return self._send_held(head.body or [])
             if type(body) is list or type(body) is tuple:
                 try:
                     chunks = [*self.written, *body]
                 finally:
                     _close(body)
-                head = self.chain.finish_body(self.ctx, head, chunks)
-                self.head = head
-                self.sent = True
-                self.parent(head.status, head.headers, self.exc_info)
-                return [] if head.body_dropped else list(head.body or [])
+                return self._send_held(chunks)
             written = self.release()
             if written:
                 return _Body(self, body, written)
             return self._decided(body)
         return self._decided(body)
+
+    def _send_held(self, chunks: list[bytes]) -> list[bytes]:
+        """Run the body hooks on a complete body, then send the head; the body to return."""
+        head = self.head
+        assert head is not None
+        if head.body_dropped:
+            head.body_hooks = None
+        else:
+            head = self.chain.finish_body(self.ctx, head, chunks)
+        self.head = head
+        self.sent = True
+        self.parent(head.status, head.headers, self.exc_info)
+        return [] if head.body_dropped else list(head.body or [])
 
     def _decided(self, body: Iterable[bytes]) -> Iterable[bytes]:
         head = self.head
@@ -358,6 +372,9 @@ class _Body:
                 return
         head = responder.head
         if not responder.sent:
+            if head.body is not None or head.body_dropped:
+                yield from responder._send_held(head.body or [])
+                return
             # Held, but a generator's body is a stream: it is never buffered.
             first = responder.release() + first
         chosen = _chosen_body(head)
@@ -372,4 +389,3 @@ class _Body:
             return
         self._closed = True
         _close(self._inner)
-

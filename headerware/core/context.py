@@ -32,11 +32,31 @@ from ..cookies_parse import RequestCookies, parse_request_cookies
 from ..memo import Memo
 from ..paths import normalize_path
 
-__all__ = ["COOKIES_ORIG_KEY", "Context", "parse_language_accept", "parse_mime_accept"]
+__all__ = [
+    "ACCEPT_LIMIT",
+    "COOKIES_ORIG_KEY",
+    "Context",
+    "parse_language_accept",
+    "parse_mime_accept",
+]
 
 #: The published key holding the ``Cookie`` header as the client sent it, once a
 #: layer replaced what the application sees.
 COOKIES_ORIG_KEY = "headerware.cookies.orig"
+
+#: The longest Accept / Accept-Language value parsed. werkzeug's parse is linear but
+#: costs ~20 ms for 8 KiB and gunicorn joins repeated lines, so a client could make
+#: every layer that negotiates (and every refusal) pay for a megabyte. Browsers send
+#: under 300 characters; a longer value is cut at its last complete entry.
+ACCEPT_LIMIT = 1024
+
+
+def _capped(value: str) -> str:
+    if len(value) <= ACCEPT_LIMIT:
+        return value
+    cut = value.rfind(",", 0, ACCEPT_LIMIT)
+    return value[:cut] if cut > 0 else ""
+
 
 _mime: Memo[str, MIMEAccept] = Memo(
     "accept", lambda value: parse_accept_header(value, MIMEAccept), size=256, max_key_length=512
@@ -50,13 +70,15 @@ _language: Memo[str, LanguageAccept] = Memo(
 
 
 def parse_mime_accept(value: str | None) -> MIMEAccept:
-    """An ``Accept`` header parsed by werkzeug (shared between requests: read-only)."""
-    return _mime(value) if value else MIMEAccept()
+    """An ``Accept`` header parsed by werkzeug (shared between requests: read-only);
+    values beyond :data:`ACCEPT_LIMIT` characters are cut at their last entry."""
+    return _mime(_capped(value)) if value else MIMEAccept()
 
 
 def parse_language_accept(value: str | None) -> LanguageAccept:
-    """An ``Accept-Language`` header parsed by werkzeug (shared: read-only)."""
-    return _language(value) if value else LanguageAccept()
+    """An ``Accept-Language`` header parsed by werkzeug (shared: read-only), capped
+    like :func:`parse_mime_accept`."""
+    return _language(_capped(value)) if value else LanguageAccept()
 
 
 class Context:

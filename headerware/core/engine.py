@@ -100,9 +100,7 @@ class Chain:
         """Run every response hook on the application's head; the head to send."""
         return self._run(ctx, head, self.response_hooks)
 
-    def _run(
-        self, ctx: Context, head: ResponseHead, hooks: Sequence[ResponseHook]
-    ) -> ResponseHead:
+    def _run(self, ctx: Context, head: ResponseHead, hooks: Sequence[ResponseHook]) -> ResponseHead:
         for hook in hooks:
             try:
                 hook(ctx, head)
@@ -126,9 +124,7 @@ class Chain:
             try:
                 hook(ctx, head)
             except Exception:
-                logger.exception(
-                    "headerware layer %s failed on an error response", _owner(hook)
-                )
+                logger.exception("headerware layer %s failed on an error response", _owner(hook))
         # Whatever a hook asked, an error response's body is the error text.
         head.body_hooks = None
         head.body_dropped = False
@@ -138,7 +134,7 @@ class Chain:
     def app_failed(self, ctx: Context) -> ResponseHead:
         """The application raised before it started its response: log, answer 500."""
         if _propagates():
-            raise  # noqa: PLE0704 - called from an except block
+            raise
         logger.exception("the application raised before starting its response; answering 500")
         return self.error(ctx, self.response_hooks)
 

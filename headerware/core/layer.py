@@ -49,7 +49,9 @@ class Response:
         self.body = body
 
     @classmethod
-    def _with(cls, status: str, content_type: str, body: bytes, headers: HeaderList | None) -> Response:
+    def _with(
+        cls, status: str, content_type: str, body: bytes, headers: HeaderList | None
+    ) -> Response:
         base = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         return cls(status, base + (headers or []), body)
 
@@ -209,6 +211,16 @@ class ResponseHead:
         self.body_dropped = False
         self.set("Content-Length", str(sum(len(chunk) for chunk in chunks)))
 
+    def replace(self, response: Response) -> None:
+        """Answer with ``response`` instead: its status, headers and body (a refusal
+        decided after the application answered, e.g. a 503 when a save failed).
+        Body hooks that inner layers registered are dropped: they asked for the
+        application's body, which is no longer sent; outer layers still run."""
+        self.status = response.status
+        self.replace_all(list(response.headers))
+        self.body_hooks = None
+        self.replace_body(response.body)
+
     def drop_body(self) -> None:
         """Send no body at all (a 304, a HEAD): the application's is discarded."""
         self.body_dropped = True
@@ -228,6 +240,9 @@ class Layer:
 
     #: The layer's name in stack listings, configuration files and log records.
     name: ClassVar[str] = "layer"
+    #: Builds the one-layer stack that runs a layer as middleware: set by the server
+    #: side (:mod:`headerware.stack`) when it is imported, so the core needs no adapter.
+    middleware: ClassVar[Callable[[list[Layer], Any], Any] | None] = None
 
     app: Any
 
@@ -261,7 +276,7 @@ class Layer:
                     f"{type(self).__name__} was created without an application; pass the "
                     "app as the first argument, or put the layer in a Stack"
                 )
-            from ..stack import Stack  # the adapter side; the core never needs it
-
-            stack = self._stack = Stack([self], self.app)
+            if Layer.middleware is None:
+                raise TypeError("import headerware (or headerware.stack) to run layers")
+            stack = self._stack = Layer.middleware([self], self.app)
         return stack(*args)
