@@ -212,7 +212,7 @@ def hw_class(module: str, *names: str) -> Any:
 
 
 def hw_stack(layers: list[Any], app: WSGIApp) -> WSGIApp:
-    from headerware.engine import Stack
+    from headerware import Stack
 
     return Stack(layers, app)
 
@@ -356,3 +356,79 @@ def server_app(name: str) -> WSGIApp:
 
         return talisman_app(nonce=True, force_https=False)  # type: ignore[no-any-return]
     raise ValueError(f"server_app: unknown app {name!r}")
+
+
+def handwritten_full_middleware(app: WSGIApp) -> WSGIApp:
+    """A hand-written middleware doing the work of the full default stack on a plain or
+    CORS ``GET``: the security headers (precomputed, an app's own value kept), a fresh
+    CSP nonce per request (published in the environ, rendered into the policy), the
+    CORS decision on ``Origin`` with ``Vary``, a scan of every ``Set-Cookie`` for the
+    cookie flags, and a look at the Cookie header for the session and signed cookies.
+    The limit the full stack is held to (at most 2x this)."""
+    import base64
+    import os
+
+    from .harness import environ_maker, request
+
+    probe = environ_maker(**{"wsgi.url_scheme": "http", "SERVER_PORT": "80"})()
+    _, full_headers, _ = request(hw_stack(full_stack(), app), probe)
+    _, bare_headers, _ = request(app, environ_maker()())
+    bare_names = {name.lower() for name, _ in bare_headers}
+    static = [
+        (name, value)
+        for name, value in full_headers
+        if name.lower() not in bare_names
+        and name.lower() not in ("content-security-policy", "vary")
+    ]
+    csp = next(v for k, v in full_headers if k.lower() == "content-security-policy")
+    nonce_start = csp.index("'nonce-") + len("'nonce-")
+    nonce_end = csp.index("'", nonce_start)
+    template = csp[:nonce_start].replace("%", "%%") + "%s" + csp[nonce_end:].replace("%", "%%")
+    allowed = ALLOWED_ORIGIN
+    cors_headers = [
+        ("Access-Control-Allow-Origin", allowed),
+        ("Access-Control-Allow-Credentials", "true"),
+    ]
+
+    def harden(value: str, secure: bool) -> str:
+        lower = value.lower()
+        if "httponly" not in lower:
+            value += "; HttpOnly"
+        if "samesite" not in lower:
+            value += "; SameSite=Lax"
+        if "path=" not in lower:
+            value += "; Path=/"
+        if secure and "secure" not in lower:
+            value += "; Secure"
+        return value
+
+    def middleware(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        nonce = base64.b64encode(os.urandom(16)).decode("ascii")
+        environ["headerware.csp.nonce"] = nonce
+        origin = environ.get("HTTP_ORIGIN")
+        cookie = environ.get("HTTP_COOKIE")
+        if cookie and ("session=" in cookie or "username=" in cookie):
+            environ["HTTP_COOKIE"] = cookie  # a real one would verify and rebuild it
+        secure = environ.get("wsgi.url_scheme") == "https"
+
+        def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):  # type: ignore[no-untyped-def]
+            out = []
+            names = set()
+            for name, value in headers:
+                lower = name.lower()
+                names.add(lower)
+                if lower == "set-cookie":
+                    value = harden(value, secure)
+                out.append((name, value))
+            for name, value in static:
+                if name.lower() not in names:
+                    out.append((name, value))
+            out.append(("Content-Security-Policy", template % nonce))
+            out.append(("Vary", "Origin"))
+            if origin == allowed:
+                out.extend(cors_headers)
+            return start_response(status, out, exc_info)
+
+        return app(environ, _start_response)
+
+    return middleware

@@ -17,48 +17,71 @@ SIZES = (1, 2, 4, 8, 16)
 
 
 def _layer_classes() -> tuple[type[Any], type[Any]]:
-    from headerware.engine import Context, Layer, Response
+    """An idle and an active layer, for whichever engine is imported: the layer
+    protocol of headerware >= 0.2 (``on_response(ctx, response)``) or 0.1's
+    (``on_response(ctx, status, headers)``), so ``benchmarks.engines`` can measure
+    the engine tagged ``engine-0.1`` side by side with today's."""
+    import headerware
 
-    class IdleLayer(Layer):
-        """Looks at the request and the response and has nothing to do."""
+    Layer = headerware.Layer
+    if hasattr(headerware, "ResponseHead"):
 
+        class IdleLayer(Layer):
+            """Looks at the request and the response and has nothing to do."""
+
+            name = "idle"
+
+            def on_request(self, ctx: Any) -> Any:
+                return None
+
+            def on_response(self, ctx: Any, response: Any) -> None:
+                return None
+
+        class ActiveLayer(Layer):
+            """Adds one precomputed response header."""
+
+            name = "active"
+
+            def __init__(self, index: int) -> None:
+                super().__init__()
+                self.header = (f"X-Layer-{index}", "1")
+
+            def on_response(self, ctx: Any, response: Any) -> None:
+                response.add(*self.header)
+
+        return IdleLayer, ActiveLayer
+
+    class OldIdleLayer(Layer):
         name = "idle"
 
-        def on_request(self, ctx: Context) -> Response | None:
+        def on_request(self, ctx: Any) -> Any:
             return None
 
-        def on_response(
-            self, ctx: Context, status: str, headers: list[tuple[str, str]]
-        ) -> str | None:
+        def on_response(self, ctx: Any, status: str, headers: list[tuple[str, str]]) -> None:
             return None
 
-    class ActiveLayer(Layer):
-        """Adds one precomputed response header."""
-
+    class OldActiveLayer(Layer):
         name = "active"
 
         def __init__(self, index: int) -> None:
             super().__init__()
             self.header = (f"X-Layer-{index}", "1")
 
-        def on_response(
-            self, ctx: Context, status: str, headers: list[tuple[str, str]]
-        ) -> str | None:
+        def on_response(self, ctx: Any, status: str, headers: list[tuple[str, str]]) -> None:
             headers.append(self.header)
-            return None
 
-    return IdleLayer, ActiveLayer
+    return OldIdleLayer, OldActiveLayer
 
 
 def _idle(n: int) -> Prepared:
-    from headerware.engine import Stack
+    from headerware import Stack
 
     idle, _ = _layer_classes()
     return Prepared(Stack([idle() for _ in range(n)], apps.make_wsgi_app()), environ_maker())
 
 
 def _active(n: int) -> Prepared:
-    from headerware.engine import Stack
+    from headerware import Stack
 
     _, active = _layer_classes()
     return Prepared(

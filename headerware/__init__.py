@@ -13,7 +13,9 @@ application through ``headerware.*`` environ keys and the helper functions below
 from __future__ import annotations
 
 from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
-from .engine import Context, Layer, Response, Stack, current_context
+from .core.context import Context
+from .core.layer import Layer, Response, ResponseHead
+from .crypto import CookieEncrypter, CookieSigner
 from .keys import generate_key, load_secret_keys
 from .layers.auth import BearerAuth, bearer_claims
 from .layers.caching import Caching
@@ -32,10 +34,13 @@ from .layers.negotiation import (
 )
 from .layers.security import SecurityHeaders
 from .layers.sessions import Session, Sessions, get_session
-from .layers.signing import CookieEncrypter, CookieSigner, SignedCookies, rejected_cookies
+from .layers.signing import SignedCookies, rejected_cookies
+from .options import OptionError
+from .stack import Stack
 from .stores import StoreUnavailable
 from .stores.cookie import CookieStore
 from .stores.sqlite import SQLiteStore
+from .wsgi import current_context
 
 __version__ = "0.1.0"
 
@@ -54,8 +59,10 @@ __all__ = [
     "CookieStore",
     "Layer",
     "Negotiation",
+    "OptionError",
     "RequestHeaders",
     "Response",
+    "ResponseHead",
     "ResponseHeaders",
     "SQLiteStore",
     "SecurityHeaders",

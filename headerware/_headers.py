@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .options import OptionError
+
 HeaderList = list[tuple[str, str]]
 
 #: RFC 9110 ``token``: the grammar of a header name.
@@ -51,21 +53,29 @@ def is_safe_value(value: str) -> bool:
 
 
 def check_header(name: str, value: str, *, option: str = "header") -> None:
-    """Raise ``ValueError`` naming ``option`` when the header could not be sent safely."""
+    """Raise :class:`~headerware.options.OptionError` naming ``option`` when the
+    header could not be sent safely (a bad name, a hop-by-hop name, a bad value)."""
     if not isinstance(name, str) or not is_token(name):
-        raise ValueError(
-            f"{option}: {name!r} is not a valid header name; use letters, digits and "
-            "!#$%&'*+-.^_`|~ only"
+        raise OptionError(
+            option,
+            name,
+            f"{name!r} is not a valid header name",
+            "use letters, digits and !#$%&'*+-.^_`|~ only",
         )
     if name.lower() in HOP_BY_HOP:
-        raise ValueError(
-            f"{option}: {name!r} is a hop-by-hop header and must not be set by an "
-            "application; remove it"
+        raise OptionError(
+            option,
+            name,
+            f"{name!r} is a hop-by-hop header and must not be set by an application",
+            "remove it",
         )
     if not isinstance(value, str) or not is_safe_value(value):
-        raise ValueError(
-            f"{option}: the value of {name!r} contains a control character (CR, LF, ...) "
-            "or a non-latin-1 character; remove it"
+        raise OptionError(
+            option,
+            value,
+            f"the value of {name!r} contains a control character (CR, LF, ...) or a "
+            "non-latin-1 character",
+            "remove it",
         )
 
 
@@ -137,3 +147,28 @@ def merge_vary(headers: HeaderList, tokens: Iterable[str]) -> None:
     else:
         kept.insert(first, ("Vary", value))
     headers[:] = kept
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare, lower-case media type of a Content-Type value (``""`` when absent)."""
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for a JSON response: ``application/json`` or an ``application/*+json`` type.
+
+    The one content-type classification of headerware: security headers pick their
+    JSON profile and CSP its JSON policy with it, so the two never disagree.
+    """
+    media = media_type(content_type)
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def is_html(content_type: str | None) -> bool:
+    """True for an HTML (or XHTML) document."""
+    media = media_type(content_type)
+    return media in ("text/html", "application/xhtml+xml")

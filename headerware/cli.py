@@ -6,6 +6,11 @@
 ``headerware check-config FILE [--json]``
     Validate a configuration and print the resulting stack in order, with every
     layer's effective options and the per-route variants; exit 1 with the error.
+    The listing is itself a TOML configuration: each layer's table with its
+    effective options, one ``[[routes]]`` table per route pattern with what it
+    changes, and everything that is not an option value (the order, derived values,
+    unset options, hidden secrets) in comments. It pastes back into a file; give
+    the secrets again (``{ env = "HEADERWARE_SECRET_KEYS" }``).
 ``headerware audit (APP | URL) [--path P ...] [--config FILE] [--fail-under GRADE] [--json]``
     Grade headers and cookies the way the MDN HTTP Observatory does.
 ``headerware keygen``
@@ -19,17 +24,20 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .config import ConfigError, StackFactory, load_config
+from .config import ConfigError, StackFactory, check_value, layer_options, load_config
 from .keys import ENV_VAR, generate_key
 
 if TYPE_CHECKING:
-    from .engine import Layer, Stack
+    from .core.layer import Layer
+    from .stack import Stack
 
-__all__ = ["main", "render_stack"]
+__all__ = ["main", "render_stack", "toml_value"]
 
 _EPILOG = """\
 examples:
@@ -49,13 +57,6 @@ current directory. FILE is a TOML configuration (see `pydoc headerware.config`).
 """
 
 
-def _value(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, default=_fallback)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 def _fallback(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
@@ -67,9 +68,89 @@ def _fallback(value: Any) -> Any:
     return repr(value)
 
 
-def _layer_lines(layer: Layer, indent: str) -> list[str]:
-    options = layer.describe()
-    return [f"{indent}{key} = {_value(value)}" for key, value in options.items()]
+def _shown(value: Any) -> str:
+    """A value for a comment line (anything, readable)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_fallback)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _is_placeholder(value: Any) -> bool:
+    """``"<2 key(s)>"``, ``"<callable f>"``: what ``describe()`` shows instead of a value."""
+    return isinstance(value, str) and value.startswith("<") and value.endswith(">")
+
+
+def toml_value(value: Any) -> str | None:
+    """``value`` written as a TOML value, or ``None`` when TOML cannot say it
+    (``None``, a callable, an object, a placeholder of a secret)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return None if _is_placeholder(value) else _toml_string(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
+        parts = [toml_value(item) for item in items]
+        if any(part is None for part in parts):
+            return None
+        return "[" + ", ".join(part for part in parts if part is not None) + "]"
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            return None
+        entries = [(key, toml_value(item)) for key, item in value.items()]
+        if any(text is None for _, text in entries):
+            return None
+        if not entries:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(key)} = {text}" for key, text in entries) + " }"
+    return None
+
+
+def _option_lines(layer: Layer, options: Mapping[str, Any]) -> list[str]:
+    """``key = value`` lines that paste back into the layer's table; what is not an
+    option value (derived, unset, hidden) as a comment."""
+    schema = layer_options(type(layer))
+    lines = []
+    for key, value in options.items():
+        option = schema.options.get(key)
+        if option is None and not schema.open_ended:
+            lines.append(f"# {key}: {_shown(value)}  (derived)")
+            continue
+        if value is None:
+            lines.append(f"# {key}: not set")
+            continue
+        text = toml_value(value)
+        if text is not None and option is not None:
+            try:
+                check_value(value, option.annotation, key)
+            except ConfigError:
+                text = None
+        if text is None:
+            reason = "hidden; give it again" if _is_placeholder(value) else "effective value"
+            lines.append(f"# {key}: {_shown(value)}  ({reason})")
+        else:
+            lines.append(f"{_toml_key(key)} = {text}")
+    return lines
 
 
 def render_stack(
@@ -78,15 +159,23 @@ def render_stack(
     *,
     title: str = "headerware stack",
 ) -> str:
-    """A readable listing: layers in order with their effective options, then routes."""
-    lines = [f"{title} (request hooks top to bottom, response hooks bottom to top):"]
+    """The stack as a TOML configuration: each layer's table in order with its
+    effective options, then one ``[[routes]]`` table per route pattern with what it
+    changes. Information that is not an option value is in comments, so the output
+    pastes back into a configuration file (secrets must be given again)."""
+    lines = [f"# {title} (request hooks top to bottom, response hooks bottom to top):"]
     if not layers:
-        lines.append("  (no layer)")
+        lines.append("# (no layer)")
     for index, layer in enumerate(layers, 1):
-        lines.append(f"  {index}. {layer.name}")
-        lines.extend(_layer_lines(layer, "       "))
+        lines.append(f"# {index}. {layer.name}")
+        lines.append(f"[{_toml_key(layer.name)}]")
+        lines.extend(_option_lines(layer, layer.describe()))
+        lines.append("")
     if routes:
-        lines.append("routes (exact path > longer '/*' prefix > shorter; see headerware.routes):")
+        lines.append(
+            "# routes (exact path > longer prefix > shorter; see headerware.routes);"
+            " * options changed on this route, + added, - disabled"
+        )
         base = {layer.name: layer for layer in layers}
         for pattern, variant in routes:
             names = {layer.name for layer in variant}
@@ -98,8 +187,11 @@ def render_stack(
                     marked.append(f"{layer.name}*")
                 else:
                     marked.append(layer.name)
-            marked.extend(f"-{name}" for name in base if name not in names)
-            lines.append(f"  {pattern}: {', '.join(marked) or '(no layer)'}")
+            disabled = [name for name in base if name not in names]
+            marked.extend(f"-{name}" for name in disabled)
+            lines.append("[[routes]]")
+            lines.append(f"path = {_toml_string(pattern)}")
+            lines.append(f"# {pattern}: {', '.join(marked) or '(no layer)'}")
             for layer in variant:
                 global_layer = base.get(layer.name)
                 if global_layer is layer:
@@ -108,12 +200,15 @@ def render_stack(
                 if global_layer is not None:  # only what this route changes
                     before = global_layer.describe()
                     options = {
-                        k: v for k, v in options.items() if before.get(k, v) != v or k not in before
+                        k: v for k, v in options.items() if k not in before or before[k] != v
                     }
-                lines.append(f"       {layer.name}:")
-                lines.extend(f"         {key} = {_value(value)}" for key, value in options.items())
-        lines.append("  (* options changed on this route, + added, - disabled)")
-    return "\n".join(lines)
+                lines.append(f"[routes.{_toml_key(layer.name)}]")
+                lines.extend(_option_lines(layer, options))
+            for name in disabled:
+                lines.append(f"[routes.{_toml_key(name)}]")
+                lines.append("enabled = false")
+            lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 def _describe_json(factory: StackFactory) -> str:

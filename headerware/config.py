@@ -1,4 +1,4 @@
-"""Configuration: a dict or a TOML file -> a validated :class:`~headerware.engine.Stack`.
+"""Configuration: a dict or a TOML file -> a validated :class:`~headerware.stack.Stack`.
 
 Python (``Stack([SecurityHeaders(), CORS(...)], app)``), a plain dict and a TOML file
 build the same stack through one schema: the keyword options of each layer's
@@ -28,13 +28,17 @@ Layers run in the canonical order of :mod:`headerware.registry` (proxy first,
 response_headers last; the module says why) unless ``[headerware] order`` lists every
 layer used. ``[headerware] layers = { name = "module:Class" }`` adds your own layers.
 
-Validation happens at start-up, before the first request, and every error names the
-key path, the value and the fix: an unknown key (with a did-you-mean), a wrong type
+Validation happens at start-up, before the first request, and every error is a
+:class:`ConfigError` whose :attr:`~ConfigError.path` is the key path, with the value
+and the fix in the message: an unknown key (with a did-you-mean), a wrong type
 (checked against the layer's annotations: ``str``, ``int``, ``float``, ``bool``,
 lists, tuples, sets, dicts, ``Optional``, unions, ``Literal``, classes), and the
-layer's own checks for unsafe combinations (its ``ValueError``, re-raised with the
-key path in front, e.g. ``cors.allow_origins[2]: ...`` or ``routes[0].cors: ...``).
-Each layer table may say ``enabled = false`` to keep its settings but turn it off.
+layer's own checks for unsafe combinations. A layer reports those as an
+:class:`~headerware.options.OptionError` naming its option; the key path is the
+layer's table plus that option (``security_headers.hsts_max_age``,
+``routes[0].cors.allow_origins``). A plain ``ValueError`` of a custom layer is
+reported at the layer's table (``my_layer: ...``). Each layer table may say
+``enabled = false`` to keep its settings but turn it off.
 
 Environment variables
     A value written ``{ env = "NAME" }`` is read from the environment variable
@@ -54,6 +58,12 @@ Report-only
     whose ``__init__`` takes a ``report_only`` option (the enforcing ones); a layer's
     own ``report_only`` and the routes' settings take precedence (see
     :mod:`headerware.routes`).
+
+Routes
+    ``[[routes]]`` give path patterns their own settings: override a layer's
+    options, add a layer, disable one, or make them report-only. The patterns,
+    the precedence of nested routes and the handling of raw versus resolved paths
+    are documented in :mod:`headerware.routes`.
 """
 
 from __future__ import annotations
@@ -72,8 +82,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from . import registry
-from .engine import Layer, Stack
-from .routes import PathPattern
+from .core.layer import Layer
+from .options import OptionError
+from .paths import check_pattern, covers, pattern_key
+from .stack import Stack
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -93,13 +105,43 @@ _ROUTE_KEYS = ("path", "report_only")
 _MISSING: Any = inspect.Parameter.empty
 
 
-class ConfigError(ValueError):
-    """A configuration mistake: ``path`` is the key path (``cors.allow_origins[2]``)."""
+class ConfigError(OptionError):
+    """A configuration mistake: :attr:`path` is the key path (``cors.allow_origins[2]``).
 
-    def __init__(self, path: str, message: str) -> None:
+    An :class:`~headerware.options.OptionError` whose ``option`` is the full key path
+    (``""`` for the file as a whole); ``message`` is the text after the path.
+    """
+
+    def __init__(self, path: str, message: str, *, value: object = None, fix: str = "") -> None:
+        #: The key path of the mistake (``security_headers.hsts_max_age``).
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(path, value, message, fix)
+        #: What is wrong and how to fix it, without the key path.
+        self.message = f"{message}; {fix}" if fix else message
+
+    def _message(self) -> str:
+        text = f"{self.problem}; {self.fix}" if self.fix else self.problem
+        return f"{self.option}: {text}" if self.option else text
+
+    @classmethod
+    def of_layer(cls, error: ValueError, path: str) -> ConfigError:
+        """A layer's construction error at key path ``path`` (its table).
+
+        An :class:`OptionError` names the option (``path.option``); any other
+        ``ValueError`` (a custom layer's) is reported at the table itself.
+        """
+        if isinstance(error, OptionError):
+            option = error.option
+            full = f"{path}.{option}" if path and option else (path or option)
+            return cls(full, error.problem, value=error.value, fix=error.fix)
+        return cls(path, str(error))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_config_error, (self.path, self.problem, self.value, self.fix))
+
+
+def _config_error(path: str, message: str, value: object, fix: str) -> ConfigError:
+    return ConfigError(path, message, value=value, fix=fix)
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -157,12 +199,21 @@ def _hints(cls: type[Layer]) -> dict[str, Any]:
         hints: dict[str, Any] = {}
         for name, annotation in getattr(init, "__annotations__", {}).items():
             if isinstance(annotation, str):
-                try:
-                    annotation = eval(annotation, namespace)  # annotation text from source
-                except Exception:
-                    annotation = Any
+                annotation = _resolve_annotation(annotation, namespace)
             hints[name] = annotation
         return hints
+
+
+def _resolve_annotation(text: str, namespace: dict[str, Any]) -> Any:
+    """One annotation written as text, resolved the way ``typing`` does (else Any)."""
+
+    def probe() -> None: ...
+
+    probe.__annotations__ = {"value": text}
+    try:
+        return typing.get_type_hints(probe, globalns=namespace)["value"]
+    except Exception:
+        return Any
 
 
 def layer_options(cls: type[Layer]) -> LayerSchema:
@@ -357,6 +408,8 @@ def _call_factory(table: Mapping[str, Any], path: str) -> Any:
     }
     try:
         return factory(**kwargs)
+    except OptionError as exc:  # the factory names its option: path.option
+        raise ConfigError.of_layer(exc, path) from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(path, f"{table['use']}: {exc}") from exc
 
@@ -496,10 +549,18 @@ def _json(text: str, path: str) -> Any:
 # -- the configuration model ---------------------------------------------------------
 
 
+def _specificity(pattern: str) -> tuple[bool, int, int]:
+    """Sort key, least specific first, in the order :class:`~headerware.paths.PathRules`
+    prefers patterns: exact above every subtree, then the longer prefix, then
+    ``/api/`` above ``/api/*``."""
+    kind, key = pattern_key(pattern)
+    return (kind is None, len(key), kind or 0)
+
+
 @dataclass
 class _Route:
     index: int
-    patterns: list[PathPattern]
+    patterns: list[str]
     report_only: bool | None
     #: name -> converted options (without report_only), or None when disabled here.
     layers: dict[str, dict[str, Any] | None]
@@ -613,7 +674,7 @@ def _parse(data: Mapping[str, Any]) -> _Plan:
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, Sequence) or isinstance(raw_routes, str):
         raise ConfigError("routes", "must be a list of tables: [[routes]]")
-    seen: dict[str, int] = {}
+    seen: dict[tuple[int | None, str], int] = {}
     for index, raw in enumerate(raw_routes):
         rpath = f"routes[{index}]"
         if not isinstance(raw, Mapping):
@@ -624,14 +685,14 @@ def _parse(data: Mapping[str, Any]) -> _Plan:
         texts = [texts] if isinstance(texts, str) else texts
         if not texts:
             raise ConfigError(f"{rpath}.path", "is empty; give at least one pattern")
-        patterns = []
+        patterns: list[str] = []
         for position, text in enumerate(texts):
             ppath = f"{rpath}.path" if isinstance(raw["path"], str) else f"{rpath}.path[{position}]"
             try:
-                patterns.append(PathPattern(text))
-            except ValueError as exc:
-                raise ConfigError(ppath, str(exc)) from None
-            key = f"{patterns[-1].exact}|{patterns[-1].prefix}"
+                patterns.append(check_pattern(text, option=ppath))
+            except OptionError as exc:
+                raise ConfigError(ppath, exc.problem, value=text, fix=exc.fix) from None
+            key = pattern_key(text)
             if key in seen:
                 raise ConfigError(
                     ppath, f"{text!r} is already the path of routes[{seen[key]}]; merge the two"
@@ -711,11 +772,7 @@ class _Builder:
         try:
             layer = cls(**kwargs)
         except ValueError as exc:
-            message = str(exc)
-            head, sep, rest = message.partition(":")
-            if sep and head.strip() in schema.options:
-                raise ConfigError(f"{path}.{head.strip()}", rest.strip()) from exc
-            raise ConfigError(path, message) from exc
+            raise ConfigError.of_layer(exc, path) from exc
         except TypeError as exc:
             raise ConfigError(path, f"{cls.__name__} refused the options: {exc}") from exc
         self.cache[key] = layer
@@ -735,16 +792,16 @@ class _Builder:
             if name in plan.layers
         ]
 
-    def variant(self, route: _Route, pattern: PathPattern) -> list[Layer]:
+    def variant(self, route: _Route, pattern: str) -> list[Layer]:
         """The layers for ``pattern``: every covering route applied, least specific first."""
         plan = self.plan
         covering = [
             (other_pattern, other)
             for other in plan.routes
             for other_pattern in other.patterns
-            if other_pattern.covers(pattern)
+            if covers(other_pattern, pattern)
         ]
-        covering.sort(key=lambda item: item[0].specificity)
+        covering.sort(key=lambda item: _specificity(item[0]))
         enabled: dict[str, dict[str, Any]] = {k: dict(v) for k, v in plan.layers.items()}
         touched: dict[str, str] = {}
         route_ro: bool | None = None
@@ -789,7 +846,7 @@ class StackFactory:
         routes: list[tuple[str, tuple[Layer, ...]]] = []
         for route in plan.routes:
             for pattern in route.patterns:
-                routes.append((pattern.text, tuple(builder.variant(route, pattern))))
+                routes.append((pattern, tuple(builder.variant(route, pattern))))
         self.routes = tuple(routes)
         # Build once without an app: validates the route table as the engine sees it.
         Stack(self.layers, None, routes=self.routes)

@@ -1,7 +1,7 @@
 """Strict parsing of the request's ``Cookie`` header.
 
-The engine parses the header once per request (``ctx.cookies``) and every layer
-shares the result. The rules, and why:
+The request context parses the header once per request (``ctx.cookies``) and
+every layer shares the result. The rules, and why:
 
 - One pass over the header, linear time; never raises, whatever the client sends.
 - A malformed pair is dropped on its own and the rest kept: one bad cookie must not
@@ -16,27 +16,30 @@ shares the result. The rules, and why:
   Layers that guard signed or security cookies treat a *conflicting* duplicate
   (:meth:`RequestCookies.conflicting`) as tampering.
 
-What the application sees is the cleaned header (:meth:`RequestCookies.to_header`:
-well-formed pairs, first occurrence of each name, request order). Layers that change
-the cookies call :func:`apply_cookies`, which rewrites ``environ["HTTP_COOKIE"]`` and
-the shared parse together, so Flask's ``request.cookies``, Django's
-``request.COOKIES`` and a bare app's own parse all agree with headerware. The
-header as the client sent it is kept under ``headerware.cookies.orig``.
+The cleaned header is :meth:`RequestCookies.to_header` (well-formed pairs, first
+occurrence of each name, request order). Layers that change the cookies, or that
+must make sure the application parses only what this parser accepted, call
+``ctx.set_cookies(cookies)`` on the request context: it rebuilds the ``Cookie``
+header from ``cookies``, so Flask's ``request.cookies``, Django's
+``request.COOKIES`` and a bare app's own parse all agree with headerware, and
+keeps the header as the client sent it under ``headerware.cookies.orig``.
+
+Parses are shared: a client sends the same header on every request until a cookie
+changes, so results are remembered (:class:`headerware.memo.Memo`, bounded; long
+headers are parsed every time) and are read-only.
+
+This module knows nothing of contexts or servers (the context imports it).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
-if TYPE_CHECKING:
-    from .engine import Context
+from .memo import Memo
 
-__all__ = ["ORIG_ENVIRON_KEY", "RequestCookies", "apply_cookies", "parse_request_cookies"]
-
-#: The environ key holding the ``Cookie`` header as the client sent it.
-ORIG_ENVIRON_KEY = "headerware.cookies.orig"
+__all__ = ["RequestCookies", "parse_request_cookies"]
 
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f;]")
@@ -173,14 +176,6 @@ def _splice(header: str, name: str, value: str) -> str:
     return header[:start] + value + ("" if end < 0 else header[end:])
 
 
-#: Parsed headers by their raw value: a client sends the same ``Cookie`` header on
-#: every request until a cookie changes. Bounded: cleared when full, long headers
-#: never cached (a parse is deterministic, so a hit is exactly what a parse returns).
-_PARSE_CACHE_SIZE = 512
-_PARSE_CACHE_MAX_LENGTH = 4096
-_PARSE_CACHE: dict[str, RequestCookies] = {}
-
-
 def parse_request_cookies(header: str) -> RequestCookies:
     """Parse a ``Cookie`` header (a WSGI latin-1 string) strictly; never raises.
 
@@ -188,15 +183,7 @@ def parse_request_cookies(header: str) -> RequestCookies:
     """
     if not header:
         return RequestCookies([])
-    cache = _PARSE_CACHE
-    cookies = cache.get(header)
-    if cookies is None:
-        cookies = _parse(header)
-        if len(header) <= _PARSE_CACHE_MAX_LENGTH:
-            if len(cache) >= _PARSE_CACHE_SIZE:
-                cache.clear()
-            cache[header] = cookies
-    return cookies
+    return _parsed(header)
 
 
 def _parse(header: str) -> RequestCookies:
@@ -235,17 +222,5 @@ def _parse_pairs(header: str) -> RequestCookies:
     return RequestCookies(pairs, dropped, frozenset(duplicates))
 
 
-def apply_cookies(ctx: Context, cookies: RequestCookies) -> None:
-    """Make ``cookies`` what the application sees: ``HTTP_COOKIE`` and ``ctx.cookies``.
-
-    The client's original header is kept once under ``headerware.cookies.orig``.
-    """
-    environ = ctx.environ
-    if ORIG_ENVIRON_KEY not in environ:
-        environ[ORIG_ENVIRON_KEY] = environ.get("HTTP_COOKIE", "")
-    header = cookies.to_header()
-    if header:
-        environ["HTTP_COOKIE"] = header
-    else:
-        environ.pop("HTTP_COOKIE", None)
-    ctx.set_cookies(cookies)
+#: Parses by raw header value (a parse is deterministic: a hit is exactly a parse).
+_parsed: Memo[str, RequestCookies] = Memo("cookie_parse", _parse, size=512, max_key_length=4096)

@@ -14,8 +14,10 @@ flag directive (``upgrade-insecure-requests``, an empty ``sandbox``) takes ``Tru
 ``None`` or ``False`` leaves a directive out, so a copy of a default can drop one:
 ``{**DEFAULT_POLICY, "img-src": None}``.
 
-Everything is checked when the policy is built, and each mistake is a
-``ValueError`` naming the directive, the value and the fix:
+Everything is checked when the policy is built, and each mistake is an
+:class:`~headerware.options.OptionError` (a ``ValueError``) whose ``option`` is the
+layer option holding the policy (``policy``, ``json_policy``, ...; ``option=``
+names it) and whose message names the directive, the value and the fix:
 
 - directive names must be known (a did-you-mean is offered; obsolete ones such as
   ``block-all-mixed-content`` are refused with what replaced them);
@@ -51,6 +53,8 @@ import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
+
+from .options import OptionError
 
 __all__ = ["DEFAULT_POLICY", "JSON_POLICY", "NONCE_SLOT", "Policy", "csp_hash"]
 
@@ -198,6 +202,16 @@ def csp_hash(script_text: str | bytes, algorithm: str = "sha256") -> str:
     return f"'{algorithm}-{base64.b64encode(digest).decode('ascii')}'"
 
 
+class _Invalid(Exception):
+    """A bad directive found while building a policy (it becomes an OptionError)."""
+
+    def __init__(self, problem: str, value: object = None, *, option: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.value = value
+        self.option = option
+
+
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -224,38 +238,48 @@ class Policy:
     ) -> None:
         if isinstance(directives, Policy):
             directives = directives.directives
-        if not isinstance(directives, Mapping):
-            raise ValueError(
-                f"{option}: expected a mapping of directive names to source lists, got "
-                f"{type(directives).__name__}; e.g. {{'default-src': [\"'none'\"]}}"
-            )
         if isinstance(allow_unsafe, str):
-            raise ValueError(
-                f"{option}: allow_unsafe={allow_unsafe!r} must be True or a list of "
-                f"sources, e.g. allow_unsafe=[{allow_unsafe!r}]"
+            raise OptionError(
+                "allow_unsafe",
+                allow_unsafe,
+                f"{allow_unsafe!r} must be true or a list of sources",
+                f"write allow_unsafe=[{allow_unsafe!r}]",
             )
         self.allow_unsafe: bool | frozenset[str] = (
             allow_unsafe if isinstance(allow_unsafe, bool) else frozenset(allow_unsafe)
         )
+        try:
+            self._build(directives, tuple(nonce_directives))
+        except _Invalid as error:
+            raise OptionError(error.option or option, error.value, error.problem) from None
+
+    def _build(self, directives: object, nonce_directives: tuple[str, ...]) -> None:
+        if not isinstance(directives, Mapping):
+            raise _Invalid(
+                "expected a mapping of directive names to source lists, got "
+                f"{type(directives).__name__}; e.g. {{'default-src': [\"'none'\"]}}",
+                directives,
+            )
         normalised: dict[str, tuple[str, ...]] = {}
         for raw_name, value in directives.items():
-            name = _check_name(raw_name, option)
+            name = _check_name(raw_name)
             if name in normalised:
-                raise ValueError(
-                    f"{option}: directive {name!r} is given twice (names are "
-                    "case-insensitive); merge the two source lists"
+                raise _Invalid(
+                    f"directive {name!r} is given twice (names are "
+                    "case-insensitive); merge the two source lists",
+                    raw_name,
                 )
-            sources = _check_value(name, value, option)
+            sources = _check_value(name, value)
             if sources is not None:
                 normalised[name] = sources
         if not normalised:
-            raise ValueError(
-                f"{option}: the policy has no directive; start from "
-                "headerware.csp_policy.DEFAULT_POLICY"
+            raise _Invalid(
+                "the policy has no directive; start from headerware.csp_policy.DEFAULT_POLICY",
+                directives,
             )
         self.directives: Mapping[str, tuple[str, ...]] = MappingProxyType(normalised)
-        effective, self.nonced = _add_nonce_slots(normalised, tuple(nonce_directives), option)
-        _check_script_safety(effective, self.allow_unsafe, option)
+        effective, self.nonced = _add_nonce_slots(normalised, nonce_directives)
+        _check_script_safety(effective, self.allow_unsafe)
         rendered = "; ".join(
             f"{name} {' '.join(sources)}" if sources else name
             for name, sources in effective.items()
@@ -274,53 +298,51 @@ class Policy:
         return f"Policy({self.render('{nonce}')!r})"
 
 
-def _check_name(raw_name: object, option: str) -> str:
+def _check_name(raw_name: object) -> str:
     if not isinstance(raw_name, str):
-        raise ValueError(f"{option}: directive name {raw_name!r} must be a string")
+        raise _Invalid(f"directive name {raw_name!r} must be a string")
     name = raw_name.strip().lower()
     if name in KNOWN_DIRECTIVES:
         return name
     if name in _OBSOLETE:
-        raise ValueError(f"{option}: directive {raw_name!r} is refused: {_OBSOLETE[name]}")
+        raise _Invalid(f"directive {raw_name!r} is refused: {_OBSOLETE[name]}")
     hint = _did_you_mean(name.replace("_", "-"), KNOWN_DIRECTIVES)
-    raise ValueError(f"{option}: unknown CSP directive {raw_name!r}{hint}")
+    raise _Invalid(f"unknown CSP directive {raw_name!r}{hint}")
 
 
-def _as_list(name: str, value: object, option: str) -> list[str]:
+def _as_list(name: str, value: object) -> list[str]:
     if isinstance(value, str):
         return value.split()
     if isinstance(value, (set, frozenset)):
         value = sorted(value)
     if not isinstance(value, (list, tuple)):
-        raise ValueError(
-            f"{option}[{name!r}]: expected a list of sources, got {type(value).__name__} {value!r}"
-        )
+        raise _Invalid(f"{name}: expected a list of sources, got {type(value).__name__} {value!r}")
     items: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            raise ValueError(f"{option}[{name!r}]: source {item!r} must be a string")
+            raise _Invalid(f"{name}: source {item!r} must be a string")
         items.append(item)
     return items
 
 
-def _check_value(name: str, value: object, option: str) -> tuple[str, ...] | None:
+def _check_value(name: str, value: object) -> tuple[str, ...] | None:
     """Validate one directive's value; ``None`` means "leave the directive out"."""
     if value is None or value is False:
         return None
-    where = f"{option}[{name!r}]"
+    where = name
     if name == "upgrade-insecure-requests":
         if value is True or value == [] or value == ():
             return ()
-        raise ValueError(f"{where}: takes no sources; write True (or None to leave it out)")
+        raise _Invalid(f"{where}: takes no sources; write True (or None to leave it out)")
     if value is True:
         if name == "sandbox":
             return ()
-        raise ValueError(f"{where}: needs a list of sources, not True")
-    items = _as_list(name, value, option)
+        raise _Invalid(f"{where}: needs a list of sources, not True")
+    items = _as_list(name, value)
     for item in items:
         match = _FORBIDDEN.search(item)
         if match is not None:
-            raise ValueError(
+            raise _Invalid(
                 f"{where}: {item!r} contains {match.group()!r}; a value may not hold "
                 "whitespace, ';', ',', control or non-ASCII characters (give one source "
                 "per list item; percent-encode or punycode the rest)"
@@ -330,10 +352,10 @@ def _check_value(name: str, value: object, option: str) -> tuple[str, ...] | Non
         for token in items:
             if token.lower() not in _SANDBOX_TOKENS:
                 hint = _did_you_mean(token.lower(), _SANDBOX_TOKENS)
-                raise ValueError(f"{where}: unknown sandbox flag {token!r}{hint}")
+                raise _Invalid(f"{where}: unknown sandbox flag {token!r}{hint}")
         return tuple(token.lower() for token in items)
     if not items:
-        raise ValueError(
+        raise _Invalid(
             f"{where}: an empty list; write [\"'none'\"] to allow nothing, or None to "
             "leave the directive out"
         )
@@ -341,22 +363,22 @@ def _check_value(name: str, value: object, option: str) -> tuple[str, ...] | Non
         return tuple(items)
     if name in ("report-to", "webrtc"):
         if len(items) != 1 or _TOKEN.match(items[0]) is None:
-            raise ValueError(f"{where}: takes exactly one name (letters, digits, '-', '_')")
+            raise _Invalid(f"{where}: takes exactly one name (letters, digits, '-', '_')")
         if name == "webrtc" and items[0] not in ("'allow'", "'block'"):
-            raise ValueError(f"{where}: use \"'allow'\" or \"'block'\"")
+            raise _Invalid(f"{where}: use \"'allow'\" or \"'block'\"")
         return tuple(items)
     if name == "require-trusted-types-for":
         if items != ["'script'"]:
-            raise ValueError(f"{where}: the only value is \"'script'\"")
+            raise _Invalid(f"{where}: the only value is \"'script'\"")
         return ("'script'",)
     if name == "trusted-types":
         for item in items:
             if item not in ("'none'", "'allow-duplicates'", "*") and not _TT_NAME.match(item):
-                raise ValueError(f"{where}: {item!r} is not a Trusted Types policy name")
+                raise _Invalid(f"{where}: {item!r} is not a Trusted Types policy name")
         return tuple(items)
     sources = tuple(dict.fromkeys(_check_source(name, item, where) for item in items))
     if "'none'" in sources and len(sources) > 1:
-        raise ValueError(
+        raise _Invalid(
             f"{where}: \"'none'\" must stand alone (browsers ignore it next to other "
             "sources); remove it or the other sources"
         )
@@ -368,7 +390,7 @@ def _check_source(name: str, source: str, where: str) -> str:
     if source.startswith("'"):
         if lowered in KEYWORDS:
             if name in _RESTRICTED and lowered not in ("'self'", "'none'"):
-                raise ValueError(
+                raise _Invalid(
                     f"{where}: {source} has no effect in {name}; use 'self', 'none', hosts "
                     "or schemes"
                 )
@@ -378,26 +400,26 @@ def _check_source(name: str, source: str, where: str) -> str:
         prefix = prefix.lower()
         if inner is not None and (prefix == "nonce" or prefix in _HASH_SIZES):
             if name in _RESTRICTED:
-                raise ValueError(f"{where}: nonces and hashes have no effect in {name}")
+                raise _Invalid(f"{where}: nonces and hashes have no effect in {name}")
             _check_base64(prefix, data, source, where)
             return f"'{prefix}-{data}'"
         hint = _did_you_mean(lowered, KEYWORDS)
-        raise ValueError(f"{where}: unknown keyword {source!r}{hint}")
+        raise _Invalid(f"{where}: unknown keyword {source!r}{hint}")
     if lowered in _BARE_KEYWORDS:
-        raise ValueError(
+        raise _Invalid(
             f"{where}: {source!r} must be quoted: write \"'{lowered}'\" (unquoted, a "
             "browser reads it as a host name)"
         )
     prefix = lowered.partition("-")[0]
     if prefix == "nonce" or prefix in _HASH_SIZES:
-        raise ValueError(f"{where}: {source!r} must be quoted: write \"'{source}'\"")
+        raise _Invalid(f"{where}: {source!r} must be quoted: write \"'{source}'\"")
     if source.endswith("'") or "'" in source.split("/", 1)[0]:
-        raise ValueError(f"{where}: {source!r} has unbalanced quotes")
+        raise _Invalid(f"{where}: {source!r} has unbalanced quotes")
     if _SCHEME_SOURCE.match(source):
         return lowered
     if _HOST_SOURCE.match(source):
         return source
-    raise ValueError(
+    raise _Invalid(
         f"{where}: {source!r} is not a CSP source; use a quoted keyword, a scheme "
         "('https:'), or a host ('https://cdn.example.com', '*.example.com:443')"
     )
@@ -405,7 +427,7 @@ def _check_source(name: str, source: str, where: str) -> str:
 
 def _check_base64(prefix: str, data: str, source: str, where: str) -> None:
     if not _BASE64.match(data):
-        raise ValueError(f"{where}: {source} does not carry a base64 value")
+        raise _Invalid(f"{where}: {source} does not carry a base64 value")
     if prefix == "nonce":
         return
     try:
@@ -414,7 +436,7 @@ def _check_base64(prefix: str, data: str, source: str, where: str) -> None:
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) != _HASH_SIZES[prefix]:
-        raise ValueError(
+        raise _Invalid(
             f"{where}: {source} is not a base64 {prefix} digest; compute it with "
             "headerware.csp_policy.csp_hash(text)"
         )
@@ -425,7 +447,7 @@ _NONCEABLE = frozenset({"script-src", "style-src", "script-src-elem", "style-src
 
 
 def _add_nonce_slots(
-    directives: dict[str, tuple[str, ...]], nonce_directives: tuple[str, ...], option: str
+    directives: dict[str, tuple[str, ...]], nonce_directives: tuple[str, ...]
 ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """Directives with a nonce slot added where the layer puts the request nonce."""
     slot = f"'nonce-{NONCE_SLOT}'"
@@ -435,9 +457,11 @@ def _add_nonce_slots(
     for raw in nonce_directives:
         name = raw.lower() if isinstance(raw, str) else raw
         if name not in _NONCEABLE:
-            raise ValueError(
-                f"nonce_directives: {raw!r} cannot carry a nonce; use script-src, "
-                "style-src, script-src-elem or style-src-elem"
+            raise _Invalid(
+                f"{raw!r} cannot carry a nonce; use script-src, "
+                "style-src, script-src-elem or style-src-elem",
+                raw,
+                option="nonce_directives",
             )
         targets.append(name)
         # A nonce on script-src must also reach script-src-elem when that overrides it.
@@ -470,12 +494,12 @@ def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
 
 
 def _check_script_safety(
-    effective: dict[str, tuple[str, ...]], allow_unsafe: bool | frozenset[str], option: str
+    effective: dict[str, tuple[str, ...]], allow_unsafe: bool | frozenset[str]
 ) -> None:
     for name, sources in effective.items():
         if "'strict-dynamic'" in sources and not _has_nonce_or_hash(sources):
-            raise ValueError(
-                f"{option}[{name!r}]: 'strict-dynamic' without a nonce or hash source "
+            raise _Invalid(
+                f"{name}: 'strict-dynamic' without a nonce or hash source "
                 "blocks every script; add the request nonce (nonce_directives) or a "
                 "csp_hash(...) source, or remove 'strict-dynamic'"
             )
@@ -507,8 +531,8 @@ def _check_script_safety(
                     if name == "default-src"
                     else ""
                 )
-                raise ValueError(
-                    f"{option}[{name!r}]: {source} {why}{fallback}, which defeats CSP; use the "
+                raise _Invalid(
+                    f"{name}: {source} {why}{fallback}, which defeats CSP; use the "
                     "request nonce (csp_nonce(environ)) or csp_hash(...) and named hosts, "
                     f"or accept the risk explicitly with allow_unsafe=[{source!r}]"
                 )

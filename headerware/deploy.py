@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import StackFactory, factory_from
-from .engine import Layer, Stack
+from .core.layer import Layer
 from .registry import import_reference
+from .stack import Stack
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

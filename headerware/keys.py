@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 
 from ._log import logger
+from .options import OptionError
 
 ENV_VAR = "HEADERWARE_SECRET_KEYS"
 #: The shortest key accepted: 16 bytes (128 bits) of secret.
@@ -28,7 +29,11 @@ def load_secret_keys(
     allow_dev_key: bool = False,
     option: str = "secret_keys",
 ) -> tuple[bytes, ...]:
-    """The key list to sign with (first) and verify with (all), as bytes."""
+    """The key list to sign with (first) and verify with (all), as bytes.
+
+    Raises :class:`~headerware.options.OptionError` naming ``option`` when a key is
+    too short or there is none (and no development key is allowed).
+    """
     if keys is None:
         keys = os.environ.get(ENV_VAR, "")
     raw: list[str | bytes]
@@ -44,9 +49,11 @@ def load_secret_keys(
         if not data:
             continue
         if len(data) < MIN_KEY_LENGTH:
-            raise ValueError(
-                f"{option}: a key of {len(data)} bytes is too short to sign with; use at "
-                f"least {MIN_KEY_LENGTH} random bytes (`headerware keygen` prints one)"
+            raise OptionError(
+                option,
+                f"<a key of {len(data)} bytes>",  # never the key itself
+                f"a key of {len(data)} bytes is too short to sign with",
+                f"use at least {MIN_KEY_LENGTH} random bytes (`headerware keygen` prints one)",
             )
         result.append(data)
     if result:
@@ -59,9 +66,12 @@ def load_secret_keys(
             extra={"hw_event": "dev_key_in_use", "hw_fields": {"option": option}},
         )
         return (DEV_KEY,)
-    raise ValueError(
-        f"{option}: no secret key configured; set {ENV_VAR}=<new key>[,<older key>...] "
-        f"(generate one with `headerware keygen`) or pass {option}=[...]"
+    raise OptionError(
+        option,
+        None,
+        "no secret key configured",
+        f"set {ENV_VAR}=<new key>[,<older key>...] (generate one with `headerware keygen`) "
+        f"or pass {option}=[...]",
     )
 
 

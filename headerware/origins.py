@@ -27,18 +27,25 @@ nothing: it is not a browser's origin, and refusing it costs real browsers nothi
   characters are refused at start-up;
 - a callable ``func(origin) -> bool`` for dynamic decisions (called with the
   serialized origin; an exception counts as a refusal and is logged).
+
+Subdomain-pattern and regex results are remembered per distinct ``Origin`` value
+in a bounded :class:`~headerware.memo.Memo`; the callable is asked every time.
+A configuration mistake raises :class:`~headerware.options.OptionError` naming
+the option (``allow_origins`` unless the caller says otherwise).
+
+:func:`request_origin` gives the serialized origin of the request itself (its
+scheme and ``Host``), for same-origin checks.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._log import logger
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+from .memo import Memo
+from .options import OptionError
 
 __all__ = [
     "OriginMatcher",
@@ -67,7 +74,6 @@ _CANARIES = (
     "http://headerware-canary.invalid",
     "https://headerware-canary.invalid:8443",
 )
-_CACHE_LIMIT = 1024
 
 
 def parse_origin(value: str) -> tuple[str, str, int | None] | None:
@@ -107,102 +113,136 @@ def _ascii_host(host: str, option: str, value: str) -> str:
     """The lower-case ASCII form of a configured host (IDNA for Unicode labels)."""
     if host.startswith("["):
         if not _valid_ipv6(host.lower()):
-            raise ValueError(f"{option}: {value!r} has an invalid IPv6 literal")
+            raise OptionError(
+                option,
+                value,
+                f"{value!r} has an invalid IPv6 literal",
+                "write e.g. '[2001:db8::1]'",
+            )
         return host.lower()
     trailing = host.endswith(".")
     labels = (host[:-1] if trailing else host).split(".")
-    out: list[str] = []
-    for label in labels:
-        if not label:
-            raise ValueError(f"{option}: {value!r} has an empty host label; check the dots")
-        if label.isascii():
-            ascii_label = label.lower()
-        else:
-            try:
-                ascii_label = label.encode("idna").decode("ascii").lower()
-            except UnicodeError as exc:
-                raise ValueError(
-                    f"{option}: {value!r} has a host label that is not valid IDNA ({exc})"
-                ) from None
-        if _HOST_LABEL.match(ascii_label) is None:
-            raise ValueError(
-                f"{option}: {value!r} has an invalid character in the host; write the "
-                "origin as scheme://host[:port]"
+    return ".".join(_ascii_label(label, option, value) for label in labels) + (
+        "." if trailing else ""
+    )
+
+
+def _ascii_label(label: str, option: str, value: str) -> str:
+    """One host label of a configured origin, lower-case ASCII."""
+    if not label:
+        raise OptionError(option, value, f"{value!r} has an empty host label", "check the dots")
+    if label.isascii():
+        ascii_label = label.lower()
+    else:
+        try:
+            ascii_label = label.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise OptionError(
+                option,
+                value,
+                f"{value!r} has a host label that is not valid IDNA ({exc})",
+                "check the spelling of the host",
+            ) from None
+    if _HOST_LABEL.match(ascii_label) is None:
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} has an invalid character in the host",
+            "write the origin as scheme://host[:port]",
+        )
+    return ascii_label
+
+
+def _split_host_port(rest: str, option: str, value: str) -> tuple[str, str | None]:
+    """``(host, port)`` of the part after ``scheme://`` (port ``None`` when absent)."""
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            raise OptionError(
+                option, value, f"{value!r} has an unclosed IPv6 literal", "close it with ']'"
             )
-        out.append(ascii_label)
-    return ".".join(out) + ("." if trailing else "")
+        host, tail = rest[: end + 1], rest[end + 1 :]
+        if not tail:
+            return host, None
+        if not tail.startswith(":"):
+            raise OptionError(
+                option, value, f"{value!r} has text after the IPv6 literal", "remove it"
+            )
+        return host, tail[1:]
+    if ":" in rest:
+        host, port = rest.rsplit(":", 1)
+        return host, port
+    return rest, None
+
+
+def _check_rest(rest: str, option: str, value: str) -> None:
+    """Refuse a path, query, fragment or user info after ``scheme://``."""
+    if rest.endswith("/") and "/" not in rest[:-1]:
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} ends with a slash; an origin has no path",
+            f"write {value.rstrip('/')!r}",
+        )
+    for char, what in (("/", "a path"), ("?", "a query"), ("#", "a fragment"), ("@", "user info")):
+        if char in rest:
+            raise OptionError(
+                option, value, f"{value!r} has {what}", "an origin is scheme://host[:port] only"
+            )
 
 
 def canonical_origin(value: str, *, option: str = "allow_origins") -> str:
-    """The serialized form of a configured origin; ``ValueError`` naming the fix.
+    """The serialized form of a configured origin; :class:`OptionError` naming the fix.
 
     ``null`` stays ``null``. Refused: no scheme, a path, query, fragment or
     trailing slash, user info, white space or control characters, a bad port.
     """
     if not isinstance(value, str):
-        raise ValueError(f"{option}: {value!r} must be a string such as 'https://app.example.com'")
+        raise OptionError(
+            option, value, f"{value!r} must be a string", "write e.g. 'https://app.example.com'"
+        )
     if value == "null":
         return value
     if value != value.strip() or any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
-        raise ValueError(f"{option}: {value!r} contains white space or a control character")
+        raise OptionError(
+            option, value, f"{value!r} contains white space or a control character", "remove it"
+        )
     match = _CONFIG.match(value)
     if match is None:
-        raise ValueError(
-            f"{option}: {value!r} has no scheme; write the full origin, e.g. 'https://{value}'"
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} has no scheme",
+            f"write the full origin, e.g. 'https://{value}'",
         )
     scheme = match["scheme"].lower()
     rest = match["rest"]
-    if rest.endswith("/") and "/" not in rest[:-1]:
-        raise ValueError(
-            f"{option}: {value!r} ends with a slash; an origin has no path, write "
-            f"{value.rstrip('/')!r}"
-        )
-    for char, what in (("/", "a path"), ("?", "a query"), ("#", "a fragment"), ("@", "user info")):
-        if char in rest:
-            raise ValueError(
-                f"{option}: {value!r} has {what}; an origin is scheme://host[:port] only"
-            )
-    host, port = rest, None
-    if rest.startswith("["):
-        end = rest.find("]")
-        if end < 0:
-            raise ValueError(f"{option}: {value!r} has an unclosed IPv6 literal")
-        host, tail = rest[: end + 1], rest[end + 1 :]
-        if tail:
-            if not tail.startswith(":"):
-                raise ValueError(f"{option}: {value!r} has text after the IPv6 literal")
-            port = tail[1:]
-    elif ":" in rest:
-        host, port = rest.rsplit(":", 1)
+    _check_rest(rest, option, value)
+    host, port = _split_host_port(rest, option, value)
     if not host:
-        raise ValueError(f"{option}: {value!r} has no host")
+        raise OptionError(option, value, f"{value!r} has no host", "write scheme://host[:port]")
     ascii_host = _ascii_host(host, option, value)
     port_number: int | None = None
     if port is not None:
         if not port.isdigit() or not port.isascii() or not 0 < int(port) <= 65535:
-            raise ValueError(f"{option}: {value!r} has an invalid port {port!r}")
+            raise OptionError(
+                option, value, f"{value!r} has an invalid port {port!r}", "use 1 to 65535"
+            )
         port_number = int(port)
         if port_number == DEFAULT_PORTS.get(scheme):
             port_number = None
-    serialized = f"{scheme}://{ascii_host}" + (f":{port_number}" if port_number else "")
-    return serialized
+    return f"{scheme}://{ascii_host}" + (f":{port_number}" if port_number else "")
 
 
-def request_origin(environ: WSGIEnvironment) -> str | None:
-    """The serialized origin of the request itself (scheme and Host), or ``None``.
+def request_origin(scheme: str, host: str) -> str | None:
+    """The serialized origin of a request with this scheme and ``Host``, or ``None``.
 
-    Uses ``wsgi.url_scheme`` and ``HTTP_HOST`` (or ``SERVER_NAME``/``SERVER_PORT``)
-    as the server, and proxy trust, set them.
+    Give the request's own ``ctx.scheme`` and ``ctx.host`` (as the server, and
+    proxy trust, set them); ``None`` when they do not form a valid origin.
     """
-    scheme = str(environ.get("wsgi.url_scheme", "http")).lower()
-    host = environ.get("HTTP_HOST")
-    if not host:
-        name = environ.get("SERVER_NAME", "")
-        port = environ.get("SERVER_PORT", "")
-        host = f"{name}:{port}" if port else name
     try:
-        return canonical_origin(f"{scheme}://{host}", option="Host")
-    except ValueError:
+        return canonical_origin(f"{scheme.lower()}://{host}", option="Host")
+    except OptionError:
         return None
 
 
@@ -210,13 +250,13 @@ class OriginMatcher:
     """A precomputed decision: is this request ``Origin`` allowed?
 
     ``allows(origin)`` is a set lookup for exact origins; subdomain patterns and
-    regexes run only on a strictly parsed origin, and their results are cached in
-    a bounded dict per distinct ``Origin`` string.
+    regexes run only on a strictly parsed origin, and their results are
+    remembered per distinct ``Origin`` string in a bounded memo.
     """
 
     __slots__ = (
-        "_cache",
         "_func",
+        "_pattern_memo",
         "_regexes",
         "_wildcards",
         "allow_all",
@@ -234,8 +274,24 @@ class OriginMatcher:
         option: str = "allow_origins",
     ) -> None:
         if isinstance(origins, str):
-            raise ValueError(f"{option}: give a list of origins, not one string: [{origins!r}]")
+            raise OptionError(
+                option, origins, "give a list of origins, not one string", f"write [{origins!r}]"
+            )
         self.option = option
+        self._split_origins(origins, option)
+        sources = [regex] if isinstance(regex, str | re.Pattern) else regex
+        self._regexes = tuple(_compile_regex(pattern, option) for pattern in sources)
+        if func is not None and not callable(func):
+            raise OptionError(
+                option, func, f"the origin function {func!r} is not callable", "pass a function"
+            )
+        self._func = func
+        self._pattern_memo: Memo[str, bool] = Memo(
+            "origins.patterns", self._match_patterns, size=1024, max_key_length=512
+        )
+
+    def _split_origins(self, origins: Iterable[str], option: str) -> None:
+        """Sort the configured entries into ``*``, exact origins and subdomain patterns."""
         exact: set[str] = set()
         wildcards: list[tuple[str, str, int | None]] = []
         patterns: list[str] = []
@@ -243,28 +299,22 @@ class OriginMatcher:
         for entry in origins:
             if entry == "*":
                 allow_all = True
-                continue
-            if isinstance(entry, str) and "*" in entry:
+            elif isinstance(entry, str) and "*" in entry:
                 wildcards.append(_parse_wildcard(entry, option))
                 patterns.append(entry)
-                continue
-            exact.add(canonical_origin(entry, option=option))
+            else:
+                exact.add(canonical_origin(entry, option=option))
         if allow_all and (exact or wildcards):
-            raise ValueError(
-                f"{option}: '*' allows every origin; list '*' alone or only specific origins"
+            raise OptionError(
+                option,
+                origins,
+                "'*' allows every origin",
+                "list '*' alone or only specific origins",
             )
-        compiled: list[re.Pattern[str]] = []
-        for pattern in [regex] if isinstance(regex, (str, re.Pattern)) else regex:
-            compiled.append(_compile_regex(pattern, option))
-        if func is not None and not callable(func):
-            raise ValueError(f"{option}: the origin function {func!r} is not callable")
         self.allow_all = allow_all
         self.exact = frozenset(exact)
         self.patterns = tuple(patterns)
         self._wildcards = tuple(wildcards)
-        self._regexes = tuple(compiled)
-        self._func = func
-        self._cache: dict[str, bool] = {}
 
     @property
     def dynamic(self) -> bool:
@@ -277,16 +327,8 @@ class OriginMatcher:
             return True
         if origin == "null":
             return False
-        if self._wildcards or self._regexes:
-            cached = self._cache.get(origin)
-            if cached is None:
-                cached = self._match_patterns(origin)
-                cache = self._cache
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[origin] = cached
-            if cached:
-                return True
+        if (self._wildcards or self._regexes) and self._pattern_memo(origin):
+            return True
         func = self._func
         if func is not None and parse_origin(origin) is not None:
             try:
@@ -320,26 +362,32 @@ def _parse_wildcard(entry: str, option: str) -> tuple[str, str, int | None]:
     """``https://*.example.com[:port]`` -> ``("https", ".example.com", port)``."""
     scheme, sep, rest = entry.partition("://")
     if not sep or "*" in scheme:
-        raise ValueError(
-            f"{option}: {entry!r} is not a subdomain pattern; write 'https://*.example.com'"
+        raise OptionError(
+            option, entry, f"{entry!r} is not a subdomain pattern", "write 'https://*.example.com'"
         )
     if not rest.startswith("*.") or "*" in rest[2:]:
-        raise ValueError(
-            f"{option}: {entry!r} cannot be anchored; '*' may only stand for whole leading "
-            "labels, as in 'https://*.example.com' (use allow_origin_regex for anything else)"
+        raise OptionError(
+            option,
+            entry,
+            f"{entry!r} cannot be anchored; '*' may only stand for whole leading labels",
+            "write e.g. 'https://*.example.com' (use allow_origin_regex for anything else)",
         )
     # Normalise the fixed part through the exact-origin rules (case, IDNA, ports).
     base = canonical_origin(f"{scheme}://{rest[2:]}", option=option)
     parsed = parse_origin(base)
     if parsed is None:  # pragma: no cover - canonical_origin output always parses
-        raise ValueError(f"{option}: {entry!r} is not a valid origin pattern")
+        raise OptionError(option, entry, f"{entry!r} is not a valid origin pattern")
     b_scheme, host, port = parsed
     if host.startswith("[") or host.replace(".", "").isdigit():
-        raise ValueError(f"{option}: {entry!r}: an IP address has no subdomains")
+        raise OptionError(
+            option, entry, f"{entry!r}: an IP address has no subdomains", "list the address itself"
+        )
     if host.count(".") < 1:
-        raise ValueError(
-            f"{option}: {entry!r} covers a whole top-level domain; name the registrable "
-            "domain, e.g. 'https://*.example.com'"
+        raise OptionError(
+            option,
+            entry,
+            f"{entry!r} covers a whole top-level domain",
+            "name the registrable domain, e.g. 'https://*.example.com'",
         )
     return b_scheme, "." + host, port
 
@@ -347,21 +395,28 @@ def _parse_wildcard(entry: str, option: str) -> tuple[str, str, int | None]:
 def _compile_regex(pattern: str | re.Pattern[str], option: str) -> re.Pattern[str]:
     source = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
     if not isinstance(source, str):
-        raise ValueError(f"{option}: regex {pattern!r} must be a str pattern")
+        raise OptionError(option, pattern, f"regex {pattern!r} must be a str pattern", "quote it")
     try:
         compiled = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"{option}: regex {source!r} does not compile: {exc}") from None
+        raise OptionError(
+            option, source, f"regex {source!r} does not compile: {exc}", "fix the pattern"
+        ) from None
     loose = _LOOSE_DOT.search(source)
     if loose is not None:
-        raise ValueError(
-            f"{option}: regex {source!r} has an unescaped '.' (position {loose.start()}), which "
-            "matches any character; write '\\.' for a literal dot"
+        raise OptionError(
+            option,
+            source,
+            f"regex {source!r} has an unescaped '.' (position {loose.start()}), which "
+            "matches any character",
+            "write '\\.' for a literal dot",
         )
     for canary in _CANARIES:
         if compiled.fullmatch(canary):
-            raise ValueError(
-                f"{option}: regex {source!r} matches arbitrary origins such as {canary!r}; "
-                "anchor the scheme and host, e.g. r'https://[a-z0-9-]+\\.example\\.com'"
+            raise OptionError(
+                option,
+                source,
+                f"regex {source!r} matches arbitrary origins such as {canary!r}",
+                "anchor the scheme and host, e.g. r'https://[a-z0-9-]+\\.example\\.com'",
             )
     return compiled

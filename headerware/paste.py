@@ -5,9 +5,11 @@ Each layer is a filter under its config name (``egg:headerware#csp``,
 TOML file. Options are strings in an ini file; each is converted by the annotation of
 the layer's option (``true``/``false``; comma- or newline-separated lists; JSON for
 tables; ``none`` for an optional value), validated like a TOML value, and an unknown
-key is refused with a did-you-mean, when the pipeline is loaded. A value written
-``${NAME}`` (or ``${NAME:-default}``) is read from the environment variable ``NAME``, so
-secrets stay out of the file::
+key is refused with a did-you-mean, when the pipeline is loaded. A layer's own refusal
+(its :class:`~headerware.options.OptionError`) is reported at ``name.option``
+(``security_headers.hsts_max_age``). A value written ``${NAME}`` (or
+``${NAME:-default}``) is read from the environment variable ``NAME``, so secrets stay
+out of the file::
 
     [pipeline:main]
     pipeline = security csp cors app
@@ -45,7 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import registry
 from .config import ConfigError, _did_you_mean, convert_string, layer_options, load_config
-from .engine import Layer, Stack
+from .core.layer import Layer
+from .stack import Stack
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -99,12 +102,8 @@ def make_layer(name: str, options: Mapping[str, str]) -> Layer:
         raise ConfigError(name, f"missing required option {missing[0]!r} of {cls.__name__}")
     try:
         return cls(**kwargs)
-    except ValueError as exc:
-        message = str(exc)
-        head, sep, rest = message.partition(":")
-        if sep and head.strip() in schema.options:
-            raise ConfigError(f"{name}.{head.strip()}", rest.strip()) from exc
-        raise ConfigError(name, message) from exc
+    except ValueError as exc:  # OptionError names the option; else the layer's name
+        raise ConfigError.of_layer(exc, name) from exc
 
 
 def filter_factory(name: str) -> Callable[..., Filter]:

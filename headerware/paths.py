@@ -1,53 +1,68 @@
-"""Path patterns: which rule applies to a request path.
+"""The path model: what a path pattern means, in every layer and in the route table.
 
-Several layers take per-route options (CORS rules, negotiation offers, caching
-rules). They all use :class:`PathRules`, so a pattern means the same thing
-everywhere:
+Patterns
+    ``/data``
+        exactly ``/data`` (``/data/`` and ``/data/x`` are other paths).
+    ``/api/*``
+        ``/api`` itself and everything below ``/api/``, on a segment boundary
+        (never ``/apifoo``).
+    ``/api/``
+        the subtree without its root: ``/api/`` and everything below it, but not
+        ``/api`` (as a pattern ending in ``/`` means in Go's ``ServeMux``). ``/``
+        alone is the exact root path.
+    ``/*`` (or ``*``)
+        every path.
 
-``/data``
-    exactly ``/data`` (``/data/`` and ``/data/x`` are other paths).
-``/api/*``
-    ``/api`` itself and everything below ``/api/`` — matched on a segment
-    boundary, so never ``/apifoo``.
-``/*`` (or ``*``)
-    every path.
+    A ``*`` anywhere else is a configuration error. Patterns are case-sensitive, as
+    paths are. The most specific pattern wins, deterministically: an exact pattern
+    beats every subtree pattern, a longer prefix beats a shorter one, and ``/api/``
+    beats ``/api/*`` below ``/api/``. The same pattern written twice is refused at
+    start-up.
 
-A ``*`` anywhere else is a configuration error. Patterns are case-sensitive (as
-paths are) and matched against the request's ``PATH_INFO`` — the path the
-application routes on, so a mount prefix in ``SCRIPT_NAME`` is not repeated —
-after :func:`normalize_path` has collapsed repeated slashes and resolved ``.`` and
-``..`` segments, so ``//api/x`` or ``/static/../api/x`` cannot slip past a rule.
+Raw and resolved paths
+    Servers percent-decode ``PATH_INFO`` (``%2f`` becomes ``/``) and frameworks route
+    on that raw value (werkzeug's ``<path:>`` accepts ``../x``), while a rule about
+    ``/admin/*`` is about the resource the path resolves to. A request therefore has
+    two paths: the *raw* one (``PATH_INFO`` with repeated slashes merged) and the
+    *resolved* one (``.`` and ``..`` segments resolved as well, see
+    :func:`normalize_path`). Every layer decides with one of two questions:
 
-The most specific pattern wins, deterministically: an exact pattern beats any
-glob, and a longer glob prefix beats a shorter one. Two patterns can never tie
-(a duplicate is refused at start-up).
+    :meth:`PathRules.either` — for a guard (bearer auth, CSRF, a host check):
+        it applies when the raw **or** the resolved path matches.
+    :meth:`PathRules.agreed` — for anything that makes a request laxer (an
+        exemption, a grant, a route with other options, ``report_only``): it
+        applies only when raw and resolved path pick the **same** rule.
+
+    Browsers never send dot segments, so for them the two paths are the same.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+from .memo import Memo
+from .options import OptionError
 
-__all__ = ["PathRules", "normalize_path", "request_path"]
+__all__ = ["HasPaths", "PathRules", "PathSet", "normalize_path", "raw_view"]
 
 T = TypeVar("T")
 
-_CACHE_LIMIT = 2048
+_REPEATED_SLASHES = re.compile(r"/{2,}")
 
 
-def normalize_path(path: str) -> str:
-    """``path`` with repeated slashes collapsed and ``.``/``..`` segments resolved.
+class HasPaths(Protocol):
+    """What the path model reads of a request (the context has both)."""
 
-    A trailing slash is kept (``/a/`` and ``/a`` are different routes to most
-    applications); ``..`` never climbs above the root.
-    """
-    if not path:
-        return "/"
-    if "//" not in path and "/." not in path and path[0] == "/":
-        return path  # the common case: already normal
+    @property
+    def raw_path(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+def _normalize(path: str) -> str:
     segments: list[str] = []
     parts = path.split("/")
     for part in parts:
@@ -59,124 +74,218 @@ def normalize_path(path: str) -> str:
             continue
         segments.append(part)
     normal = "/" + "/".join(segments)
-    last = parts[-1]
-    if segments and (last in ("", ".", "..")):
+    if segments and parts[-1] in ("", ".", ".."):
         normal += "/"
     return normal
 
 
-def request_path(environ: WSGIEnvironment) -> str:
-    """The normalised ``PATH_INFO`` of a request, as path patterns see it."""
-    return normalize_path(environ.get("PATH_INFO", "") or "/")
+_normalized: Memo[str, str] = Memo("paths.normalize", _normalize, size=2048)
+
+
+def normalize_path(path: str) -> str:
+    """``path`` with repeated slashes merged and ``.``/``..`` segments resolved.
+
+    A trailing slash is kept (``/a/`` and ``/a`` are different routes to most
+    applications); ``..`` never climbs above the root.
+    """
+    if not path:
+        return "/"
+    if "//" not in path and "/." not in path and path[0] == "/":
+        return path  # the common case: already normal
+    return _normalized(path)
+
+
+def raw_view(path: str) -> str:
+    """The raw path as patterns see it: repeated slashes merged, nothing resolved."""
+    if not path:
+        return "/"
+    if "//" in path:
+        path = _REPEATED_SLASHES.sub("/", path)
+    return path if path[0] == "/" else "/" + path
+
+
+#: Pattern kinds, also their rank among patterns of one prefix length.
+_GLOB, _SUBTREE = 0, 1
 
 
 class PathRules(Generic[T]):
-    """Patterns mapped to values; :meth:`match` finds the most specific one.
+    """Patterns mapped to values; the most specific matching pattern wins.
 
-    Build once at start-up; lookups are a dict probe for exact patterns and a
-    short scan of the glob prefixes, longest first.
+    Built once at start-up; a lookup is a dict probe for exact patterns and a short
+    scan of the prefixes, most specific first.
     """
 
-    __slots__ = ("_cache", "_exact", "_globs", "_option", "patterns")
+    __slots__ = ("_exact", "_prefixes", "option", "patterns")
 
     def __init__(
-        self, rules: Mapping[str, T] | Iterable[tuple[str, T]], *, option: str = "rules"
+        self, rules: Mapping[str, T] | Iterable[tuple[str, T]], *, option: str = "paths"
     ) -> None:
+        if isinstance(rules, str):
+            raise OptionError(option, rules, "give a list of path patterns", f"[{rules!r}]")
         items = list(rules.items()) if isinstance(rules, Mapping) else list(rules)
-        self._option = option
+        self.option = option
         exact: dict[str, T] = {}
-        globs: dict[str, T] = {}
-        seen: set[str] = set()
+        prefixes: dict[tuple[str, int], tuple[str, T]] = {}
         for pattern, value in items:
-            if not isinstance(pattern, str):
-                raise ValueError(f"{option}: path pattern {pattern!r} must be a string")
-            key = self._parse(pattern)
-            if key in seen:
-                raise ValueError(
-                    f"{option}: path pattern {pattern!r} is listed twice (or as an equivalent "
-                    "pattern); keep one"
+            kind, key = _parse(pattern, option)
+            if (key in exact) if kind is None else ((key, kind) in prefixes):
+                raise OptionError(
+                    option, pattern, f"path pattern {pattern!r} is listed twice", "keep one"
                 )
-            seen.add(key)
-            if key.endswith("/*"):
-                globs[key[:-2]] = value
-            else:
+            if kind is None:
                 exact[key] = value
+            else:
+                prefixes[(key, kind)] = (pattern, value)
         self._exact = exact
-        # Longest prefix first: the most specific glob is tried first.
-        self._globs = tuple(sorted(globs.items(), key=lambda item: len(item[0]), reverse=True))
+        ordered = sorted(prefixes.items(), key=lambda item: (len(item[0][0]), item[0][1]))
+        self._prefixes = tuple(
+            (prefix, kind, pattern, value) for (prefix, kind), (pattern, value) in reversed(ordered)
+        )
         self.patterns: tuple[str, ...] = tuple(pattern for pattern, _ in items)
-        # Raw PATH_INFO -> winning (pattern, value); bounded, so unique paths cannot grow it.
-        self._cache: dict[str, tuple[str, T] | None] = {}
-
-    def _parse(self, pattern: str) -> str:
-        option = self._option
-        if pattern in ("*", "/*"):
-            return "/*"
-        if not pattern.startswith("/"):
-            raise ValueError(
-                f"{option}: path pattern {pattern!r} must start with '/', e.g. '/{pattern}'"
-            )
-        body = pattern[:-2] if pattern.endswith("/*") else pattern
-        if "*" in body:
-            raise ValueError(
-                f"{option}: path pattern {pattern!r} has a '*' that is not a final '/*'; "
-                "use an exact path or a prefix such as '/api/*'"
-            )
-        if any(ord(char) < 0x21 or ord(char) == 0x7F for char in body):
-            raise ValueError(
-                f"{option}: path pattern {pattern!r} contains white space or a control "
-                "character; remove it"
-            )
-        if normalize_path(body) != body:
-            raise ValueError(
-                f"{option}: path pattern {pattern!r} is not a normalised path (repeated '/', "
-                f"'.' or '..'); write {normalize_path(body)!r}"
-            )
-        if pattern.endswith("/*"):
-            # "/api/*": prefix "/api"; the trailing slash, if any, is not part of it.
-            prefix = body.rstrip("/")
-            return (prefix or "") + "/*"
-        return body
 
     def lookup(self, path: str) -> tuple[str, T] | None:
-        """The winning ``(pattern, value)`` for a normalised ``path``, or ``None``."""
+        """The winning ``(pattern, value)`` for one path taken as it is, or ``None``."""
         exact = self._exact
         if path in exact:
             return path, exact[path]
-        for prefix, value in self._globs:
-            if (
-                not prefix
-                or path == prefix
-                or (path.startswith(prefix) and path[len(prefix)] == "/")
-            ):
-                return prefix + "/*", value
+        for prefix, kind, pattern, value in self._prefixes:
+            if path.startswith(prefix):
+                rest = path[len(prefix) :]
+                if kind == _SUBTREE:
+                    # prefix is "/api/": "/api/" and below.
+                    return pattern, value
+                if not rest or rest[0] == "/" or not prefix:
+                    return pattern, value
         return None
 
-    def resolve(self, raw_path: str) -> tuple[str, T] | None:
-        """:meth:`lookup` for a raw (not yet normalised) path, cached per distinct path."""
-        cache = self._cache
-        try:
-            return cache[raw_path]
-        except KeyError:
-            pass
-        found = self.lookup(normalize_path(raw_path))
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[raw_path] = found
-        return found
-
     def match(self, path: str, default: T | None = None) -> T | None:
-        """The value of the most specific pattern matching ``path``, else ``default``."""
+        """The value of the most specific pattern matching one path, else ``default``."""
         found = self.lookup(path)
         return default if found is None else found[1]
 
-    def match_environ(self, environ: WSGIEnvironment, default: T | None = None) -> T | None:
-        """:meth:`match` on the request's normalised ``PATH_INFO``."""
-        found = self.resolve(environ.get("PATH_INFO") or "/")
-        return default if found is None else found[1]
+    def either(self, request: HasPaths) -> tuple[str, T] | None:
+        """For guards: the rule of the resolved path, else of the raw path, else ``None``."""
+        found = self.lookup(request.path)
+        if found is None:
+            found = self.lookup(raw_view(request.raw_path))
+        return found
+
+    def agreed(self, request: HasPaths) -> tuple[str, T] | None:
+        """For anything laxer: the rule both paths pick, or ``None`` when they differ."""
+        resolved = self.lookup(request.path)
+        raw = raw_view(request.raw_path)
+        if raw == request.path:
+            return resolved
+        found = self.lookup(raw)
+        if found is None or resolved is None or found[0] != resolved[0]:
+            return None
+        return resolved
 
     def __bool__(self) -> bool:
-        return bool(self._exact or self._globs)
+        return bool(self._exact or self._prefixes)
 
     def __repr__(self) -> str:
         return f"PathRules({list(self.patterns)!r})"
+
+
+class PathSet:
+    """A set of patterns, for guards (:meth:`either`) and exemptions (:meth:`both`)."""
+
+    __slots__ = ("_rules", "patterns")
+
+    def __init__(self, patterns: Iterable[str], *, option: str = "paths") -> None:
+        if isinstance(patterns, str):
+            raise OptionError(
+                option, patterns, "give a list of path patterns, not a string", f"[{patterns!r}]"
+            )
+        self._rules: PathRules[bool] = PathRules([(p, True) for p in patterns], option=option)
+        self.patterns = self._rules.patterns
+
+    def matches(self, path: str) -> bool:
+        """True when one path, taken as it is, matches a pattern."""
+        return self._rules.lookup(path) is not None
+
+    def either(self, request: HasPaths) -> bool:
+        """True when the raw or the resolved path matches (a guard applies)."""
+        return self._rules.either(request) is not None
+
+    def both(self, request: HasPaths) -> bool:
+        """True when the raw and the resolved path both match (an exemption applies)."""
+        rules = self._rules
+        if rules.lookup(request.path) is None:
+            return False
+        return rules.lookup(raw_view(request.raw_path)) is not None
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def __repr__(self) -> str:
+        return f"PathSet({list(self.patterns)!r})"
+
+
+def _parse(pattern: object, option: str) -> tuple[int | None, str]:
+    """``(kind, key)``: kind ``None`` for an exact path, else ``_GLOB``/``_SUBTREE``."""
+    if not isinstance(pattern, str):
+        raise OptionError(option, pattern, f"path pattern {pattern!r} must be a string", "quote it")
+    if pattern in ("*", "/*"):
+        return _GLOB, ""
+    if not pattern.startswith("/"):
+        raise OptionError(
+            option, pattern, f"path pattern {pattern!r} must start with '/'", f"write '/{pattern}'"
+        )
+    body = pattern[:-2] if pattern.endswith("/*") else pattern
+    if "*" in body:
+        raise OptionError(
+            option,
+            pattern,
+            f"path pattern {pattern!r} has a '*' that is not a final '/*'",
+            "use an exact path, '/prefix/*' or '/prefix/'",
+        )
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in body):
+        raise OptionError(
+            option,
+            pattern,
+            f"path pattern {pattern!r} contains white space or a control character",
+            "remove it",
+        )
+    if normalize_path(body) != body:
+        raise OptionError(
+            option,
+            pattern,
+            f"path pattern {pattern!r} is not a normalised path (repeated '/', '.' or '..')",
+            f"write {normalize_path(body)!r}",
+        )
+    if pattern.endswith("/*"):
+        return _GLOB, body.rstrip("/")
+    if pattern.endswith("/") and pattern != "/":
+        return _SUBTREE, pattern
+    return None, pattern
+
+
+def check_pattern(pattern: object, *, option: str = "path") -> str:
+    """``pattern`` when it is a valid path pattern; raise :class:`OptionError` if not."""
+    _parse(pattern, option)
+    assert isinstance(pattern, str)
+    return pattern
+
+
+def pattern_key(pattern: str) -> tuple[int | None, str]:
+    """What ``pattern`` matches, so that equivalent spellings (``*``, ``/*``) compare equal."""
+    return _parse(pattern, "path")
+
+
+def covers(outer: str, inner: str) -> bool:
+    """True when every path ``inner`` matches is also matched by ``outer``."""
+    outer_kind, outer_key = _parse(outer, "path")
+    inner_kind, inner_key = _parse(inner, "path")
+    if inner_kind is None:
+        return PathRules([(outer, True)]).lookup(inner_key) is not None
+    if outer_kind is None:
+        return False
+    # Every path ``inner`` matches starts with ``start`` (its root is ``inner_key``).
+    start = inner_key if inner_kind == _SUBTREE else inner_key + "/"
+    if outer_kind == _GLOB:
+        return not outer_key or start.startswith(outer_key + "/")
+    return (inner_kind == _SUBTREE or inner_key != "") and (
+        start.startswith(outer_key) and (inner_kind == _SUBTREE or inner_key.startswith(outer_key))
+    )

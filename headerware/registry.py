@@ -47,10 +47,8 @@ its own (request hooks top to bottom, response hooks bottom to top):
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .engine import Layer
+from .core.layer import Layer
 
 __all__ = ["LAYERS", "ORDER", "import_reference", "layer_class", "register", "unregister"]
 
@@ -84,8 +82,6 @@ def register(name: str, target: str | type[Layer], *, before: str | None = None)
     ``target`` is a class or ``"module:Class"``. The layer runs just before the
     registered layer ``before`` in the canonical order, or after all of them.
     """
-    from .engine import Layer
-
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"register: {name!r} is not a valid layer name; use lower_case_words")
     if before is not None and before not in LAYERS:
@@ -130,8 +126,6 @@ def import_reference(reference: str) -> object:
 
 def layer_class(name: str) -> type[Layer]:
     """The layer class registered as ``name`` (imported on first use)."""
-    from .engine import Layer
-
     cls = _loaded.get(name)
     if cls is not None:
         return cls

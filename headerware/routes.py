@@ -1,6 +1,10 @@
 """Per-route rules: path patterns that override, extend or disable layers.
 
-A route is a path pattern plus per-layer settings. In a configuration::
+This module is documentation only: the configuration (:mod:`headerware.config`)
+builds one layer list per route pattern, and :class:`~headerware.stack.Stack` picks
+it with the one path model, :mod:`headerware.paths`. There is no second matcher.
+
+A route is one or more path patterns plus per-layer settings. In a configuration::
 
     [[routes]]
     path = "/api/*"                    # or a list of patterns
@@ -14,108 +18,57 @@ A route is a path pattern plus per-layer settings. In a configuration::
     report_only = true                 # every enforcing layer only logs here
     csp = { enabled = false }          # disable a layer for these paths
 
+In Python: ``Stack(layers, app, routes=[("/api/*", api_layers)])``, each route a
+whole layer list.
+
 Patterns (the same everywhere in headerware: :mod:`headerware.paths`)
-    ``/data`` matches exactly that path. ``/api/*`` matches ``/api`` itself and every
-    path below ``/api/`` (on a segment boundary: never ``/apifoo``). ``/*`` matches
-    everything. ``*`` anywhere else is an error. Matching is case-sensitive, on the
-    request's ``PATH_INFO`` (the path the application routes on) after normalisation
-    (``//`` collapsed, ``.`` and ``..`` segments resolved), so ``/public/../admin/x``
-    gets the ``/admin/*`` rules.
+    ``/data``
+        exactly ``/data`` (not ``/data/``, not ``/data/x``).
+    ``/api/*``
+        ``/api`` itself and every path below ``/api/``, on a segment boundary
+        (never ``/apifoo``).
+    ``/api/``
+        the subtree *without* ``/api``: ``/api/`` and every path below it, as a
+        pattern ending in ``/`` means in Go's ``ServeMux``; ``/api`` itself gets
+        the global settings (or those of another route that matches it).
+    ``/*``
+        every path.
+
+    A ``*`` anywhere else is an error. Matching is case-sensitive, on the path
+    below the mount point (``SCRIPT_NAME`` is not part of it).
 
 Precedence (deterministic, independent of the order routes are written in)
-    An exact pattern beats every ``*`` pattern; among ``*`` patterns the longer literal
-    prefix wins. All patterns matching one path are nested, so a request takes the
-    settings of every matching route applied from the least to the most specific: an
-    option set by both ``/api/*`` and ``/api/admin/*`` takes the latter's value, an
-    option only ``/api/*`` sets still applies under ``/api/admin/``. The same pattern
-    written twice is a start-up error.
+    An exact pattern beats every subtree pattern; among subtree patterns the longer
+    prefix wins, and ``/api/`` beats ``/api/*`` below ``/api/``. All patterns
+    matching one path are nested, so a request takes the settings of every matching
+    route applied from the least to the most specific: an option set by both
+    ``/api/*`` and ``/api/admin/*`` takes the latter's value, an option only
+    ``/api/*`` sets still applies under ``/api/admin/``. The same pattern written
+    twice (also in an equivalent spelling: ``*`` and ``/*``) is a start-up error.
 
-Report-only precedence, most specific first: ``report_only`` in a route's layer table,
-the route's own ``report_only``, ``report_only`` in the global layer table, the global
-``[headerware] report_only``.
+Raw and resolved paths
+    A request has two paths (:mod:`headerware.paths`): the raw one (``PATH_INFO`` as
+    sent, repeated slashes merged) and the resolved one (``.`` and ``..`` segments
+    resolved as well). A route makes some requests laxer (report-only, a guard
+    switched off), so it applies only when both paths pick the **same** route. A
+    request whose raw and resolved paths pick *different* routes, e.g.
+    ``/admin/../legacy/x`` with routes ``/admin/*`` and ``/legacy/*`` (raw: the
+    admin route, resolved: the legacy one), is refused with ``400 Bad Request`` by
+    the global layers and logged as the security event ``ambiguous_route``: it never
+    gets the legacy route's settings, because the application's router may follow
+    the raw path to the admin handler. The same holds when only one of the two
+    paths picks a route. Browsers never send such paths.
 
-Everything is resolved at start-up: one engine chain (tuple of hooks) is precomputed
-per route, and a request costs one dict lookup plus, when no exact pattern matches, one
-prefix test per ``*`` pattern. Layer instances whose effective options a route does
-not change are shared with the global stack.
+Report-only precedence, most specific first: ``report_only`` in a route's layer
+table, the route's own ``report_only``, ``report_only`` in the global layer table,
+the global ``[headerware] report_only``.
+
+Everything is resolved at start-up: one layer list (one engine chain) is
+precomputed per route pattern, and a request costs one route lookup per path (two
+when the raw path differs from the resolved one). Layer instances whose effective
+options a route does not change are shared with the global stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-from .paths import PathRules, normalize_path
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
-
-__all__ = ["PathPattern", "PathRouter", "normalize_path"]
-
-T = TypeVar("T")
-
-
-class PathPattern:
-    """One route pattern, as :class:`headerware.paths.PathRules` reads it."""
-
-    __slots__ = ("exact", "prefix", "text")
-
-    def __init__(self, text: str) -> None:
-        if not isinstance(text, str):
-            raise ValueError(f"path pattern {text!r} must be a string, e.g. '/api/*'")
-        PathRules([(text, None)], option="path")  # the one place patterns are validated
-        self.text = text
-        self.exact: str | None = None
-        #: For ``/api/*``: ``/api`` (``""`` for ``/*``), matched on a segment boundary.
-        self.prefix: str | None = None
-        if text in ("*", "/*"):
-            self.prefix = ""
-        elif text.endswith("/*"):
-            self.prefix = text[:-2].rstrip("/")
-        else:
-            self.exact = text
-
-    @property
-    def specificity(self) -> tuple[int, int]:
-        """Sort key: exact patterns above every glob, then longer literal prefixes."""
-        if self.exact is not None:
-            return (1, len(self.exact))
-        assert self.prefix is not None
-        return (0, len(self.prefix))
-
-    def matches(self, path: str) -> bool:
-        """True when the normalised ``path`` is matched by this pattern."""
-        if self.exact is not None:
-            return path == self.exact
-        prefix = self.prefix
-        assert prefix is not None
-        return not prefix or path == prefix or path.startswith(prefix + "/")
-
-    def covers(self, other: PathPattern) -> bool:
-        """True when every path ``other`` matches is also matched by this pattern."""
-        if other.exact is not None:
-            return self.matches(other.exact)
-        if self.exact is not None:
-            return False
-        assert other.prefix is not None
-        return self.matches(other.prefix) if other.prefix else not self.prefix
-
-    def __repr__(self) -> str:
-        return f"PathPattern({self.text!r})"
-
-
-class PathRouter(Generic[T]):
-    """Selects the value of the most specific route for a request (engine helper)."""
-
-    __slots__ = ("_rules",)
-
-    def __init__(self, entries: Sequence[tuple[str, T]]) -> None:
-        self._rules: PathRules[T] = PathRules(list(entries), option="routes")
-
-    def match(self, path: str) -> T | None:
-        """The value of the most specific pattern matching ``path``, or ``None``."""
-        return self._rules.match(normalize_path(path))
-
-    def match_environ(self, environ: WSGIEnvironment) -> T | None:
-        """:meth:`match` on the request's normalised ``PATH_INFO``."""
-        return self._rules.match_environ(environ)
+__all__: list[str] = []

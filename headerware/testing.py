@@ -51,11 +51,12 @@ import http.cookiejar
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+
+from .setcookie import SetCookie
 
 if TYPE_CHECKING:
     import webtest  # type: ignore[import-untyped]
@@ -202,70 +203,14 @@ def _hsts_max_age(value: str) -> int | None:
     return None
 
 
-@dataclass
-class SetCookie:
-    """One parsed ``Set-Cookie`` header."""
-
-    name: str
-    value: str
-    attributes: dict[str, str]  # lower-case attribute name -> value ("" for flags)
-
-    @property
-    def secure(self) -> bool:
-        return "secure" in self.attributes
-
-    @property
-    def httponly(self) -> bool:
-        return "httponly" in self.attributes
-
-    @property
-    def partitioned(self) -> bool:
-        return "partitioned" in self.attributes
-
-    @property
-    def samesite(self) -> str | None:
-        value = self.attributes.get("samesite")
-        return value.capitalize() if value else None
-
-    @property
-    def path(self) -> str | None:
-        return self.attributes.get("path")
-
-    @property
-    def domain(self) -> str | None:
-        domain = self.attributes.get("domain")
-        return domain.lstrip(".").lower() if domain else None
-
-    @property
-    def max_age(self) -> int | None:
-        value = self.attributes.get("max-age")
-        try:
-            return int(value) if value is not None else None
-        except ValueError:
-            return None
-
-    @property
-    def expires(self) -> float | None:
-        value = self.attributes.get("expires")
-        if not value:
-            return None
-        try:
-            return parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            return None
-
-
 def parse_set_cookie(header: str) -> SetCookie:
-    """Parse a ``Set-Cookie`` value the way browsers do (RFC 6265bis section 5.6)."""
-    pair, *parts = header.split(";")
-    name, sep, value = pair.partition("=")
-    if not sep:
-        name, value = "", pair
-    attributes: dict[str, str] = {}
-    for part in parts:
-        key, _, attr_value = part.partition("=")
-        attributes[key.strip().lower()] = attr_value.strip()
-    return SetCookie(name.strip(), value.strip(), attributes)
+    """Parse a ``Set-Cookie`` value with headerware's model (:mod:`headerware.setcookie`).
+
+    Attribute names compare case-insensitively and the last of a repeated attribute
+    wins, as in browsers (RFC 6265bis section 5.6); ``samesite`` reads as
+    ``"Strict"``/``"Lax"``/``"None"`` whatever the case written.
+    """
+    return SetCookie.parse(header)
 
 
 def assert_cookie_flags(
@@ -425,7 +370,7 @@ class CookieJar:
             samesite = "Lax"
         if samesite == "None" and not parsed.secure:
             return self._reject(name, "SameSite=None without Secure")
-        domain = parsed.domain
+        domain = parsed.domain.lstrip(".").lower() if parsed.domain else None
         if name.startswith("__Secure-") and not (parsed.secure and secure_origin):
             return self._reject(name, "__Secure- prefix without Secure over HTTPS")
         if name.startswith("__Host-") and not (
@@ -436,11 +381,8 @@ class CookieJar:
             return self._reject(name, f"Domain {domain} does not match {host}")
         path = parsed.path if parsed.path and parsed.path.startswith("/") else None
         path = path or _default_path(parts.path or "/")
-        expires: float | None = None
-        if parsed.max_age is not None:
-            expires = self._clock() + parsed.max_age
-        elif parsed.expires is not None:
-            expires = parsed.expires
+        max_age = parsed.max_age  # Max-Age wins over Expires
+        expires = self._clock() + max_age if max_age is not None else parsed.expires
         key = (name, domain or host, path)
         if expires is not None and expires <= self._clock():
             self._cookies.pop(key, None)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, ResponseHead, Stack
 
 Environ = dict[str, Any]
 Headers = list[tuple[str, str]]
@@ -387,8 +387,8 @@ class LayerContract:
         class Marker(Layer):
             name = "marker"
 
-            def on_response(self, ctx: Any, status: str, headers: Headers) -> None:
-                headers.append(("X-Marker", "1"))
+            def on_response(self, ctx: Any, response: ResponseHead) -> None:
+                response.add("X-Marker", "1")
 
         stack = Stack([Marker(), self.make_layer(), Marker()], text_app())
         recorder = Recorder()

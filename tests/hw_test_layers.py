@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
+from headerware import Context, Layer, OptionError, Response, ResponseHead
 from headerware._log import security_event
-from headerware.engine import Context, Layer, Response
-
-Headers = list[tuple[str, str]]
 
 
 class Banner(Layer):
@@ -32,7 +30,7 @@ class Banner(Layer):
     ) -> None:
         super().__init__(app)
         if count < 0:
-            raise ValueError(f"count: {count!r} must be 0 or more")
+            raise OptionError("count", count, f"{count!r} must be 0 or more", "e.g. count = 1")
         if loud and mode == "plain":
             raise ValueError("loud=True needs mode='fancy'; set both or neither")
         self.text = text
@@ -46,9 +44,8 @@ class Banner(Layer):
         self.extra = dict(extra or {})
         self._value = text.upper() if loud else text
 
-    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
-        headers.append(("X-Banner", self._value))
-        return None
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        response.add("X-Banner", self._value)
 
     def describe(self) -> dict[str, Any]:
         return {"text": self.text, "count": self.count, "mode": self.mode, "tags": self.tags}
@@ -65,7 +62,7 @@ class Gate(Layer):
         self.report_only = report_only
 
     def on_request(self, ctx: Context) -> Response | None:
-        if "HTTP_X_BLOCK" not in ctx.environ:
+        if ctx.header("x-block") is None:
             return None
         security_event("gate_refused", path=ctx.path, report_only=self.report_only)
         if self.report_only:
@@ -86,13 +83,12 @@ class Secretive(Layer):
     ) -> None:
         super().__init__(app)
         if any(len(key) < 4 for key in keys):
-            raise ValueError("keys: a key is too short; use at least 4 characters")
+            raise OptionError("keys", keys, "a key is too short", "use at least 4 characters")
         self.keys = keys
         self.hook = hook
 
-    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
-        headers.append(("X-Keys", str(len(self.keys))))
-        return None
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        response.add("X-Keys", str(len(self.keys)))
 
 
 def sample_hook(value: str) -> str:

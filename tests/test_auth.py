@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware.layers.auth import BearerAuth, bearer_claims, compile_paths
-from tests.contract import LayerContract
+from headerware import Stack
+from headerware.layers.auth import BearerAuth, bearer_claims
+from headerware.layers.cors import CORS
+from headerware.options import OptionError
+from tests.contract import LayerContract, Recorder, consume, make_environ
 
 KEY = "k" * 32
 TOKEN = os.environ.get("HEADERWARE_EXAMPLE_TOKEN", "example-token")
@@ -106,12 +109,34 @@ class TestAnswers:
         assert response.content_type == "text/html"
         assert "Unauthorized" in response.text
 
-    def test_cors_preflight_passes_untouched(self) -> None:
-        response = client().options(
+    def test_preflight_looking_options_without_cors_is_refused(self) -> None:
+        """Security fix: no layer answered it, so it is authenticated like any request."""
+        called: list[bool] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            called.append(True)
+            return api_app(environ, start_response)
+
+        stack = Stack([BearerAuth(paths=["/api/*"], tokens=[TOKEN])], app)
+        response = webtest.TestApp(stack, lint=True).options(
             "/api/protected",
             headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
+            status=401,
         )
-        assert response.status_int == 200 and response.headers["X-App"] == "1"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert not called
+
+    def test_real_preflight_is_answered_by_cors_before_auth(self) -> None:
+        cors = CORS(allow_origins=["https://app.example.com"], rules={"/api/*": {}})
+        stack = Stack([cors, BearerAuth(paths=["/*"], tokens=[TOKEN])], api_app)
+        app = webtest.TestApp(stack, lint=True)
+        headers = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+        response = app.options("/api/protected", headers=headers, status="*")
+        assert response.status_int in (200, 204)
+        assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert "X-App" not in response.headers
+        # The same preflight-looking request on a path no CORS rule covers: 401.
+        app.options("/other", headers=headers, status=401)
 
     def test_plain_options_is_guarded(self) -> None:
         client().options("/api/protected", status=401)
@@ -143,8 +168,26 @@ class TestPaths:
         ],
     )
     def test_matching(self, path: str, guarded: bool) -> None:
-        matches = compile_paths(["/api/*", "/health"], option="paths")
-        assert matches(path) is guarded
+        layer = BearerAuth(paths=["/api/*", "/health"], tokens=[TOKEN])
+        recorder = Recorder()
+        result = Stack([layer], api_app)(make_environ(PATH_INFO=path), recorder)
+        consume(result)
+        assert recorder.status.startswith("401") is guarded
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            pytest.param("/admin/../legacy/x", id="resolves-outside-raw-inside"),
+            pytest.param("/legacy/../admin/x", id="resolves-inside"),
+            pytest.param("/admin//x", id="double-slash"),
+        ],
+    )
+    def test_guard_applies_when_raw_or_resolved_path_matches(self, raw: str) -> None:
+        """A raw ``/admin/..%2flegacy/x`` may be routed by the app below /admin."""
+        layer = BearerAuth(paths=["/admin/*"], tokens=[TOKEN])
+        recorder = Recorder()
+        consume(Stack([layer], api_app)(make_environ(PATH_INFO=raw), recorder))
+        assert recorder.status.startswith("401")
 
     def test_unguarded_path_is_untouched(self) -> None:
         assert client().get("/public").text == "claims=None"
@@ -222,8 +265,10 @@ class TestVerifiers:
         ],
     )
     def test_bad_options(self, options: dict[str, Any], match: str) -> None:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match=match) as info:
             BearerAuth(**options)
+        if isinstance(info.value, OptionError):
+            assert ":" not in info.value.option and " " not in info.value.option
 
     def test_describe_never_shows_tokens(self) -> None:
         options = BearerAuth(tokens=["secret-token-1"]).describe()

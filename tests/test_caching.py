@@ -8,8 +8,9 @@ import pytest
 import webtest
 from werkzeug.http import generate_etag, http_date
 
-from headerware.engine import Layer, Stack
+from headerware import ContentSecurityPolicy, Layer, Stack
 from headerware.layers.caching import Caching
+from headerware.options import OptionError
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
 
 HELLO_TAG = generate_etag(b"hello")
@@ -326,8 +327,9 @@ class TestETag:
     ],
 )
 def test_configuration_errors(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message) as info:
         Caching(**options)
+    assert info.value.option == next(iter(options))
 
 
 def test_describe() -> None:
@@ -344,3 +346,100 @@ def test_webtest_304_is_valid() -> None:
     second = app.get("/", headers={"If-None-Match": first.headers["ETag"]}, status=304)
     assert second.body == b""
     assert "Content-Length" not in second.headers or second.headers["Content-Length"] == "0"
+
+
+# -- CSP nonces: decided from the response, so CSP no longer turns off shared caching ------
+
+STATIC_RULE = "public, max-age=31536000, immutable"
+CSS = b"body { color: red }"
+
+
+def site(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A CSS file under /static/ and an HTML page everywhere else."""
+    if environ["PATH_INFO"].startswith("/static/"):
+        body, ctype = CSS, "text/css; charset=utf-8"
+    else:
+        body, ctype = b"<p>hello</p>", "text/html; charset=utf-8"
+    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_csp_layer_leaves_static_files_public_and_pages_private() -> None:
+    stack = Stack(
+        [ContentSecurityPolicy(), Caching(rules={"/static/*": STATIC_RULE}, etag="weak")], site
+    )
+    recorder = Recorder()
+    body = consume(stack(make_environ(PATH_INFO="/static/app.css"), recorder))
+    assert body == CSS
+    assert cache_control(recorder) == [STATIC_RULE]
+    assert recorder.header_values("ETag") == [f'W/"{generate_etag(CSS)}"']
+    assert recorder.header_values("Content-Security-Policy")  # the CSP layer still ran
+
+    page = Recorder()
+    consume(stack(make_environ(PATH_INFO="/page"), page))
+    assert cache_control(page) == ["private"]
+    assert page.header_values("ETag") == []
+    assert "'nonce-" in page.header_values("Content-Security-Policy")[0]
+
+    # The cached CSS revalidates with a 304.
+    again = Recorder()
+    tag = recorder.header_values("ETag")[0]
+    environ = make_environ(PATH_INFO="/static/app.css", HTTP_IF_NONE_MATCH=tag)
+    assert consume(stack(environ, again)) == b""
+    assert again.status == "304 Not Modified"
+
+
+@pytest.mark.parametrize(
+    "ctype", ["application/json", "text/css", "image/png", "text/javascript", "text/plain"]
+)
+def test_published_nonce_does_not_personalise_non_documents(ctype: str) -> None:
+    layer = Caching(rules={"/*": "public, max-age=60"})
+    recorder, _ = run(layer, _typed(ctype), **{"headerware.csp.nonce": "n"})
+    assert cache_control(recorder) == ["public, max-age=60"]
+    assert recorder.header_values("ETag") == [WEAK]
+
+
+@pytest.mark.parametrize("ctype", ["text/html", "application/xhtml+xml", "image/svg+xml", None])
+def test_published_nonce_personalises_documents(ctype: str | None) -> None:
+    layer = Caching(rules={"/*": "public, max-age=60"})
+    recorder, _ = run(layer, _typed(ctype), **{"headerware.csp.nonce": "n"})
+    assert cache_control(recorder) == ["private, max-age=60"]
+    assert recorder.header_values("ETag") == []
+
+
+def test_apps_own_nonce_policy_personalises_the_page() -> None:
+    layer = Caching(rules={"/*": "public, max-age=60"})
+    policy = ("Content-Security-Policy", "script-src 'nonce-abc'")
+    recorder, _ = run(layer, text_app(extra=[policy]))
+    assert cache_control(recorder) == ["private, max-age=60"]
+    assert recorder.header_values("ETag") == []
+    recorder, _ = run(layer, text_app(extra=[("Content-Security-Policy", "script-src 'self'")]))
+    assert cache_control(recorder) == ["public, max-age=60"]
+    assert recorder.header_values("ETag") == [WEAK]
+
+
+def _typed(ctype: str | None) -> Any:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        headers = [("Content-Length", "5")]
+        if ctype is not None:
+            headers.append(("Content-Type", ctype))
+        start_response("200 OK", headers)
+        return [b"hello"]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param("/static/app.js", [STATIC_RULE], id="plain"),
+        pytest.param("/static//app.js", [STATIC_RULE], id="repeated-slash"),
+        pytest.param("/static/x/../app.js", [STATIC_RULE], id="dot-dot-inside"),
+        pytest.param("/account/../static/app.js", [], id="dot-dot-into-the-rule"),
+        pytest.param("/static/../account", [], id="dot-dot-out-of-the-rule"),
+    ],
+)
+def test_path_rules_apply_only_when_raw_and_resolved_agree(path: str, expected: list[str]) -> None:
+    layer = Caching(rules={"/static/*": STATIC_RULE})
+    recorder, _ = run(layer, _typed("application/javascript"), PATH_INFO=path)
+    assert cache_control(recorder) == expected

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import webtest
 
+from headerware import Layer, OptionError, Stack
 from headerware.config import (
     ConfigError,
     StackFactory,
@@ -18,15 +19,26 @@ from headerware.config import (
     stack_from_dict,
     stack_from_toml,
 )
-from headerware.engine import Stack
 from tests.contract import text_app
 from tests.hw_test_layers import TEST_LAYERS, Banner, Gate, Secretive, sample_hook
+
+
+class Strict(Layer):
+    """Raises the structured error of the options model for a bad option."""
+
+    name = "strict"
+
+    def __init__(self, app: Any = None, *, limit: int = 1) -> None:
+        super().__init__(app)
+        if limit < 0:
+            raise OptionError("limit", limit, f"{limit!r} must be 0 or more", "e.g. 1")
+        self.limit = limit
 
 
 def conf(**tables: Any) -> dict[str, Any]:
     """A configuration using the test layers."""
     glob = dict(tables.pop("headerware", {}))
-    glob.setdefault("layers", TEST_LAYERS)
+    glob.setdefault("layers", {**TEST_LAYERS, "strict": "tests.test_config:Strict"})
     return {"headerware": glob, **tables}
 
 
@@ -185,9 +197,9 @@ extra = { a = "b" }
             conf(banner={"extra": ["a"]}), "banner.extra", "not a table", id="list-for-dict"
         ),
         pytest.param(
-            conf(banner={"count": -1}),
-            "banner.count",
-            "must be 0 or more",
+            conf(strict={"limit": -1}),
+            "strict.limit",
+            "-1 must be 0 or more; e.g. 1",
             id="constructor-option-error",
         ),
         pytest.param(
@@ -240,6 +252,18 @@ extra = { a = "b" }
             id="route-duplicate",
         ),
         pytest.param(
+            conf(routes=[{"path": "*"}, {"path": "/*"}]),
+            "routes[1].path",
+            "already the path of routes[0]",
+            id="route-duplicate-spelling",
+        ),
+        pytest.param(
+            conf(routes=[{"path": "/a//b"}]),
+            "routes[0].path",
+            "not a normalised path",
+            id="route-not-normal",
+        ),
+        pytest.param(
             conf(routes=[{"path": "/a", "banner": {"cont": 2}}]),
             "routes[0].banner.cont",
             "did you mean 'count'",
@@ -252,8 +276,8 @@ extra = { a = "b" }
             id="route-unknown-layer",
         ),
         pytest.param(
-            conf(banner={}, routes=[{"path": "/a", "banner": {"count": -2}}]),
-            "routes[0].banner.count",
+            conf(strict={}, routes=[{"path": "/a", "strict": {"limit": -2}}]),
+            "routes[0].strict.limit",
             "must be 0 or more",
             id="route-constructor-error",
         ),
@@ -270,6 +294,39 @@ def test_errors_name_the_key_path(data: dict[str, Any], path: str, fragment: str
     assert error.path == path
     assert fragment in str(error)
     assert str(error).startswith(f"{path}: ")
+
+
+class TestLayerErrors:
+    """A layer's OptionError names the option; config puts the key path in front."""
+
+    def test_option_error_of_a_built_in_layer(self) -> None:
+        error = error_of({"security_headers": {"hsts_max_age": -1}})
+        assert error.path == "security_headers.hsts_max_age"
+        assert str(error).startswith("security_headers.hsts_max_age: ")
+        assert "-1" in str(error)
+
+    def test_option_error_in_a_route(self) -> None:
+        error = error_of({"routes": [{"path": "/a", "security_headers": {"hsts_max_age": -1}}]})
+        assert error.path == "routes[0].security_headers.hsts_max_age"
+
+    def test_config_error_is_an_option_error_with_the_key_path(self) -> None:
+        error = error_of(conf(banner={"txt": "x"}))
+        assert isinstance(error, OptionError) and isinstance(error, ValueError)
+        assert error.option == error.path == "banner.txt"
+
+    def test_plain_value_error_is_reported_at_the_layer_table(self) -> None:
+        # A custom layer's ValueError: its text is never parsed for an option name.
+        error = error_of(conf(banner={"loud": True}))
+        assert error.path == "banner"
+        assert error.message == "loud=True needs mode='fancy'; set both or neither"
+
+    def test_config_error_pickles(self) -> None:
+        import pickle
+
+        error = error_of(conf(banner={"txt": "x"}))
+        copy = pickle.loads(pickle.dumps(error))
+        assert isinstance(copy, ConfigError)
+        assert (copy.path, str(copy)) == (error.path, str(error))
 
 
 def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
@@ -315,7 +372,7 @@ class TestEnvironment:
     ) -> None:
         monkeypatch.setenv("HW_TEST_KEYS", "abc,longer-secret-value")
         error = error_of(conf(secretive={"keys": {"env": "HW_TEST_KEYS"}}))
-        assert error.path == "secretive.keys"
+        assert error.path.startswith("secretive")
         assert "longer-secret-value" not in str(error)
 
 

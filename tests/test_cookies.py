@@ -11,7 +11,7 @@ import pytest
 import webtest
 from werkzeug.http import http_date, parse_date
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, OptionError, ResponseHead, Stack
 from headerware.layers.cookies import MAX_LIFETIME, CookiePolicy, CookiePolicyError
 from headerware.setcookie import SetCookie
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
@@ -150,9 +150,9 @@ def test_each_header_rewritten_on_its_own_order_kept() -> None:
 
 def test_no_set_cookie_leaves_headers_alone() -> None:
     original = [("Content-Type", "text/plain"), ("X-A", "1")]
-    headers = list(original)
-    assert CookiePolicy().on_response(None, "200 OK", headers) is None  # type: ignore[arg-type]
-    assert headers == original
+    head = ResponseHead("200 OK", list(original))
+    CookiePolicy().on_response(None, head)  # type: ignore[arg-type]
+    assert head.headers == original
 
 
 def test_fixes_are_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -248,34 +248,38 @@ def test_report_only_logs_and_changes_nothing(caplog: pytest.LogCaptureFixture) 
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "option", "message"),
     [
-        pytest.param({"samesite": "None", "secure": "never"}, "samesite/secure.*SameSite=None",
-                     id="none-without-secure"),
-        pytest.param({"partitioned": True, "secure": "never"}, "Partitioned requires Secure",
-                     id="partitioned-without-secure"),
+        pytest.param({"samesite": "None", "secure": "never"}, "samesite",
+                     "samesite: SameSite=None", id="none-without-secure"),
+        pytest.param({"partitioned": True, "secure": "never"}, "partitioned",
+                     "Partitioned requires Secure", id="partitioned-without-secure"),
         pytest.param({"per_cookie": {"x": {"samesite": "None", "secure": "never"}}},
-                     r"per_cookie\['x'\]", id="per-cookie-none-never"),
-        pytest.param({"per_cookie": {"__Host-x": {"secure": "never"}}}, "__Host- prefix",
-                     id="prefix-never"),
-        pytest.param({"per_cookie": {"x": {"colour": "red"}}}, "unknown option",
-                     id="per-cookie-unknown"),
-        pytest.param({"samesite": "lox"}, "samesite: 'lox'", id="bad-samesite"),
-        pytest.param({"secure": True}, "secure: True", id="bad-secure"),
-        pytest.param({"max_cookies": 0}, "max_cookies", id="max-cookies"),
-        pytest.param({"max_size": 5000}, "max_size.*4096", id="max-size"),
-        pytest.param({"script_readable": "csrf"}, r"script_readable=\['csrf'\]",
-                     id="script-readable-string"),
-        pytest.param({"script_readable": ["a b"]}, "not a valid cookie name",
-                     id="script-readable-bad-name"),
+                     "per_cookie", r"per_cookie: \['x'\]", id="per-cookie-none-never"),
+        pytest.param({"per_cookie": {"__Host-x": {"secure": "never"}}}, "per_cookie",
+                     "__Host- prefix", id="prefix-never"),
+        pytest.param({"per_cookie": {"x": {"colour": "red"}}}, "per_cookie",
+                     "unknown option", id="per-cookie-unknown"),
+        pytest.param({"per_cookie": {"a b": {}}}, "per_cookie", "not a valid cookie name",
+                     id="per-cookie-bad-name"),
+        pytest.param({"samesite": "lox"}, "samesite", "samesite: 'lox'", id="bad-samesite"),
+        pytest.param({"secure": True}, "secure", "secure: True", id="bad-secure"),
+        pytest.param({"max_cookies": 0}, "max_cookies", "max_cookies", id="max-cookies"),
+        pytest.param({"max_size": 5000}, "max_size", "max_size.*4096", id="max-size"),
+        pytest.param({"script_readable": "csrf"}, "script_readable",
+                     r"script_readable: .*\['csrf'\]", id="script-readable-string"),
+        pytest.param({"script_readable": ["a b"]}, "script_readable",
+                     "not a valid cookie name", id="script-readable-bad-name"),
         pytest.param({"script_readable": ["x"], "per_cookie": {"x": {"httponly": True}}},
-                     "keep one", id="httponly-conflict"),
-        pytest.param({"httponly": "yes"}, "httponly: 'yes'", id="httponly-not-bool"),
+                     "script_readable", "keep one", id="httponly-conflict"),
+        pytest.param({"httponly": "yes"}, "httponly", "httponly: 'yes'",
+                     id="httponly-not-bool"),
     ],
 )  # fmt: skip
-def test_config_errors_name_the_option(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_config_errors_name_the_option(options: dict[str, Any], option: str, message: str) -> None:
+    with pytest.raises(OptionError, match=message) as caught:
         CookiePolicy(**options)
+    assert caught.value.option == option
 
 
 def test_describe() -> None:
@@ -373,3 +377,50 @@ class TestCookiePolicyHttpsContract(LayerContract):
 
     def environ_extra(self) -> dict[str, Any]:
         return {"wsgi.url_scheme": "https", "HTTP_COOKIE": "a=1; bad; a=2"}
+
+
+def test_remembered_rewrite_follows_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Expires-dependent answer is never reused once the date has passed."""
+    now = time.time()
+    soon = f"b=; Expires={http_date(now + 100)}"
+    policy = CookiePolicy(max_cookies=1)
+    assert [c.split("=")[0] for c in set_cookies(run(policy, ["a=1", soon]))] == ["a"]
+    monkeypatch.setattr("headerware.layers.cookies.time.time", lambda: now + 200)
+    # Now a deletion: deletions never count against max_cookies.
+    assert [c.split("=")[0] for c in set_cookies(run(policy, ["a=1", soon]))] == ["a", "b"]
+
+
+# -- the Set-Cookie model every layer shares ------------------------------------------
+
+
+def test_set_cookie_model_build_parse_render() -> None:
+    built = SetCookie.build(
+        "sid", "abc", max_age=60, path="/", secure=True, httponly=True, samesite="Lax"
+    )
+    header = built.render()
+    assert header == "sid=abc; Max-Age=60; Path=/; Secure; HttpOnly; SameSite=Lax"
+    parsed = SetCookie.parse(header)
+    assert (parsed.name, parsed.value, parsed.attrs) == ("sid", "abc", built.attrs)
+    assert parsed.secure and parsed.httponly and not parsed.partitioned
+    assert (parsed.samesite, parsed.path, parsed.max_age, parsed.domain) == ("Lax", "/", 60, None)
+    assert SetCookie.parse("a=1; samesite=NONE").samesite == "None"
+    assert SetCookie.parse("a=1; SameSite=odd").samesite == "odd"
+    assert SetCookie.parse("novalue").name == "" and SetCookie.parse("novalue").value == "novalue"
+    assert SetCookie.parse("a=1").tail() == "" and SetCookie.parse("a=1").render() == "a=1"
+
+
+@pytest.mark.parametrize(
+    ("header", "deletion"),
+    [
+        ("a=; Max-Age=0", True),
+        ("a=; Max-Age=-1", True),
+        ("a=1; Max-Age=10", False),
+        ("a=; Max-Age=10; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
+        ("a=; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        ("a=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        ("a=1; Expires=Fri, 01 Jan 2100 00:00:00 GMT", False),
+        ("a=1", False),
+    ],
+)
+def test_set_cookie_model_deletion(header: str, deletion: bool) -> None:
+    assert SetCookie.parse(header).is_deletion() is deletion

@@ -1,4 +1,4 @@
-"""The strict request-cookie parser, the cleaned header and apply_cookies."""
+"""The strict request-cookie parser, the cleaned header and ctx.set_cookies."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headerware.cookies_parse import (
-    ORIG_ENVIRON_KEY,
-    RequestCookies,
-    apply_cookies,
-    parse_request_cookies,
-)
-from headerware.engine import Context
+from headerware.cookies_parse import RequestCookies, parse_request_cookies
+from headerware.memo import clear_all
+from headerware.wsgi import WSGIContext
 from tests.contract import make_environ
+
+ORIG_KEY = "headerware.cookies.orig"
 
 
 @pytest.mark.parametrize(
@@ -83,18 +81,18 @@ def test_many_pairs_all_kept() -> None:
     assert cookies["c1999"] == "v1999"
 
 
-def test_apply_cookies_rewrites_environ_and_context() -> None:
+def test_set_cookies_rewrites_the_header_and_context() -> None:
     environ = make_environ(HTTP_COOKIE="a=1; junk; a=2; b=2")
-    ctx = Context(environ)
+    ctx = WSGIContext(environ)
     cleaned = ctx.cookies.rewrite({"b": None})
-    apply_cookies(ctx, cleaned)
+    ctx.set_cookies(cleaned)
     assert environ["HTTP_COOKIE"] == "a=1"
-    assert environ[ORIG_ENVIRON_KEY] == "a=1; junk; a=2; b=2"
+    assert environ[ORIG_KEY] == "a=1; junk; a=2; b=2"
     assert ctx.cookies is cleaned
     # A second rewrite keeps the client's original.
-    apply_cookies(ctx, ctx.cookies.rewrite({"a": None}))
+    ctx.set_cookies(ctx.cookies.rewrite({"a": None}))
     assert "HTTP_COOKIE" not in environ
-    assert environ[ORIG_ENVIRON_KEY] == "a=1; junk; a=2; b=2"
+    assert environ[ORIG_KEY] == "a=1; junk; a=2; b=2"
 
 
 def test_request_cookies_mapping_api() -> None:
@@ -164,25 +162,24 @@ def test_splice_does_not_match_inside_another_value() -> None:
     assert dict(new) == {"x": "username=evil", "username": "real", "y": "1"}
 
 
-def test_parses_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cookies_parse, "_PARSE_CACHE", {})
-    monkeypatch.setattr(cookies_parse, "_PARSE_CACHE_SIZE", 3)
+def test_parses_are_shared_and_long_headers_still_parsed() -> None:
+    clear_all()
     first = parse_request_cookies("a=1; b=2")
     assert parse_request_cookies("a=1; b=2") is first
-    for index in range(10):
-        parse_request_cookies(f"c={index}")
-        assert len(cookies_parse._PARSE_CACHE) <= 3
-    long_header = "a=" + "x" * (cookies_parse._PARSE_CACHE_MAX_LENGTH + 1)
-    assert parse_request_cookies(long_header)["a"].startswith("x")
-    assert long_header not in cookies_parse._PARSE_CACHE
+    for index in range(2000):  # far more distinct headers than are remembered
+        assert parse_request_cookies(f"c={index}")["c"] == str(index)
+    assert dict(parse_request_cookies("a=1; b=2")) == {"a": "1", "b": "2"}
+    long_header = "a=" + "x" * 10_000
+    assert parse_request_cookies(long_header)["a"] == "x" * 10_000
+    assert parse_request_cookies(long_header) is not parse_request_cookies(long_header)
 
 
-def test_apply_cookies_keeps_a_shared_parse_untouched() -> None:
+def test_set_cookies_keeps_a_shared_parse_untouched() -> None:
     header = "a=1; b=2"
     shared = parse_request_cookies(header)
-    ctx = Context(make_environ(HTTP_COOKIE=header))
-    apply_cookies(ctx, ctx.cookies.rewrite({"a": "one"}))
+    ctx = WSGIContext(make_environ(HTTP_COOKIE=header))
+    ctx.set_cookies(ctx.cookies.rewrite({"a": "one"}))
     assert ctx.environ["HTTP_COOKIE"] == "a=one; b=2"
-    assert ctx.environ[ORIG_ENVIRON_KEY] == header
+    assert ctx.environ[ORIG_KEY] == header
     assert parse_request_cookies(header) is shared
     assert dict(shared) == {"a": "1", "b": "2"} and shared.to_header() == header

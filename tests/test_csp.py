@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import webtest
 
+from headerware import Context, Layer, OptionError, Response, Stack
 from headerware.csp_policy import DEFAULT_POLICY, JSON_POLICY, Policy, csp_hash
-from headerware.engine import Context, Layer, Response, Stack
 from headerware.layers.csp import NONCE_ENVIRON_KEY, ContentSecurityPolicy, csp_nonce
 from tests.contract import LayerContract, Recorder, consume, make_environ
 
@@ -192,7 +192,7 @@ def test_policy_accepts_and_renders(
         ),
         pytest.param({"script-src": ["*"]}, {}, "load from anywhere", id="star"),
         pytest.param({"script-src": ["https:"]}, {}, "allow_unsafe=['https:']", id="https"),
-        pytest.param({"script-src-elem": ["http:"]}, {}, "'script-src-elem'", id="http-elem"),
+        pytest.param({"script-src-elem": ["http:"]}, {}, "script-src-elem: http:", id="http-elem"),
         pytest.param({"script-src": ["data:"]}, {}, "data:", id="data"),
         pytest.param(
             {"script-src": ["'nonce-abc'", "'strict-dynamic'", "'unsafe-eval'"]},
@@ -263,11 +263,18 @@ def test_policy_accepts_and_renders(
 def test_policy_refuses_with_the_fix(
     directives: dict[str, Any], kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(OptionError) as info:
         Policy(directives, **kwargs)
     assert message in str(info.value)
-    option = "nonce_directives" if "cannot carry" in message else "policy"
-    assert str(info.value).startswith(option)
+    option = (
+        "nonce_directives"
+        if "cannot carry" in message
+        else "allow_unsafe"
+        if isinstance(kwargs.get("allow_unsafe"), str)
+        else "policy"
+    )
+    assert info.value.option == option
+    assert str(info.value).startswith(f"{option}: ")
 
 
 def test_policy_refuses_a_non_mapping() -> None:
@@ -462,6 +469,23 @@ def test_document_profile_for_everything_else(content_type: str) -> None:
     assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        pytest.param("application/problem+json", True, id="application-plus-json"),
+        pytest.param("text/x+json", False, id="text-plus-json-is-a-document"),
+        pytest.param("application/json-seq", False, id="json-seq"),
+    ],
+)
+def test_json_classification_is_the_shared_one(content_type: str, json: bool) -> None:
+    recorder, body = run(ContentSecurityPolicy(), nonce_app(content_type))
+    (value,) = recorder.header_values("Content-Security-Policy")
+    if json:
+        assert value == JSON_HEADER
+    else:
+        assert f"'nonce-{body.decode()}'" in value
+
+
 def test_json_policy_none_gives_json_the_document_policy() -> None:
     recorder, body = run(ContentSecurityPolicy(json_policy=None), nonce_app("application/json"))
     assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
@@ -608,24 +632,27 @@ def test_override_app_policy_replaces_it() -> None:
         ),
         pytest.param(
             {"policy": {"script-src": ["'unsafe-inline'"]}, "nonce_directives": ()},
-            "policy['script-src']: 'unsafe-inline'",
+            "policy: script-src: 'unsafe-inline'",
             id="unsafe-policy",
         ),
         pytest.param(
-            {"json_policy": {"script-src": ["*"]}}, "json_policy['script-src']", id="unsafe-json"
+            {"json_policy": {"script-src": ["*"]}}, "json_policy: script-src: *", id="unsafe-json"
         ),
         pytest.param(
             {"report_only_policy": {"default-src": ["self"]}},
-            "report_only_policy['default-src']",
+            "report_only_policy: default-src: 'self' must be quoted",
             id="report-only-policy-named",
         ),
         pytest.param({"policy": "default-src 'none'"}, "expected a mapping", id="string-policy"),
+        pytest.param({"override_app_policy": "yes"}, "not a boolean", id="boolean"),
+        pytest.param({"allow_unsafe": "'unsafe-eval'"}, "must be true or a list", id="allow-str"),
     ],
 )
 def test_layer_configuration_errors(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(OptionError) as info:
         ContentSecurityPolicy(**options)
     assert message in str(info.value)
+    assert info.value.option in options  # the bare option name, one of those given
 
 
 def test_unsafe_inline_next_to_the_request_nonce_is_accepted() -> None:
@@ -925,14 +952,12 @@ class TestContentSecurityPolicyStaticContract(LayerContract):
         )
 
 
-# -- the nonce pool ------------------------------------------------------------------
-
-from headerware.layers import csp as csp_module  # noqa: E402
+# -- nonce uniqueness ----------------------------------------------------------------
 
 
-def test_pooled_nonces_are_unique_128_bit_values_across_refills() -> None:
-    csp_module._NONCE_POOL.clear()
-    nonces = [csp_module._new_nonce() for _ in range(5 * csp_module._NONCE_BATCH + 3)]
+def test_nonces_are_unique_128_bit_values() -> None:
+    stack = ContentSecurityPolicy(nonce_app())
+    nonces = [consume(stack(make_environ(), Recorder())).decode() for _ in range(300)]
     assert len(set(nonces)) == len(nonces)
     assert all(len(base64.b64decode(nonce, validate=True)) == 16 for nonce in nonces)
 
@@ -940,12 +965,12 @@ def test_pooled_nonces_are_unique_128_bit_values_across_refills() -> None:
 def test_threads_never_share_a_nonce() -> None:
     import threading
 
-    csp_module._NONCE_POOL.clear()
+    stack = ContentSecurityPolicy(nonce_app())
     results: list[list[str]] = [[] for _ in range(4)]
 
     def draw(out: list[str]) -> None:
-        for _ in range(500):
-            out.append(csp_module._new_nonce())
+        for _ in range(200):
+            out.append(consume(stack(make_environ(), Recorder())).decode())
 
     threads = [threading.Thread(target=draw, args=(out,)) for out in results]
     for thread in threads:
@@ -953,26 +978,4 @@ def test_threads_never_share_a_nonce() -> None:
     for thread in threads:
         thread.join()
     every = [nonce for out in results for nonce in out]
-    assert len(set(every)) == len(every) == 2000
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork")
-def test_forked_worker_does_not_reuse_the_parents_pool() -> None:
-    import os
-
-    csp_module._NONCE_POOL.clear()
-    csp_module._new_nonce()  # the parent's pool is now full
-    pending = set(csp_module._NONCE_POOL)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.write(write, csp_module._new_nonce().encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    child_nonce = os.read(read, 100).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert len(base64.b64decode(child_nonce, validate=True)) == 16
-    assert child_nonce not in pending
+    assert len(set(every)) == len(every) == 800

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware.engine import Stack
+from headerware import Stack
 from headerware.layers.csrf import CSRFProtect, csrf_token, request_origin
 from headerware.layers.sessions import Sessions, get_session
+from headerware.options import OptionError
+from headerware.wsgi import WSGIContext
 from tests.contract import LayerContract, make_environ
 
 KEY = "k" * 32
@@ -125,16 +127,17 @@ class TestOriginMode:
         assert response.status_int == 200
 
     def test_own_origin_from_server_name_and_https(self) -> None:
-        assert request_origin(make_environ(HTTP_HOST="")) == "http://localhost"
+        own = WSGIContext(make_environ(HTTP_HOST=""))
+        assert request_origin(own) == "http://localhost"
         environ = make_environ(
             HTTP_HOST="",
             SERVER_NAME="example.com",
             SERVER_PORT="8443",
             **{"wsgi.url_scheme": "https"},
         )
-        assert request_origin(environ) == "https://example.com:8443"
+        assert request_origin(WSGIContext(environ)) == "https://example.com:8443"
         environ = make_environ(HTTP_HOST="Example.COM:443", **{"wsgi.url_scheme": "https"})
-        assert request_origin(environ) == "https://example.com"
+        assert request_origin(WSGIContext(environ)) == "https://example.com"
         response = client().post(
             "https://localhost/p", headers={"Origin": "https://localhost"}, status="*"
         )
@@ -183,6 +186,29 @@ class TestOriginMode:
         assert response.status_int == expected
 
     @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            pytest.param("/hooks/../admin", 403, id="raw-exempt-resolved-not"),
+            pytest.param("/admin/../hooks/x", 403, id="resolved-exempt-raw-not"),
+            pytest.param("/hooks/./x", 200, id="both-exempt"),
+        ],
+    )
+    def test_exemption_needs_raw_and_resolved_path(self, raw: str, expected: int) -> None:
+        """A raw ``/hooks/..%2fadmin`` reaches the app as ``/hooks/../admin``."""
+        recorder: list[str] = []
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            recorder.append(status)
+            return lambda data: None
+
+        layer = CSRFProtect(exempt_paths=["/hooks/*"])
+        environ = make_environ(
+            REQUEST_METHOD="POST", PATH_INFO=raw, HTTP_SEC_FETCH_SITE="cross-site"
+        )
+        b"".join(Stack([layer], echo_app)(environ, start_response))
+        assert int(recorder[-1][:3]) == expected
+
+    @pytest.mark.parametrize(
         ("options", "match"),
         [
             pytest.param(
@@ -200,11 +226,14 @@ class TestOriginMode:
             pytest.param({"exempt_paths": ["hooks"]}, "exempt_paths", id="relative-path"),
             pytest.param({"mode": "double-submit"}, "mode", id="mode"),
             pytest.param({"header_name": "X Bad"}, "header_name", id="header-name"),
+            pytest.param({"token_max_age": 0}, "token_max_age", id="token-max-age"),
+            pytest.param({"max_form_size": -1}, "max_form_size", id="max-form-size"),
         ],
     )
     def test_bad_options(self, options: dict[str, Any], match: str) -> None:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(OptionError, match=match) as info:
             CSRFProtect(**options)
+        assert info.value.option in options
 
     def test_describe(self) -> None:
         options = CSRFProtect(trusted_origins=["https://A.example"]).describe()

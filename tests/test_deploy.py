@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import webtest
 
+from headerware import Stack
 from headerware.config import ConfigError
 from headerware.deploy import load_app, wrap
-from headerware.engine import Stack
 from tests.hw_test_layers import hello_app
 from tests.servers import PYTHON, ROOT, free_port, get, header, serving
 

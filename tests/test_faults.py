@@ -226,7 +226,7 @@ def cookie_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         pytest.param(
             "/boom/app",
             500,  # raised before start_response: the engine answers 500, and logs
-            ["the application raised before start_response", "application bug"],
+            ["the application raised before starting its response", "application bug"],
             id="application",
         ),
     ],

@@ -9,8 +9,10 @@ import pytest
 import webtest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, Stack
 from headerware.layers.hosts import TrustedHosts, TrustedProxy, proxy_original
+from headerware.options import OptionError
+from headerware.wsgi import CONTEXT_KEY
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
 
 ALLOWED = ["example.com", "*.example.com", "[::1]", "127.0.0.1", "bücher.example"]
@@ -112,8 +114,9 @@ def test_report_only(caplog: pytest.LogCaptureFixture) -> None:
     ],
 )
 def test_configuration_errors(hosts: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message) as info:
         TrustedHosts(allowed_hosts=hosts)
+    assert info.value.option == "allowed_hosts"
 
 
 def test_describe_hosts() -> None:
@@ -217,14 +220,36 @@ def test_default_trusts_nothing() -> None:
     environ = make_environ(**FORWARDED)
     before = dict(environ)
     consume(TrustedProxy(text_app())(environ, Recorder()))
-    assert "headerware.context" not in environ
+    environ.pop(CONTEXT_KEY)  # the adapter's own key, not a change by the layer
     assert environ == before
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "javascript", "HTTPS"])
+def test_proxy_scheme_other_than_http_or_https_refused(
+    scheme: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen["scheme"] = environ["wsgi.url_scheme"]
+        seen["client"] = environ["REMOTE_ADDR"]
+        return text_app()(environ, start_response)  # type: ignore[no-any-return]
+
+    layer = TrustedProxy(x_for=1, x_proto=1)
+    environ = make_environ(
+        REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_PROTO=scheme, HTTP_X_FORWARDED_FOR="203.0.113.7"
+    )
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        consume(Stack([layer], app)(environ, Recorder()))
+    assert seen == {"scheme": "http", "client": "203.0.113.7"}
+    assert [r.hw_event for r in caplog.records] == ["proxy_scheme_refused"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("value", [-1, True, 1.5, "1"])
 def test_proxy_counts_validated(value: Any) -> None:
-    with pytest.raises(ValueError, match="x_for"):
+    with pytest.raises(OptionError, match="x_for") as info:
         TrustedProxy(x_for=value)
+    assert info.value.option == "x_for"
 
 
 def test_describe_proxy_says_put_it_first() -> None:

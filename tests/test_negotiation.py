@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, Stack
 from headerware.layers.negotiation import (
     LANGUAGE_KEY,
     MEDIA_TYPE_KEY,
@@ -17,6 +17,8 @@ from headerware.layers.negotiation import (
     negotiated_language,
     negotiated_media_type,
 )
+from headerware.memo import clear_all
+from headerware.options import OptionError
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
 
 MEDIA = ["application/json", "text/html"]
@@ -190,8 +192,9 @@ class TestHelpers:
     ],
 )
 def test_configuration_errors(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message) as info:
         Negotiation(**options)
+    assert info.value.option in {"media_types", "languages"}
 
 
 def test_describe() -> None:
@@ -213,14 +216,9 @@ def test_webtest() -> None:
 
 # -- remembered choices ------------------------------------------------------------------
 
-from headerware.layers import negotiation as negotiation_module  # noqa: E402
 
-
-def test_remembered_choices_are_keyed_by_header_and_offers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(negotiation_module, "_MEDIA_CHOICES", {})
-    monkeypatch.setattr(negotiation_module, "_LANGUAGE_CHOICES", {})
+def test_remembered_choices_are_keyed_by_header_and_offers() -> None:
+    clear_all()
     accept = "application/json;q=0.9, text/html"
     for _ in range(2):  # the second round is answered from what was remembered
         environ = make_environ(HTTP_ACCEPT=accept, HTTP_ACCEPT_LANGUAGE="es-MX, en;q=0.5")
@@ -231,24 +229,41 @@ def test_remembered_choices_are_keyed_by_header_and_offers(
         assert negotiate_media_type(environ, ["image/png"], default="x") == "x"
         assert negotiate_language(environ, ["en", "es"]) == "es"
         assert negotiate_language(environ, ["en", "de"]) == "en"
-    assert len(negotiation_module._MEDIA_CHOICES) == 3
-    assert len(negotiation_module._LANGUAGE_CHOICES) == 2
 
 
-def test_remembered_choices_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(negotiation_module, "_MEDIA_CHOICES", {})
-    monkeypatch.setattr(negotiation_module, "_CHOICE_CACHE_SIZE", 3)
-    for index in range(10):
-        environ = make_environ(HTTP_ACCEPT=f"text/html;q=0.{index + 1}, application/json")
+def test_many_and_long_headers_still_chosen_right() -> None:
+    for index in range(600):
+        environ = make_environ(HTTP_ACCEPT=f"text/html;q=0.{index % 9 + 1}, application/json")
         assert negotiate_media_type(environ, ["text/html", "application/json"]) == (
             "application/json"
         )
-        assert len(negotiation_module._MEDIA_CHOICES) <= 3
     long_accept = "text/html, " + ", ".join(f"x/y{i}" for i in range(200))
-    assert negotiate_media_type(make_environ(HTTP_ACCEPT=long_accept), ["text/html"]) == (
-        "text/html"
-    )
-    assert all(key[0] != long_accept for key in negotiation_module._MEDIA_CHOICES)
+    for _ in range(2):
+        assert negotiate_media_type(make_environ(HTTP_ACCEPT=long_accept), ["text/html"]) == (
+            "text/html"
+        )
+
+
+def test_layer_vary_and_helper_vary_merge() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        negotiate_language(environ, ["en"])
+        return example_app(environ, start_response)
+
+    recorder, _ = run(Stack([layer()], app), PATH_INFO="/data", HTTP_ACCEPT="text/html")
+    assert recorder.header_values("Vary") == ["Accept, Accept-Language"]
+
+
+def test_offers_apply_only_when_raw_and_resolved_path_agree() -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(negotiated_media_type(environ))
+        return text_app()(environ, start_response)  # type: ignore[no-any-return]
+
+    stack = Stack([layer()], app)
+    run(stack, PATH_INFO="//data", HTTP_ACCEPT="text/html")
+    run(stack, PATH_INFO="/hello/../data", HTTP_ACCEPT="text/html")
+    assert seen == ["text/html", None]
 
 
 def test_helpers_accept_lists_and_odd_offers() -> None:

@@ -9,9 +9,8 @@ import pytest
 import webtest
 from paste.deploy import loadapp
 
-from headerware import paste
+from headerware import Stack, paste, registry
 from headerware.config import ConfigError
-from headerware.engine import Stack
 from headerware.registry import LAYERS
 from tests.hw_test_layers import hello_app
 from tests.servers import PYTHON, ROOT, free_port, get, header, serving
@@ -69,6 +68,13 @@ class TestMakeLayer:
                 id="required",
             ),
             pytest.param("csp", {"policy": "{not json"}, "csp.policy", "not valid JSON", id="json"),
+            pytest.param(
+                "security_headers",
+                {"hsts_max_age": "-1"},
+                "security_headers.hsts_max_age",
+                "-1",
+                id="layer-option-error",
+            ),
         ],
     )
     def test_refused_with_the_key_path(
@@ -78,6 +84,16 @@ class TestMakeLayer:
             paste.make_layer(name, options)
         assert info.value.path == path
         assert fragment in str(info.value)
+
+    def test_plain_value_error_of_a_custom_layer_names_the_layer(self) -> None:
+        registry.register("banner", "tests.hw_test_layers:Banner")
+        try:
+            with pytest.raises(ConfigError) as info:
+                paste.make_layer("banner", {"loud": "true"})
+        finally:
+            registry.unregister("banner")
+        assert info.value.path == "banner"
+        assert "needs mode='fancy'" in str(info.value)
 
     def test_environment_reference(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("HW_TEST_HOSTS", "a.example, b.example")

@@ -28,10 +28,10 @@ import pytest
 from hypothesis import strategies as st
 from werkzeug.http import http_date, parse_cookie
 
+from headerware import Stack
 from headerware._headers import check_header, is_safe_value, is_token
 from headerware.cookies_parse import parse_request_cookies
 from headerware.csp_policy import KNOWN_DIRECTIVES, Policy, csp_hash
-from headerware.engine import Stack
 from headerware.layers.cookies import MAX_LIFETIME, CookiePolicy
 from headerware.layers.cors import CORS
 from headerware.layers.csp import ContentSecurityPolicy, csp_nonce
@@ -621,8 +621,8 @@ def test_no_control_character_reaches_start_response(profile: str) -> None:
             ContentSecurityPolicy(),
             CookiePolicy(),
             ResponseHeaders(
-                set={"X-Reflected": lambda environ: reflected},
-                add={"X-Origin": lambda environ: environ.get("HTTP_ORIGIN")},
+                set={"X-Reflected": lambda ctx: reflected},
+                add={"X-Origin": lambda ctx: ctx.header("origin")},
                 setdefault=statics,
             ),
         ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from headerware.engine import Context, Layer, Stack
+from headerware import Context, Layer, ResponseHead, Stack
 from tests.contract import Recorder, consume, make_environ
 
 Headers = list[tuple[str, str]]
@@ -17,15 +17,17 @@ Headers = list[tuple[str, str]]
 class _Broken(Layer):
     name = "broken"
 
-    def on_response(self, ctx: Context, status: str, headers: Headers) -> str | None:
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
         raise RuntimeError("response bug")
 
 
 class _Holder(Layer):
-    """A body-changing layer (forces the engine's general path)."""
+    """A layer that asks for the complete body (the engine holds the response)."""
 
     name = "holder"
-    changes_body = True
+
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        response.hold_body(lambda response, chunks: None)
 
 
 class TestEngineGeneratorAppWithFailingResponseHook:
@@ -33,7 +35,7 @@ class TestEngineGeneratorAppWithFailingResponseHook:
     hook fails there, the 500 must not carry the application's body (which would go
     out without the failed layer's headers, e.g. an HTML page without its CSP)."""
 
-    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["plain", "held-body"])
     def test_app_body_replaced_and_closed(
         self, caplog: pytest.LogCaptureFixture, body_layer: bool
     ) -> None:
@@ -198,7 +200,7 @@ class TestEngineWriteAfterFailingResponseHook:
     """An app using the legacy ``write()`` callable: once a response hook failed and
     a 500 was started, what the app writes must not be sent under it."""
 
-    @pytest.mark.parametrize("body_layer", [False, True], ids=["compiled", "general"])
+    @pytest.mark.parametrize("body_layer", [False, True], ids=["plain", "held-body"])
     def test_written_body_not_sent(self, body_layer: bool) -> None:
         written: list[bytes] = []
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, OptionError, Stack
 from headerware.layers.security import DEFAULT_PERMISSIONS_POLICY, SecurityHeaders
 from tests.contract import LayerContract, Recorder, consume, make_environ
 
@@ -445,7 +445,8 @@ def test_https_redirect(
         pytest.param("/healthz/deep", True, id="exact-is-not-a-prefix"),
         pytest.param("/healthzz", True, id="no-string-prefix"),
         pytest.param("/.well-known/acme-challenge/token", False, id="prefix"),
-        pytest.param("/.well-known/acme-challenge", True, id="prefix-needs-a-segment"),
+        pytest.param("/.well-known/acme-challenge", False, id="prefix-covers-its-root"),
+        pytest.param("/.well-known/acme-challengex", True, id="prefix-on-a-segment-boundary"),
         pytest.param("/.well-known/other", True, id="other"),
     ],
 )
@@ -459,6 +460,26 @@ def test_https_redirect_exempt_paths(path: str, redirected: bool) -> None:
     recorder, _ = run(layer, PATH_INFO=path)
     assert recorder.status.startswith("301") is redirected
     assert app.calls == (0 if redirected else 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "redirected"),
+    [
+        pytest.param("/.well-known", False, id="the-root-itself"),
+        pytest.param("/.well-known/acme/x", False, id="below"),
+        pytest.param("/.well-known/a/../../admin", True, id="dot-segments-leave-the-subtree"),
+        pytest.param("/admin/../.well-known/x", True, id="raw-path-outside"),
+        pytest.param("/admin", True, id="outside"),
+    ],
+)
+def test_https_redirect_exemption_needs_raw_and_resolved_path(path: str, redirected: bool) -> None:
+    app = App()
+    layer = SecurityHeaders(app, https_redirect=True, https_redirect_exempt=["/.well-known/*"])
+    recorder, _ = run(layer, PATH_INFO=path)
+    assert recorder.status.startswith("301") is redirected
+    assert app.calls == (0 if redirected else 1)
+    if redirected:  # the Location is the path as sent: the https request is judged anew
+        assert recorder.header_values("Location") == [f"https://localhost{path}"]
 
 
 def test_https_requests_are_not_redirected() -> None:
@@ -517,79 +538,139 @@ def test_https_redirect_through_webtest() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "match"),
+    ("options", "option", "match"),
     [
         pytest.param(
             {"hsts_preload": True, "hsts_max_age": 86400},
-            r"hsts_preload=True needs hsts_max_age >= 31536000 .*got 86400",
+            "hsts_preload",
+            r"hsts_preload=true needs hsts_max_age >= 31536000 .*got 86400",
             id="preload-short",
         ),
         pytest.param(
             {"hsts_preload": True, "hsts_include_subdomains": False},
-            "hsts_preload=True needs hsts_include_subdomains=True",
+            "hsts_preload",
+            "hsts_preload=true needs hsts_include_subdomains=true",
             id="preload-no-subdomains",
         ),
-        pytest.param({"hsts_preload": True, "hsts": False}, "hsts=False", id="preload-no-hsts"),
-        pytest.param({"hsts_max_age": -1}, "hsts_max_age=-1", id="negative-max-age"),
-        pytest.param({"hsts_max_age": "1y"}, "hsts_max_age='1y'", id="max-age-str"),
+        pytest.param(
+            {"hsts_preload": True, "hsts": False},
+            "hsts_preload",
+            "hsts=false",
+            id="preload-no-hsts",
+        ),
+        pytest.param({"hsts_max_age": -1}, "hsts_max_age", "-1 must be a whole", id="negative"),
+        pytest.param({"hsts_max_age": "1y"}, "hsts_max_age", "'1y' must be", id="max-age-str"),
+        pytest.param({"hsts": "yes"}, "hsts", "'yes' is not a boolean", id="hsts-str"),
         pytest.param(
             {"x_frame_options": "ALLOW-FROM https://a.example"},
-            "x_frame_options=.*frame-ancestors",
+            "x_frame_options",
+            "not a value browsers understand.*frame-ancestors",
             id="xfo-allow-from",
         ),
-        pytest.param({"x_content_type_options": "sniff"}, "x_content_type_options", id="nosniff"),
         pytest.param(
-            {"referrer_policy": "no-referer"}, "'no-referer' is not a referrer policy", id="typo"
+            {"x_content_type_options": "sniff"}, "x_content_type_options", "'sniff'", id="nosniff"
+        ),
+        pytest.param(
+            {"referrer_policy": "no-referer"},
+            "referrer_policy",
+            "'no-referer' is not a referrer policy",
+            id="typo",
         ),
         pytest.param(
             {"cross_origin_opener_policy": "same-origin\r\nX-Evil: 1"},
-            "cross_origin_opener_policy: the value of 'Cross-Origin-Opener-Policy' contains",
+            "cross_origin_opener_policy",
+            "the value of 'Cross-Origin-Opener-Policy' contains a control character",
             id="crlf",
         ),
-        pytest.param({"permissions_policy": "camera=()\n"}, "control character", id="pp-crlf"),
-        pytest.param({"x_xss_protection": 1}, "x_xss_protection=1 is not a header", id="int"),
-        pytest.param({"referrer_policy": " "}, "referrer_policy=' '", id="blank"),
         pytest.param(
-            {"permissions_policy": {"Camera": []}}, "'Camera' is not a feature name", id="pp-name"
+            {"permissions_policy": "camera=()\n"},
+            "permissions_policy",
+            "control character",
+            id="pp-crlf",
+        ),
+        pytest.param({"x_xss_protection": 1}, "x_xss_protection", "1 is not a header", id="int"),
+        pytest.param(
+            {"referrer_policy": " "}, "referrer_policy", "' ' is not a header", id="blank"
+        ),
+        pytest.param(
+            {"permissions_policy": {"Camera": []}},
+            "permissions_policy",
+            "'Camera' is not a feature name",
+            id="pp-name",
         ),
         pytest.param(
             {"permissions_policy": {"camera": ["https://a.example/path"]}},
+            "permissions_policy",
             "camera='https://a.example/path' is not an allowlist entry",
             id="pp-origin-path",
         ),
         pytest.param(
-            {"permissions_policy": {"camera": ['"self"']}}, "not an allowlist entry", id="pp-quoted"
+            {"permissions_policy": {"camera": ['"self"']}},
+            "permissions_policy",
+            "not an allowlist entry",
+            id="pp-quoted",
         ),
-        pytest.param({"merge": "append"}, "merge='append'", id="merge"),
+        pytest.param({"merge": "append"}, "merge", "'append' is not one of", id="merge"),
         pytest.param(
-            {"json_headers": ["X-Unknown"]}, "json_headers lists 'x-unknown'", id="json-unknown"
+            {"json_headers": ["X-Unknown"]},
+            "json_headers",
+            "json_headers lists 'x-unknown'",
+            id="json-unknown",
         ),
         pytest.param(
-            {"json_headers": "X-Frame-Options"}, "json_headers=.*is a string", id="json-str"
+            {"json_headers": "X-Frame-Options"}, "json_headers", "is a string", id="json-str"
         ),
         pytest.param(
             {"remove_headers": ["X-Frame-Options"]},
+            "remove_headers",
             "remove_headers lists 'x-frame-options', which this layer also sends",
             id="remove-clash",
         ),
         pytest.param(
-            {"remove_headers": "Server"}, "remove_headers='Server' is a string", id="rm-str"
-        ),
-        pytest.param({"remove_headers": ["Bad Name"]}, "'Bad Name' is not a valid", id="rm-name"),
-        pytest.param({"https_redirect_status": 303}, "https_redirect_status=303", id="status"),
-        pytest.param({"https_port": 0}, "https_port=0", id="port"),
-        pytest.param(
-            {"https_redirect_exempt": ["healthz"]}, "must be a path starting with '/'", id="exempt"
+            {"remove_headers": "Server"}, "remove_headers", "'Server' is a string", id="rm-str"
         ),
         pytest.param(
-            {"https_redirect_exempt": ["/api/*/x"]}, "only allowed as a final '/\\*'", id="star"
+            {"remove_headers": ["Bad Name"]},
+            "remove_headers",
+            "'Bad Name' is not a valid",
+            id="rm-name",
         ),
-        pytest.param({"https_redirect_exempt": "/healthz"}, "is a string", id="exempt-str"),
+        pytest.param(
+            {"https_redirect_status": 303},
+            "https_redirect_status",
+            "303 is not one of",
+            id="status",
+        ),
+        pytest.param({"https_port": 0}, "https_port", "0 is not a TCP port", id="port"),
+        pytest.param(
+            {"https_redirect_exempt": ["healthz"]},
+            "https_redirect_exempt",
+            "must start with '/'",
+            id="exempt",
+        ),
+        pytest.param(
+            {"https_redirect_exempt": ["/api/*/x"]},
+            "https_redirect_exempt",
+            "has a '\\*' that is not a final '/\\*'",
+            id="star",
+        ),
+        pytest.param(
+            {"https_redirect_exempt": ["/a/../b"]},
+            "https_redirect_exempt",
+            "not a normalised path",
+            id="exempt-dot-segments",
+        ),
+        pytest.param(
+            {"https_redirect_exempt": "/healthz"}, "https_redirect_exempt", "is a string", id="str"
+        ),
+        pytest.param({"report_only": 1}, "report_only", "1 is not a boolean", id="report-only"),
     ],
 )
-def test_bad_config_fails_at_start_up(options: dict[str, Any], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_bad_config_fails_at_start_up(options: dict[str, Any], option: str, match: str) -> None:
+    with pytest.raises(OptionError, match=match) as info:
         SecurityHeaders(**options)
+    assert info.value.option == option
+    assert str(info.value).startswith(f"{option}: ")
 
 
 def test_describe() -> None:

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import webtest
 
+from headerware.crypto import CookieSigner
 from headerware.layers.sessions import Sessions, get_session
-from headerware.layers.signing import CookieSigner
+from headerware.options import OptionError
 from headerware.stores import ServerStore, StoreUnavailable, storage_key
 from headerware.stores.redis import RedisStore
 from headerware.stores.sqlite import SQLiteStore
@@ -312,8 +313,9 @@ class TestSQLite:
     )
     def test_bad_options(self, tmp_path: Path, options: dict[str, Any], match: str) -> None:
         options.setdefault("path", tmp_path / "s.db")
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(OptionError, match=match) as info:
             SQLiteStore(**options)
+        assert info.value.option == match
 
 
 def closed_port() -> int:

@@ -9,10 +9,12 @@ from typing import Any
 import flask
 import pytest
 import webtest
+import werkzeug.http
+from django.http import parse_cookie as django_parse_cookie
 from itsdangerous.signer import Signer
 from itsdangerous.timed import TimestampSigner
 
-from headerware.engine import Layer, Stack
+from headerware import Layer, OptionError, Stack
 from headerware.keys import ENV_VAR
 from headerware.layers.cookies import CookiePolicy
 from headerware.layers.signing import (
@@ -128,7 +130,7 @@ def test_encrypter_rotation_and_max_age(monkeypatch: pytest.MonkeyPatch) -> None
     assert rotated.decrypt(token, "n") == "v"
     assert CookieEncrypter([OLD]).decrypt(rotated.encrypt("v", "n"), "n") is None
     later = time.time() + 61
-    monkeypatch.setattr("headerware.layers.signing.time.time", lambda: later)
+    monkeypatch.setattr("headerware.crypto.time.time", lambda: later)
     assert rotated.verify(token, "n") == (None, "expired")
 
 
@@ -314,11 +316,18 @@ def test_report_only_keeps_everything(caplog: pytest.LogCaptureFixture) -> None:
     assert events(caplog) == [{"cookie": "username", "reason": "unsigned", "report_only": True}]
 
 
-def test_nothing_to_do_passes_request_untouched() -> None:
+def test_without_signed_cookies_the_header_is_still_rebuilt() -> None:
     environ = make_environ(HTTP_COOKIE="a=1;b=2")
     consume(SignedCookies(text_app(), cookies=["username"], secret_keys=[NEW])(environ, Recorder()))
-    assert environ["HTTP_COOKIE"] == "a=1;b=2"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2", "the app parses headerware's rebuild"
+    assert environ["headerware.cookies.orig"] == "a=1;b=2"
     assert REJECTED_ENVIRON_KEY not in environ
+
+
+def test_no_cookie_header_stays_absent() -> None:
+    environ = make_environ()
+    consume(SignedCookies(text_app(), cookies=["username"], secret_keys=[NEW])(environ, Recorder()))
+    assert "HTTP_COOKIE" not in environ and "headerware.cookies.orig" not in environ
 
 
 def test_no_key_fails_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,22 +347,31 @@ def test_dev_key_only_when_asked(
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "option", "message"),
     [
-        pytest.param({"cookies": []}, "no cookie to sign", id="nothing"),
-        pytest.param({"cookies": "username"}, r"cookies=\['username'\]", id="string"),
-        pytest.param({"cookies": ["bad name"]}, "not a valid cookie name", id="bad-name"),
-        pytest.param({"cookies": ["a"], "encrypted_cookies": ["a"]}, "listed in both",
-                     id="both"),
-        pytest.param({"max_age": -1}, "max_age", id="max-age"),
-        pytest.param({"salt": ""}, "salt", id="salt"),
-        pytest.param({"report_only": 1}, "report_only", id="report-only"),
+        pytest.param({"cookies": []}, "cookies", "no cookie to sign", id="nothing"),
+        pytest.param({"cookies": "username"}, "cookies", r"cookies: .*\['username'\]",
+                     id="string"),
+        pytest.param({"cookies": ["bad name"]}, "cookies", "not a valid cookie name",
+                     id="bad-name"),
+        pytest.param({"encrypted_cookies": [""]}, "encrypted_cookies",
+                     "not a cookie name or pattern", id="empty-encrypted-name"),
+        pytest.param({"cookies": ["a"], "encrypted_cookies": ["a"]}, "encrypted_cookies",
+                     "also listed in cookies", id="both"),
+        pytest.param({"max_age": -1}, "max_age", "max_age", id="max-age"),
+        pytest.param({"salt": ""}, "salt", "salt", id="salt"),
+        pytest.param({"report_only": 1}, "report_only", "report_only", id="report-only"),
+        pytest.param({"secret_keys": ["short"]}, "secret_keys", "too short", id="short-key"),
     ],
 )  # fmt: skip
-def test_layer_config_errors(options: dict[str, Any], message: str) -> None:
+def test_layer_config_errors(options: dict[str, Any], option: str, message: str) -> None:
     options.setdefault("cookies", ["username"])
-    with pytest.raises(ValueError, match=message):
-        SignedCookies(secret_keys=[NEW], **options)
+    options.setdefault("secret_keys", [NEW])
+    with pytest.raises(OptionError, match=message) as caught:
+        SignedCookies(**options)
+    assert caught.value.option == option
+    if option == "secret_keys":
+        assert "short" not in repr(caught.value.value), "never the key itself"
 
 
 def test_describe_never_shows_keys() -> None:
@@ -408,7 +426,7 @@ def test_one_cookie_parse_per_request_through_a_stack(monkeypatch: pytest.Monkey
         return original(header)
 
     monkeypatch.setattr(cookies_parse, "parse_request_cookies", counting)
-    monkeypatch.setattr("headerware.engine.parse_request_cookies", counting)
+    monkeypatch.setattr("headerware.core.context.parse_request_cookies", counting)
     seen: list[str] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -430,38 +448,41 @@ def test_one_cookie_parse_per_request_through_a_stack(monkeypatch: pytest.Monkey
 # -- remembered verifications (the per-request fast path) ------------------------------
 
 
-def test_signer_remembers_only_successes_by_the_whole_signed_string() -> None:
+def test_signer_repeated_checks_give_the_same_answers() -> None:
     signer = CookieSigner([NEW], "s")
     token = signer.sign("john_doe")
     tampered = "admin" + token[8:]
-    for _ in range(2):  # the second round is answered from what was remembered
+    for _ in range(3):  # later rounds are answered from what was remembered
         assert signer.verify(token) == ("john_doe", "ok")
         assert signer.verify(tampered) == (None, "bad_signature")
         assert signer.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))[0] is None
-    assert list(signer._verified) == [token]
+        assert signer.verify("john_doe") == (None, "unsigned")
+    # Another signer (another salt or key) never answers from this one's memory.
+    assert CookieSigner([NEW], "t").verify(token) == (None, "bad_signature")
+    assert CookieSigner([OLD], "s").verify(token) == (None, "bad_signature")
 
 
 def test_signer_remembered_value_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     signer = CookieSigner([NEW], "s", max_age=60)
     token = signer.sign("v")
     assert signer.verify(token) == ("v", "ok")
-    assert token in signer._verified
+    assert signer.verify(token) == ("v", "ok")
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
     assert signer.verify(token) == (None, "expired")
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 5)
     assert signer.verify(token) == (None, "expired"), "issued in the future"
 
 
-def test_signer_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("headerware.layers.signing._VERIFIED_CACHE_SIZE", 4)
+def test_signer_answers_stay_right_beyond_its_memory() -> None:
     signer = CookieSigner([NEW], "s")
-    tokens = [signer.sign(f"v{index}") for index in range(10)]
-    for index, token in enumerate(tokens):
-        assert signer.verify(token) == (f"v{index}", "ok")
-        assert len(signer._verified) <= 4
+    tokens = [signer.sign(f"v{index}") for index in range(2000)]
+    for _ in range(2):
+        for index, token in enumerate(tokens):
+            assert signer.verify(token) == (f"v{index}", "ok")
     long_token = signer.sign("x" * 5000)
-    assert signer.verify(long_token) == ("x" * 5000, "ok")
-    assert long_token not in signer._verified
+    for _ in range(2):
+        assert signer.verify(long_token) == ("x" * 5000, "ok")
+        assert signer.verify("y" + long_token[1:]) == (None, "bad_signature")
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -483,6 +504,114 @@ def test_repeated_requests_give_the_same_answers(
 
 
 def test_exact_encrypted_name_under_a_signed_pattern_is_signed() -> None:
-    layer = SignedCookies(cookies=["pref_*"], encrypted_cookies=["pref_x"], secret_keys=[NEW])
-    assert layer._kind("pref_x") == "signed"
-    assert "pref_x" not in layer._exact_kinds
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Set-Cookie", "pref_x=v"), ("Set-Cookie", "other=1")])
+        return []
+
+    layer = SignedCookies(app, cookies=["pref_*"], encrypted_cookies=["pref_x"], secret_keys=[NEW])
+    recorder = Recorder()
+    consume(layer(make_environ(), recorder))
+    sealed, other = recorder.header_values("Set-Cookie")
+    assert CookieSigner([NEW], f"{SALT}:pref_x").unsign(sealed.split("=", 1)[1]) == "v"
+    assert other == "other=1"
+
+
+# -- the parser differential (issue 11, item 2) -----------------------------------------
+#
+# Frameworks parse the Cookie header more leniently than headerware: werkzeug (Flask)
+# and Django strip Unicode white space around names, werkzeug reads a bare name as an
+# empty cookie, Django lets the last of a repeated name win. With SignedCookies in the
+# stack the application must parse only headerware's rebuild of what its strict parser
+# accepted, so an unsigned ``username`` can never reach it under another spelling.
+
+
+def _django_wsgi(environ: dict[str, Any]) -> dict[str, str]:
+    """What Django's ``WSGIRequest.COOKIES`` parses: the header decoded as UTF-8."""
+    raw = environ.get("HTTP_COOKIE", "")
+    return django_parse_cookie(raw.encode("iso-8859-1").decode(errors="replace"))
+
+
+def _flask_parser() -> Any:
+    app = flask.Flask(__name__)
+    seen: dict[str, str] = {}
+
+    @app.get("/")
+    def index() -> str:
+        seen.update(flask.request.cookies)
+        return "ok"
+
+    return app, seen
+
+
+PARSERS: dict[str, Any] = {
+    "werkzeug": lambda environ: dict(werkzeug.http.parse_cookie(environ)),
+    "django": lambda environ: django_parse_cookie(environ.get("HTTP_COOKIE", "")),
+    "django-wsgi": _django_wsgi,
+}
+
+
+def framework_sees(parser: str, cookie: str, *, layered: bool = True) -> dict[str, str]:
+    """The cookies ``parser`` reads from a request carrying ``cookie``."""
+    app: Any
+    if parser == "flask":
+        app, seen = _flask_parser()
+    else:
+        seen = {}
+        parse = PARSERS[parser]
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            seen.update(parse(environ))
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+    if layered:
+        app = Stack([SignedCookies(cookies=["username"], secret_keys=[NEW])], app)
+    recorder = Recorder()
+    consume(app(make_environ(HTTP_COOKIE=cookie), recorder))
+    assert recorder.status == "200 OK"
+    return seen
+
+
+SMUGGLED = [
+    pytest.param("\xa0username=admin", id="nbsp-latin-1"),
+    pytest.param("\xc2\xa0username=admin", id="nbsp-utf-8"),
+    pytest.param("\xe3\x80\x80username=admin", id="ideographic-space-utf-8"),
+    pytest.param("username=admin\xa0", id="nbsp-in-value"),  # a plain unsigned value
+    pytest.param("username", id="bare-name"),
+    pytest.param(" \tusername", id="bare-name-spaced"),
+]
+
+
+@pytest.mark.parametrize(
+    ("parser", "cookie"),
+    [
+        pytest.param("flask", "\xa0username=admin", id="flask-nbsp-latin-1"),
+        pytest.param("flask", "username", id="flask-bare-name"),
+        pytest.param("werkzeug", "\xc2\xa0username=admin", id="werkzeug-nbsp-utf-8"),
+        pytest.param("werkzeug", "username", id="werkzeug-bare-name"),
+        pytest.param("django", "\xa0username=admin", id="django-nbsp"),
+        pytest.param("django-wsgi", "\xc2\xa0username=admin", id="django-wsgi-nbsp-utf-8"),
+    ],
+)
+def test_frameworks_alone_read_smuggled_names(parser: str, cookie: str) -> None:
+    """The attack is real: without headerware each parser reads a ``username``."""
+    assert "username" in framework_sees(parser, f"{cookie}; plain=visible", layered=False)
+
+
+@pytest.mark.parametrize("parser", ["flask", *PARSERS])
+@pytest.mark.parametrize("cookie", SMUGGLED)
+def test_smuggled_names_never_reach_the_app(parser: str, cookie: str) -> None:
+    for header in (f"{cookie}; plain=visible", f"plain=visible; {cookie}"):
+        seen = framework_sees(parser, header)
+        assert "username" not in seen, seen
+        assert seen.get("plain") == "visible", "other valid cookies are kept"
+
+
+@pytest.mark.parametrize("parser", ["flask", *PARSERS])
+def test_a_smuggled_name_cannot_shadow_the_signed_cookie(parser: str) -> None:
+    token = signed("john_doe")
+    for smuggled in ("\xa0username=admin", "\xc2\xa0username=admin", "username"):
+        header = f"username={token}; {smuggled}; plain=visible"
+        seen = framework_sees(parser, header)
+        assert seen.get("username") == "john_doe", (smuggled, seen)
+        assert seen.get("plain") == "visible"

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import pytest
 import webtest
 
+from headerware.setcookie import SetCookie
 from headerware.testing import (  # the fixtures too: the plugin may not be installed
     Browser,
     CookieJar,
@@ -352,6 +353,24 @@ class TestCookieJar:
         parsed = parse_set_cookie("n=v=w; Path=/; SECURE; samesite=strict; Max-Age=5")
         assert (parsed.name, parsed.value) == ("n", "v=w")
         assert parsed.secure and parsed.samesite == "Strict" and parsed.max_age == 5
+        assert isinstance(parsed, SetCookie), "the one Set-Cookie model"
+        assert parse_set_cookie("a=1; Max-Age=1; Max-Age=9").max_age == 9, "the last wins"
+
+    def test_domain_attribute_normalised_like_browsers(self) -> None:
+        jar = CookieJar()
+        jar.store("a=1; Domain=.LocalHost; Path=/", "https://localhost/")
+        cookie = jar.get("a")
+        assert cookie is not None and cookie.domain == "localhost" and not cookie.host_only
+        jar.store("b=1; Domain=other.example; Path=/", "https://localhost/")
+        assert jar.get("b") is None
+        assert jar.rejected[-1] == ("b", "Domain other.example does not match localhost")
+
+    def test_max_age_wins_over_expires(self) -> None:
+        jar = CookieJar()
+        jar.store("a=1; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "https://localhost/")
+        assert jar.get("a") is not None
+        jar.store("a=; Max-Age=0; Expires=Fri, 01 Jan 2100 00:00:00 GMT", "https://localhost/")
+        assert jar.get("a") is None
 
 
 @pytest.mark.parametrize(

@@ -14,18 +14,28 @@ verifier accepts. The answers follow RFC 6750 section 3:
 The body is JSON ``{"error": "Unauthorized"}`` (``"Bad Request"`` for 400), or a
 short HTML page when the client's ``Accept`` prefers ``text/html``. Every refusal is
 logged as ``bearer_auth_refused`` with the reason and path - never the token.
-CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) pass untouched:
-browsers never send credentials on them, so the CORS layer must answer them.
 
-On success the verified claims are in ``environ["headerware.auth.claims"]``, read
-with :func:`bearer_claims`. The token itself is never put in the environ.
+CORS preflights
+    Every request that reaches this layer on a guarded path is authenticated,
+    ``OPTIONS`` included. Browsers never send credentials on a preflight, so a real
+    preflight must be answered by the :class:`~headerware.layers.cors.CORS` layer,
+    which runs before this one in the canonical order and answers it itself; an
+    ``OPTIONS`` with ``Access-Control-Request-Method`` that no CORS rule answered is
+    not a preflight anyone allowed, and gets a ``401`` like any other request.
+
+On success the verified claims are published under ``headerware.auth.claims``
+(``environ["headerware.auth.claims"]``), read with :func:`bearer_claims`. The token
+itself is never published.
 
 Options (exactly one verifier: ``verifier``, ``tokens`` or ``signed=True``):
 
 ``paths=("/*",)``
-    Exact paths or ``fnmatch`` globs (``*`` crosses ``/``), matched case-sensitively
-    on the normalised path (``//`` collapsed, ``.``/``..`` resolved), so
-    ``//api/../api/x`` cannot slip past ``/api/*``. Default: every path.
+    Patterns of :mod:`headerware.paths` (exact ``/health``, ``/api/*`` for ``/api``
+    and below, ``/api/`` for the subtree without ``/api``), case-sensitive. A guard:
+    it applies when the raw *or* the resolved path matches, so neither
+    ``//api/../api/x`` nor ``/public/../api/x`` slips past ``/api/*``, and a
+    raw ``/api/..%2fother`` that the application may route to ``/api`` stays
+    guarded too. Default: every path.
 ``verifier=None``
     A callable ``(token) -> claims | None``; ``None`` (or ``False``) refuses.
 ``tokens=None``
@@ -46,17 +56,12 @@ Options (exactly one verifier: ``verifier``, ``tokens`` or ``signed=True``):
 ``report_only=False``
     Log what would be refused (``report_only=True`` in the event) and let it through
     (without claims).
-
-Also here: :func:`error_response` (JSON or HTML by Accept, used by the CSRF and
-session layers) and :func:`compile_paths`, a matcher over :mod:`headerware.paths`
-patterns.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import html
 import json
 import logging
 import os
@@ -65,78 +70,30 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger, security_event
-from ..engine import Context, Layer, Response
-from ..paths import PathRules
+from ..core.layer import Layer, Response
+from ..crypto import CookieSigner, KeysOption
+from ..options import OptionError, boolean
+from ..paths import PathSet
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
     from .._headers import HeaderList
+    from ..core.context import Context
 
-__all__ = ["CLAIMS_KEY", "BearerAuth", "bearer_claims", "compile_paths", "error_response"]
+__all__ = ["CLAIMS_KEY", "BearerAuth", "bearer_claims"]
 
-#: The environ key holding the verified claims of the request's bearer token.
+#: The published key holding the verified claims of the request's bearer token.
 CLAIMS_KEY = "headerware.auth.claims"
 
 #: RFC 6750 ``b64token``.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
 
-_OFFERED = ["application/json", "text/html"]
-
 
 def bearer_claims(environ: WSGIEnvironment) -> Any:
     """The claims of the request's verified bearer token, or ``None``."""
     return environ.get(CLAIMS_KEY)
-
-
-def error_response(
-    ctx: Context, status: str, message: str, headers: HeaderList | None = None
-) -> Response:
-    """A short error answer: JSON ``{"error": message}``, or HTML when Accept prefers it."""
-    extra = [("Cache-Control", "no-store"), *(headers or [])]
-    if ctx.environ.get("HTTP_ACCEPT") and ctx.accept.best_match(_OFFERED) == "text/html":
-        text = html.escape(message)
-        title = html.escape(status)
-        markup = (
-            f"<!doctype html><html><head><title>{title}</title></head>"
-            f"<body><h1>{title}</h1><p>{text}</p></body></html>"
-        )
-        return Response.html(status, markup, extra)
-    return Response.json(status, {"error": message}, extra)
-
-
-_REPEATED_SLASHES = re.compile(r"/{2,}")
-
-
-def compile_paths(
-    patterns: Iterable[str], *, option: str, exempt: bool = False
-) -> Callable[[str], bool]:
-    """A matcher for path patterns as :mod:`headerware.paths` defines them.
-
-    Exact paths and ``/prefix/*`` (segment boundary; the prefix itself included),
-    matched on the normalised ``PATH_INFO``; validated here, at start-up.
-
-    Servers decode ``%2f`` into ``PATH_INFO`` and frameworks route the raw value
-    (a ``<path:...>`` converter accepts ``../x``), so when the raw path has dot
-    segments both forms are matched (slashes merged in each), failing safe: a
-    guard (``exempt=False``) applies when either matches, an exemption
-    (``exempt=True``) only when both do.
-    """
-    if isinstance(patterns, str):
-        raise ValueError(
-            f"{option}: give a list of paths, not the string {patterns!r}; "
-            f"e.g. {option}=[{patterns!r}]"
-        )
-    rules: PathRules[bool] = PathRules([(pattern, True) for pattern in patterns], option=option)
-
-    def matches(path: str) -> bool:
-        found = rules.resolve(path) is not None
-        if "/." not in path:
-            return found  # no dot segment: normalising only merged slashes
-        raw = rules.lookup(_REPEATED_SLASHES.sub("/", path)) is not None
-        return (found and raw) if exempt else (found or raw)
-
-    return matches
 
 
 class BearerAuth(Layer):
@@ -152,7 +109,7 @@ class BearerAuth(Layer):
         verifier: Callable[[str], Any] | None = None,
         tokens: Collection[str] | Mapping[str, Any] | None = None,
         signed: bool = False,
-        secret_keys: str | bytes | Iterable[str | bytes] | None = None,
+        secret_keys: KeysOption = None,
         allow_dev_key: bool = False,
         salt: str = "headerware.bearer",
         max_age: int | None = 3600,
@@ -160,84 +117,56 @@ class BearerAuth(Layer):
         report_only: bool = False,
     ) -> None:
         super().__init__(app)
-        paths = list(paths) if not isinstance(paths, str) else paths
-        self._matches = compile_paths(paths, option="paths")
-        self.paths = tuple(paths)
-        chosen = [verifier is not None, tokens is not None, bool(signed)]
-        if sum(chosen) != 1:
-            raise ValueError(
-                "BearerAuth: give exactly one verifier: verifier=<callable>, "
-                "tokens=[...] or signed=True (with secret_keys)"
-            )
-        if (
-            not isinstance(realm, str)
-            or not realm
-            or '"' in realm
-            or "\\" in realm
-            or any(ord(char) < 0x20 or ord(char) > 0x7E for char in realm)
-        ):
-            raise ValueError(
-                f"realm: {realm!r} cannot be sent in WWW-Authenticate; use printable "
-                "ASCII without quotes or backslashes, e.g. realm='api'"
-            )
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0
-        ):
-            raise ValueError(
-                f"max_age: {max_age!r} is not a positive number of seconds; use e.g. 3600"
-            )
-        self.realm = realm
-        self.report_only = bool(report_only)
-        self.max_age = max_age
-        self._mode = (
-            "verifier" if verifier is not None else "tokens" if tokens is not None else "signed"
-        )
+        self._guarded = PathSet(paths, option="paths")
+        self.paths = self._guarded.patterns
+        self.realm = _check_realm(realm)
+        self.max_age = _check_max_age(max_age)
+        self.report_only = boolean("report_only", report_only)
+        self._mode = _check_mode(verifier, tokens, signed)
         self._verifier: Callable[[str], Any]
         if verifier is not None:
             if not callable(verifier):
-                raise ValueError(f"verifier: {verifier!r} is not callable; pass a function")
+                raise OptionError(
+                    "verifier", verifier, f"{verifier!r} is not callable", "pass a function"
+                )
             self._verifier = verifier
         elif tokens is not None:
             self._verifier = self._static_verifier(tokens)
         else:
-            from .signing import CookieSigner
-
             self._signer = CookieSigner(
-                secret_keys,  # type: ignore[arg-type]
-                salt=salt,
-                max_age=max_age if max_age is not None else None,
-                allow_dev_key=allow_dev_key,
+                secret_keys, salt=salt, max_age=max_age, allow_dev_key=allow_dev_key
             )
             self._verifier = self._signed_verifier
         challenge = f'Bearer realm="{realm}"'
         self._challenge = [("WWW-Authenticate", challenge)]
-        self._invalid_token = [
-            ("WWW-Authenticate", f'{challenge}, error="invalid_token"'),
-        ]
-        self._invalid_request = [
-            ("WWW-Authenticate", f'{challenge}, error="invalid_request"'),
-        ]
+        self._invalid_token = [("WWW-Authenticate", f'{challenge}, error="invalid_token"')]
+        self._invalid_request = [("WWW-Authenticate", f'{challenge}, error="invalid_request"')]
 
     # -- verifiers ------------------------------------------------------------------
 
     @staticmethod
     def _static_verifier(tokens: Collection[str] | Mapping[str, Any]) -> Callable[[str], Any]:
         if isinstance(tokens, str):
-            raise ValueError("tokens: give a list of tokens, not one string")
+            raise OptionError(
+                "tokens", "***", "give a list of tokens, not one string", "write tokens=[...]"
+            )
         items = (
             list(tokens.items())
             if isinstance(tokens, Mapping)
             else [(token, {"token_id": index}) for index, token in enumerate(tokens)]
         )
         if not items:
-            raise ValueError("tokens: the list is empty; give at least one token")
+            raise OptionError("tokens", [], "the list is empty", "give at least one token")
         key = os.urandom(32)
         digests: list[tuple[bytes, Any]] = []
         for token, claims in items:
             if not isinstance(token, str) or _B64TOKEN.match(token) is None or len(token) < 8:
-                raise ValueError(
-                    "tokens: a configured token is not a valid bearer token (RFC 6750 "
-                    "b64token, at least 8 characters); generate one with `headerware keygen`"
+                raise OptionError(
+                    "tokens",
+                    "***",
+                    "a configured token is not a valid bearer token (RFC 6750 b64token, "
+                    "at least 8 characters)",
+                    "generate one with `headerware keygen`",
                 )
             digests.append((hmac.digest(key, token.encode("ascii"), "sha256"), claims))
         frozen = tuple(digests)
@@ -283,13 +212,11 @@ class BearerAuth(Layer):
         }
 
     def on_request(self, ctx: Context) -> Response | None:
-        environ = ctx.environ
-        if not self._matches(ctx.environ.get("PATH_INFO") or "/"):
+        if not self._guarded.either(ctx):
             return None
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
-            return None  # a CORS preflight never carries credentials
-        header = environ.get("HTTP_AUTHORIZATION")
+        # No exception for OPTIONS: a real CORS preflight was answered by the CORS
+        # layer before this one; whatever reaches here is authenticated.
+        header = ctx.header("authorization")
         if not header:
             return self._refuse(ctx, "missing", "401 Unauthorized", self._challenge)
         scheme, _, token = header.strip(" \t").partition(" ")
@@ -307,7 +234,7 @@ class BearerAuth(Layer):
             claims = None
         if claims is None or claims is False:
             return self._refuse(ctx, "invalid_token", "401 Unauthorized", self._invalid_token)
-        environ[CLAIMS_KEY] = claims
+        ctx.publish(CLAIMS_KEY, claims)
         return None
 
     def _refuse(
@@ -326,3 +253,43 @@ class BearerAuth(Layer):
             return None
         security_event("bearer_auth_refused", level=level, reason=reason, path=ctx.path)
         return error_response(ctx, status, message, headers)
+
+
+def _check_mode(verifier: object, tokens: object, signed: object) -> str:
+    """Which verifier was chosen; exactly one must be."""
+    chosen = [verifier is not None, tokens is not None, bool(signed)]
+    if sum(chosen) != 1:
+        raise OptionError(
+            "verifier",
+            None,
+            "give exactly one verifier",
+            "verifier=<callable>, tokens=[...] or signed=True (with secret_keys)",
+        )
+    return "verifier" if verifier is not None else "tokens" if tokens is not None else "signed"
+
+
+def _check_realm(realm: object) -> str:
+    if (
+        not isinstance(realm, str)
+        or not realm
+        or '"' in realm
+        or "\\" in realm
+        or any(ord(char) < 0x20 or ord(char) > 0x7E for char in realm)
+    ):
+        raise OptionError(
+            "realm",
+            realm,
+            f"{realm!r} cannot be sent in WWW-Authenticate",
+            "use printable ASCII without quotes or backslashes, e.g. realm='api'",
+        )
+    return realm
+
+
+def _check_max_age(max_age: object) -> int | None:
+    if max_age is None:
+        return None
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        raise OptionError(
+            "max_age", max_age, f"{max_age!r} is not a positive number of seconds", "e.g. 3600"
+        )
+    return max_age

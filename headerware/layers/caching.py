@@ -13,32 +13,53 @@ Cache-Control, in order of precedence
        patterns of :mod:`headerware.paths` (most specific wins) — then
        ``content_types`` — ``{"text/html": "no-cache", "image/*": "max-age=86400"}``
        (exact type beats ``type/*``) — applied when the application set no
-       ``Cache-Control`` (or always, with ``override=True``).
+       ``Cache-Control`` (or always, with ``override=True``). A path rule may make
+       a response publicly cacheable, so it follows the path model's rule for
+       anything laxer (:meth:`~headerware.paths.PathRules.agreed`): it applies only
+       when the raw and the resolved path pick the same rule.
     3. ``private`` is added (and ``public`` removed) when the response is
-       personalised: it carries this request's CSP nonce (environ
-       ``headerware.csp.nonce``), ``Vary: Cookie``, or a ``Set-Cookie``. A
-       response with none of those and no rule is left alone.
+       personalised: it carries ``Vary: Cookie`` (or ``Vary: *``), a
+       ``Set-Cookie``, or this request's CSP nonce (see below). A response with
+       none of those and no rule is left alone.
+
+Which responses carry a CSP nonce
+    A nonce is different on every response, so a page that embeds one must not be
+    shared or ETagged. It is decided from the *response*: only a document that can
+    embed a nonce in its markup — ``text/html``, ``application/xhtml+xml``,
+    ``image/svg+xml``, or a response without ``Content-Type`` — counts, and only
+    when a nonce exists for it: its own ``Content-Security-Policy`` (or
+    ``-Report-Only``) header contains ``'nonce-``, or the CSP layer published a
+    nonce for this request (``headerware.csp.nonce``). The CSP layer sits outside
+    this one (its response hook runs after this one's), so its header is not
+    visible here; the published nonce stands for it. Stylesheets, scripts, images,
+    JSON and every other non-document type never count (a nonce in their CSP
+    header is not in their body): with the CSP layer on, a rule such as
+    ``"/static/*": "public, max-age=31536000, immutable"`` still gives public,
+    ETagged static files, while HTML pages are ``private``.
 
 ETag and 304 (``etag="weak"`` default, ``"strong"``, or ``None``)
     For ``GET`` ``200`` responses without an ``ETag`` of their own whose body the
     application returned as a list or tuple (already in memory) of at most
-    ``max_etag_size`` bytes (1 MiB), the engine hands the body over
-    (``ctx.buffer_body``) and an ETag of its SHA-1 is added (werkzeug's
+    ``max_etag_size`` bytes (1 MiB), the layer asks for the body
+    (``response.hold_body``) and adds an ETag of its SHA-1 (werkzeug's
     ``generate_etag``). Streamed bodies and ``wsgi.file_wrapper`` responses are
-    never buffered; responses with a CSP nonce (different every time) or
-    ``no-store`` get no computed ETag. ``HEAD`` responses get none either (their
-    body is empty): the application's own ``ETag`` is used there.
+    never held; responses with a CSP nonce or ``no-store`` get no computed ETag.
+    ``HEAD`` responses get none either (their body is empty): the application's
+    own ``ETag`` is used there.
 
     ``If-None-Match`` (weak comparison, ``*`` matches any current representation)
     and, only when there is no ``If-None-Match``, ``If-Modified-Since`` against the
     application's ``Last-Modified`` are answered with ``304`` for ``GET``/``HEAD``
     and ``2xx`` application responses — whether the ETag is the application's or
-    computed. The 304 has no body; per RFC 9110 §15.4.5 it keeps ``ETag``,
-    ``Cache-Control``, ``Expires``, ``Vary``, ``Content-Location`` and ``Date`` and
-    every non-representation header (``Set-Cookie``, security headers), and drops
-    the representation metadata (``Content-Type``, ``Content-Length``,
-    ``Content-Encoding``, ``Last-Modified`` ... — werkzeug's
-    ``remove_entity_headers``).
+    computed. The 304 has no body (``response.drop_body()``); per RFC 9110
+    §15.4.5 it keeps ``ETag``, ``Cache-Control``, ``Expires``, ``Vary``,
+    ``Content-Location`` and ``Date`` and every non-representation header
+    (``Set-Cookie``, security headers), and drops the representation metadata
+    (``Content-Type``, ``Content-Length``, ``Content-Encoding``, ``Last-Modified``
+    ... — werkzeug's entity headers).
+
+Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
+option (``rules``, ``content_types``, ``etag``, ...).
 """
 
 from __future__ import annotations
@@ -48,34 +69,44 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.http import (
     generate_etag,
+    is_entity_header,
     parse_date,
     parse_etags,
     quote_etag,
-    remove_entity_headers,
     unquote_etag,
 )
 
-from .._headers import HeaderList, check_header
-from ..engine import Context, Layer
+from .._headers import is_safe_value, media_type
+from ..core.layer import Layer
+from ..options import OptionError, boolean, choice, non_negative_int, string_list
 from ..paths import PathRules
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from ..core.context import Context
+    from ..core.layer import BodyHook, ResponseHead
 
 __all__ = ["Caching"]
 
+#: The published key of the request's CSP nonce (set by the CSP layer).
 NONCE_KEY = "headerware.csp.nonce"
 _NOT_MODIFIED = "304 Not Modified"
-_KEEP_ON_304 = ("expires", "content-location")
+_KEEP_ON_304 = frozenset({"expires", "content-location"})
+#: Media types whose markup can embed a CSP nonce.
+_NONCE_DOCUMENTS = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml"})
+_CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
 def _tokens(value: str) -> set[str]:
     return {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
 
 
-def _not_modified(environ: WSGIEnvironment, etag: str | None, last_modified: str | None) -> bool:
+def _not_modified(
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> bool:
     """True when the client's validators show it has the current representation."""
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         tags = parse_etags(if_none_match.strip())  # werkzeug 3.1 loops forever on a trailing \n
         if tags.star_tag:
@@ -84,7 +115,6 @@ def _not_modified(environ: WSGIEnvironment, etag: str | None, last_modified: str
             return False
         tag, _ = unquote_etag(etag)
         return tags.contains_weak(tag)
-    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if if_modified_since and last_modified:
         since = parse_date(if_modified_since)
         modified = parse_date(last_modified)
@@ -93,15 +123,85 @@ def _not_modified(environ: WSGIEnvironment, etag: str | None, last_modified: str
     return False
 
 
+def _kept_on_304(name: str, value: str) -> bool:
+    return not is_entity_header(name) or name.lower() in _KEEP_ON_304
+
+
+def _answer_304(response: ResponseHead) -> None:
+    """Turn ``response`` into a bodiless 304 without representation metadata."""
+    response.status = _NOT_MODIFIED
+    response.remove_if(_kept_on_304)
+    response.drop_body()
+
+
+def _carries_nonce(ctx: Context, response: ResponseHead) -> bool:
+    """True when the response is a document that may embed this request's CSP nonce."""
+    media = media_type(response.content_type)
+    if media and media not in _NONCE_DOCUMENTS:
+        return False
+    if ctx.published(NONCE_KEY) is not None:
+        return True
+    return any("'nonce-" in value for name in _CSP_HEADERS for value in response.get_all(name))
+
+
+def _personalised_by_headers(response: ResponseHead) -> bool:
+    """``Vary: Cookie`` / ``Vary: *`` or a ``Set-Cookie``: one user's response."""
+    if response.has("set-cookie"):
+        return True
+    for value in response.get_all("vary"):
+        lowered = value.lower()
+        if "*" in lowered or "cookie" in _tokens(lowered):
+            return True
+    return False
+
+
+def _directive(option: str, where: str, value: object) -> str:
+    """A Cache-Control value that can be sent as it is."""
+    if not isinstance(value, str) or not value.strip():
+        raise OptionError(
+            option, value, f"{where}{value!r} must be a Cache-Control value", "e.g. 'no-cache'"
+        )
+    if not is_safe_value(value):
+        raise OptionError(
+            option,
+            value,
+            f"{where}the Cache-Control value {value!r} contains a control character "
+            "(CR, LF, ...) or a non-latin-1 character",
+            "remove it",
+        )
+    return value
+
+
+def _content_types(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``(exact types, major types)`` of the ``content_types`` option."""
+    exact_types: dict[str, str] = {}
+    major_types: dict[str, str] = {}
+    for content_type, value in values.items():
+        _directive("content_types", f"[{content_type!r}]: ", value)
+        key = content_type.strip().lower() if isinstance(content_type, str) else ""
+        major, sep, minor = key.partition("/")
+        if not sep or not major or not minor or major == "*":
+            raise OptionError(
+                "content_types",
+                content_type,
+                f"{content_type!r} must be a media type",
+                "e.g. 'text/html' or 'image/*'",
+            )
+        if minor == "*":
+            major_types[major] = value
+        else:
+            exact_types[key] = value
+    return exact_types, major_types
+
+
 class Caching(Layer):
     """Cache-Control by rule, ``private`` for personalised responses, ETag and 304."""
 
     name: ClassVar[str] = "caching"
-    changes_body: ClassVar[bool] = True
 
     def __init__(
         self,
-        app: WSGIApplication | None = None,
+        app: Any = None,
         *,
         rules: Mapping[str, str] | None = None,
         content_types: Mapping[str, str] | None = None,
@@ -117,165 +217,119 @@ class Caching(Layer):
         max_etag_size: int = 1 << 20,
     ) -> None:
         super().__init__(app)
-        rules = dict(rules or {})
-        for pattern, value in rules.items():
-            check_header("Cache-Control", value, option=f"rules[{pattern!r}]")
-        self._rules = PathRules(rules, option="rules")
-        self._rule_values = rules
-        exact_types: dict[str, str] = {}
-        major_types: dict[str, str] = {}
-        for content_type, value in (content_types or {}).items():
-            check_header("Cache-Control", value, option=f"content_types[{content_type!r}]")
-            key = content_type.strip().lower()
-            major, sep, minor = key.partition("/")
-            if not sep or not major or not minor or major == "*":
-                raise ValueError(
-                    f"content_types: {content_type!r} must be a media type such as "
-                    "'text/html' or 'image/*'"
-                )
-            if minor == "*":
-                major_types[major] = value
-            else:
-                exact_types[key] = value
-        self._exact_types = exact_types
-        self._major_types = major_types
+        rule_values = dict(rules or {})
+        for pattern, value in rule_values.items():
+            _directive("rules", f"[{pattern!r}]: ", value)
+        self._rules = PathRules(rule_values, option="rules")
+        self._rule_values = rule_values
+        self._exact_types, self._major_types = _content_types(content_types or {})
         if authenticated is not None:
-            check_header("Cache-Control", authenticated, option="authenticated")
+            _directive("authenticated", "", authenticated)
         self.authenticated = authenticated
-        if isinstance(session_cookies, str):
-            raise ValueError(
-                f"session_cookies: give a list of cookie names, not one string: "
-                f"[{session_cookies!r}]"
-            )
-        self.session_cookies = tuple(session_cookies)
-        self.override = bool(override)
-        if etag not in ("weak", "strong", None):
-            raise ValueError(f"etag: {etag!r} must be 'weak', 'strong' or None")
-        self.etag = etag
-        if (
-            isinstance(max_etag_size, bool)
-            or not isinstance(max_etag_size, int)
-            or max_etag_size < 0
-        ):
-            raise ValueError(f"max_etag_size: {max_etag_size!r} must be a number of bytes >= 0")
-        self.max_etag_size = max_etag_size
+        self.session_cookies = string_list("session_cookies", session_cookies)
+        self.override = boolean("override", override)
+        self.etag = choice("etag", etag, ("weak", "strong", None))
+        self.max_etag_size = non_negative_int("max_etag_size", max_etag_size, example=str(1 << 20))
 
     # -- Cache-Control -------------------------------------------------------------
 
     def _is_authenticated(self, ctx: Context) -> bool:
-        environ = ctx.environ
-        if environ.get("HTTP_AUTHORIZATION"):
+        if ctx.header("authorization"):
             return True
-        if self.session_cookies and environ.get("HTTP_COOKIE"):
+        if self.session_cookies and ctx.header("cookie"):
             cookies = ctx.cookies
             return any(name in cookies for name in self.session_cookies)
         return False
 
-    def _rule_for(self, environ: WSGIEnvironment, headers: HeaderList) -> str | None:
+    def _rule_for(self, ctx: Context, response: ResponseHead) -> str | None:
         if self._rules:
-            value = self._rules.match_environ(environ)
-            if value is not None:
-                return value
+            found = self._rules.agreed(ctx)  # public caching is laxer: both paths agree
+            if found is not None:
+                return found[1]
         if self._exact_types or self._major_types:
-            content_type = None
-            for key, header in headers:
-                if key.lower() == "content-type":
-                    content_type = header
-                    break
-            if content_type:
-                mimetype = content_type.split(";", 1)[0].strip().lower()
-                found = self._exact_types.get(mimetype)
-                if found is None:
-                    found = self._major_types.get(mimetype.partition("/")[0])
-                return found
+            mimetype = media_type(response.content_type)
+            if mimetype:
+                found_type = self._exact_types.get(mimetype)
+                if found_type is None:
+                    found_type = self._major_types.get(mimetype.partition("/")[0])
+                return found_type
         return None
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        environ = ctx.environ
-        cache_control: str | None = None
-        index = -1
-        etag: str | None = None
-        last_modified: str | None = None
-        vary_cookie = set_cookie = False
-        for position, (key, value) in enumerate(headers):
-            name = key.lower()
-            if name == "cache-control":
-                cache_control, index = value, position
-            elif name == "etag":
-                etag = value
-            elif name == "last-modified":
-                last_modified = value
-            elif name == "vary":
-                lowered = value.lower()
-                vary_cookie = vary_cookie or "cookie" in _tokens(lowered) or "*" in lowered
-            elif name == "set-cookie":
-                set_cookie = True
-
-        nonce = NONCE_KEY in environ
-        new_value = cache_control
-        app_tokens = _tokens(cache_control) if cache_control else set()
+    def _cache_control(
+        self, ctx: Context, response: ResponseHead, current: str | None
+    ) -> str | None:
+        """The Cache-Control value by precedence 1 and 2 (before ``private``)."""
         if (
             self.authenticated is not None
-            and not ({"private", "no-store"} & app_tokens)
+            and not (current and {"private", "no-store"} & _tokens(current))
             and self._is_authenticated(ctx)
         ):
-            new_value = self.authenticated
-        elif cache_control is None or self.override:
-            rule = self._rule_for(environ, headers)
+            return self.authenticated
+        if current is None or self.override:
+            rule = self._rule_for(ctx, response)
             if rule is not None:
-                new_value = rule
-        if nonce or vary_cookie or set_cookie:
-            new_value = _make_private(new_value)
-        if new_value != cache_control:
-            assert new_value is not None
-            if index >= 0:
-                headers[index] = (headers[index][0], new_value)
-            else:
-                headers.append(("Cache-Control", new_value))
+                return rule
+        return current
 
-        # -- conditional GET and ETag ----------------------------------------------
-        method = environ.get("REQUEST_METHOD")
-        if method not in ("GET", "HEAD") or not status.startswith("2"):
-            return None
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        current = response.get("cache-control")
+        value = self._cache_control(ctx, response, current)
+        nonce = _carries_nonce(ctx, response)
+        if nonce or _personalised_by_headers(response):
+            value = _make_private(value)
+        if value is not None and value != current:
+            response.set("Cache-Control", value)
+        if ctx.method in ("GET", "HEAD") and response.status.startswith("2"):
+            self._conditional(
+                ctx, response, nonce or (value is not None and "no-store" in _tokens(value))
+            )
+
+    # -- conditional GET and ETag ----------------------------------------------------
+
+    def _conditional(self, ctx: Context, response: ResponseHead, varying: bool) -> None:
+        """Answer 304 from the application's validators, or hold the body for an ETag.
+
+        ``varying``: the response carries a nonce or is ``no-store`` (no computed ETag).
+        """
+        etag = response.get("etag")
+        last_modified = response.get("last-modified")
+        if_none_match = ctx.header("if-none-match")
         if etag is not None or last_modified is not None:
-            if _not_modified(environ, etag, last_modified):
-                return self._answer_304(ctx, headers)
+            since = ctx.header("if-modified-since")
+            if _not_modified(if_none_match, since, etag, last_modified):
+                _answer_304(response)
+                return
             if etag is not None:
-                return None
-        elif environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":
-            return self._answer_304(ctx, headers)
+                return
+        elif if_none_match is not None and if_none_match.strip() == "*":
+            _answer_304(response)
+            return
         if (
             self.etag is None
-            or method != "GET"
-            or not status.startswith("200")
-            or nonce
-            or (new_value is not None and "no-store" in _tokens(new_value))
+            or varying
+            or ctx.method != "GET"
+            or not response.status.startswith("200")
         ):
-            return None
-        for key, value in headers:
-            if key.lower() == "content-length":
-                if not value.isdigit() or int(value) > self.max_etag_size:
-                    return None
-                break
-        ctx.buffer_body(self)
-        return None
+            return
+        length = response.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_etag_size):
+            return
+        response.hold_body(self._etagger(if_none_match))
 
-    def _answer_304(self, ctx: Context, headers: HeaderList) -> str:
-        ctx.drop_body = True
-        remove_entity_headers(headers, _KEEP_ON_304)
-        return _NOT_MODIFIED
+    def _etagger(self, if_none_match: str | None) -> BodyHook:
+        """The body hook of one request: add the computed ETag, answer 304 on a match."""
+        limit = self.max_etag_size
+        weak = self.etag == "weak"
 
-    def on_body(
-        self, ctx: Context, status: str, headers: HeaderList, chunks: list[bytes]
-    ) -> tuple[str, HeaderList, list[bytes]]:
-        size = sum(len(chunk) for chunk in chunks)
-        if size > self.max_etag_size:
-            return status, headers, chunks
-        tag = quote_etag(generate_etag(b"".join(chunks)), weak=self.etag == "weak")
-        headers = [*headers, ("ETag", tag)]
-        if _not_modified(ctx.environ, tag, None):
-            return self._answer_304(ctx, headers), headers, []
-        return status, headers, chunks
+        def add_etag(response: ResponseHead, chunks: list[bytes]) -> None:
+            if sum(len(chunk) for chunk in chunks) > limit:
+                return
+            tag = quote_etag(generate_etag(b"".join(chunks)), weak=weak)
+            response.add("ETag", tag)
+            if _not_modified(if_none_match, None, tag, None):
+                _answer_304(response)
+
+        return add_etag
 
     def describe(self) -> dict[str, Any]:
         return {

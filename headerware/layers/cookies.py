@@ -64,36 +64,48 @@ Options (layer name ``"cookie_policy"``):
 Put it outside :class:`~headerware.layers.signing.SignedCookies` in a stack
 (``Stack([CookiePolicy(), SignedCookies(...)], app)``) so the size limit applies to
 the signed value.
+
+Cost: one response hook reads the ``Set-Cookie`` headers (nothing to do without
+one) and rewrites them in place, in order, through :mod:`headerware.setcookie`.
+The rewrite of a cookie's attributes is remembered per scheme, name and attributes
+as written (a :class:`~headerware.memo.Memo`: applications write the same few
+cookies again and again); an answer that depends on the clock (``Expires``) is
+recomputed once it could have changed. Configuration errors are
+:class:`~headerware.options.OptionError` naming the option.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
+import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from werkzeug.http import http_date, parse_date
+from werkzeug.http import http_date
 
-from .._headers import HeaderList, is_safe_value
+from .._headers import is_safe_value
 from .._log import security_event
-from ..cookies_parse import apply_cookies
-from ..engine import Context, Layer, Response
-from ..setcookie import SetCookie, parse_attributes
+from ..cookie_names import NameMatcher
+from ..core.layer import Layer, Response, ResponseHead
+from ..memo import Memo
+from ..options import OptionError, boolean, positive_int, string_list
+from ..setcookie import SetCookie, parse_attributes, replace_set_cookies, split_set_cookie
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["CookiePolicy", "CookiePolicyError", "NameMatcher"]
+    from ..core.context import Context
+
+__all__ = ["MAX_ATTRIBUTE_SIZE", "MAX_LIFETIME", "CookiePolicy", "CookiePolicyError"]
 
 #: Browsers cap a cookie's lifetime at 400 days (RFC 6265bis section 5.5).
 MAX_LIFETIME = 400 * 24 * 3600
 #: Browsers ignore an attribute whose value is longer than this (RFC 6265bis 5.6).
 MAX_ATTRIBUTE_SIZE = 1024
-#: Rewrites remembered per (name, attributes, scheme); cleared when full.
-_CACHE_SIZE = 1024
+#: The largest cookie browsers store (name, value and attributes).
+MAX_SIZE = 4096
 
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _SECURE_MODES = ("auto", "always", "never")
@@ -111,64 +123,9 @@ class CookiePolicyError(ValueError):
     propagate = True
 
 
-class NameMatcher:
-    """Cookie names and ``fnmatch`` patterns, matched case-sensitively.
-
-    ``match(name)`` returns the configured entry that matched (the exact name first,
-    then the first pattern in order), or ``None``. Pattern results are cached.
-    """
-
-    __slots__ = ("_cache", "_exact", "_patterns", "entries")
-
-    def __init__(self, entries: Iterable[str], *, option: str) -> None:
-        self.entries: tuple[str, ...] = tuple(entries)
-        exact: set[str] = set()
-        patterns: list[tuple[str, re.Pattern[str]]] = []
-        for entry in self.entries:
-            if not isinstance(entry, str) or not entry:
-                raise ValueError(
-                    f"{option}: {entry!r} is not a cookie name or pattern; use strings "
-                    "such as 'session' or 'pref_*'"
-                )
-            if any(char in entry for char in "*?["):
-                patterns.append((entry, re.compile(fnmatch.translate(entry))))
-            elif _TOKEN.match(entry) is None:
-                raise ValueError(
-                    f"{option}: {entry!r} is not a valid cookie name; use letters, "
-                    "digits and !#$%&'*+-.^_`|~ only"
-                )
-            else:
-                exact.add(entry)
-        self._exact = frozenset(exact)
-        self._patterns = tuple(patterns)
-        self._cache: dict[str, str | None] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.entries)
-
-    def match(self, name: str) -> str | None:
-        """The entry matching ``name``, or ``None``."""
-        if name in self._exact:
-            return name
-        if not self._patterns:
-            return None
-        cache = self._cache
-        try:
-            return cache[name]
-        except KeyError:
-            pass
-        found = None
-        for entry, regex in self._patterns:
-            if regex.match(name):
-                found = entry
-                break
-        if len(cache) >= _CACHE_SIZE:
-            cache.clear()
-        cache[name] = found
-        return found
-
-
 class _Rules(NamedTuple):
+    """What the policy asks of one cookie (the defaults, or a per-cookie entry)."""
+
     httponly: bool
     samesite: str
     samesite_forced: bool
@@ -177,32 +134,80 @@ class _Rules(NamedTuple):
 
 
 class _Outcome(NamedTuple):
+    """The policy applied to one cookie's attributes."""
+
+    #: The rewritten attributes (``"; Path=/; ..."``).
     tail: str
+    #: What was overridden against the application's explicit choice (logged).
     fixes: tuple[str, ...]
-    changed: bool
     deletion: bool
+    #: Why the cookie is refused, or ``None``.
     refused: str | None
+    #: The outcome depends on the clock (``Expires``): valid before this time only.
+    valid_until: float | None = None
 
 
-def _check_samesite(value: Any, option: str) -> str:
+# -- option validation ----------------------------------------------------------------
+
+
+def _samesite(option: str, value: Any, where: str = "") -> str:
     canonical = _SAMESITE.get(value.lower()) if isinstance(value, str) else None
     if canonical is None:
-        raise ValueError(
-            f"{option}: {value!r} is not a SameSite value; use 'Lax', 'Strict' or 'None'"
+        raise OptionError(
+            option,
+            value,
+            f"{where}{value!r} is not a SameSite value",
+            "use 'Lax', 'Strict' or 'None'",
         )
     return canonical
 
 
-def _check_secure(value: Any, option: str) -> str:
+def _secure_mode(option: str, value: Any, where: str = "") -> str:
     if value not in _SECURE_MODES:
-        raise ValueError(f"{option}: {value!r} is not a mode; use 'auto', 'always' or 'never'")
+        raise OptionError(
+            option, value, f"{where}{value!r} is not a mode", "use 'auto', 'always' or 'never'"
+        )
     return str(value)
 
 
-def _check_bool(value: Any, option: str) -> bool:
+def _flag(option: str, value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{option}: {value!r} is not a boolean; use True or False")
+        raise OptionError(option, value, f"{where}{value!r} is not a boolean", "use true or false")
     return value
+
+
+def _max_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+        raise OptionError(
+            "max_size",
+            value,
+            f"{value!r} must be a whole number from 1 to {MAX_SIZE}",
+            "browsers drop larger cookies; e.g. 4096",
+        )
+    return value
+
+
+def _check_combination(
+    samesite: str, secure: str, partitioned: bool, *, option: str = "", where: str = ""
+) -> None:
+    """Refuse settings every browser would reject (SameSite=None or Partitioned
+    without Secure)."""
+    if secure == "never" and samesite == "None":
+        raise OptionError(
+            option or "samesite",
+            samesite,
+            f"{where}SameSite=None with secure='never' would be rejected by browsers "
+            "(SameSite=None requires Secure)",
+            "use secure='auto' or samesite='Lax'",
+        )
+    if secure == "never" and partitioned:
+        raise OptionError(
+            option or "partitioned",
+            partitioned,
+            f"{where}partitioned=True with secure='never' would be rejected by browsers "
+            "(Partitioned requires Secure)",
+            "use secure='auto'",
+        )
 
 
 def _prefix(name: str) -> str:
@@ -212,6 +217,79 @@ def _prefix(name: str) -> str:
     if lower.startswith("__secure-"):
         return "__Secure-"
     return ""
+
+
+def _per_cookie_entry(key: str, options: Any, defaults: _Rules) -> dict[str, Any]:
+    """One validated ``per_cookie`` entry (only the options it sets)."""
+    where = f"[{key!r}]"
+    if not isinstance(options, Mapping):
+        raise OptionError(
+            "per_cookie",
+            options,
+            f"{where}: {options!r} must be a dict",
+            "e.g. {'samesite': 'Strict'}",
+        )
+    unknown = set(options) - _PER_COOKIE_KEYS
+    if unknown:
+        raise OptionError(
+            "per_cookie",
+            options,
+            f"{where}: unknown option(s) {sorted(unknown)}",
+            f"use {sorted(_PER_COOKIE_KEYS)}",
+        )
+    clean: dict[str, Any] = {}
+    for flag in ("httponly", "partitioned"):
+        if flag in options:
+            clean[flag] = _flag("per_cookie", options[flag], f"{where}[{flag!r}]: ")
+    if "samesite" in options:
+        clean["samesite"] = _samesite("per_cookie", options["samesite"], f"{where}['samesite']: ")
+    if "secure" in options:
+        clean["secure"] = _secure_mode("per_cookie", options["secure"], f"{where}['secure']: ")
+        if clean["secure"] == "never" and _prefix(key):
+            raise OptionError(
+                "per_cookie",
+                options,
+                f"{where}['secure']: 'never' contradicts the {_prefix(key)} prefix, which "
+                "browsers accept only with Secure",
+                "remove the override",
+            )
+    _check_combination(
+        clean.get("samesite", defaults.samesite),
+        clean.get("secure", defaults.secure),
+        clean.get("partitioned", defaults.partitioned),
+        option="per_cookie",
+        where=f"{where}: ",
+    )
+    return clean
+
+
+def _per_cookie(
+    per_cookie: Mapping[str, Mapping[str, Any]] | None,
+    script_readable: tuple[str, ...],
+    defaults: _Rules,
+) -> dict[str, dict[str, Any]]:
+    """``per_cookie`` validated, with every ``script_readable`` name as ``httponly=False``."""
+    if per_cookie is not None and not isinstance(per_cookie, Mapping):
+        raise OptionError(
+            "per_cookie", per_cookie, f"{per_cookie!r} must be a dict", "e.g. {'theme': {...}}"
+        )
+    overrides = {
+        key: _per_cookie_entry(key, options, defaults)
+        for key, options in (per_cookie or {}).items()
+    }
+    for key in script_readable:
+        if overrides.get(key, {}).get("httponly") is True:
+            raise OptionError(
+                "script_readable",
+                key,
+                f"{key!r} is also per_cookie[{key!r}]['httponly']=True",
+                "keep one of the two",
+            )
+        overrides.setdefault(key, {})["httponly"] = False
+    return overrides
+
+
+# -- the layer ------------------------------------------------------------------------
 
 
 class CookiePolicy(Layer):
@@ -236,92 +314,42 @@ class CookiePolicy(Layer):
         report_only: bool = False,
     ) -> None:
         super().__init__(app)
-        self.httponly = _check_bool(httponly, "httponly")
-        if isinstance(script_readable, str):
-            raise ValueError(
-                f"script_readable: {script_readable!r} is a string; pass a list of names, "
-                f"e.g. script_readable=[{script_readable!r}]"
-            )
-        self.samesite = _check_samesite(samesite, "samesite")
-        self.secure = _check_secure(secure, "secure")
-        self.partitioned = _check_bool(partitioned, "partitioned")
-        if isinstance(max_cookies, bool) or not isinstance(max_cookies, int) or max_cookies < 1:
-            raise ValueError(f"max_cookies: {max_cookies!r} must be a positive integer, e.g. 50")
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= 4096:
-            raise ValueError(
-                f"max_size: {max_size!r} must be an integer from 1 to 4096 (browsers drop "
-                "larger cookies)"
-            )
-        self.max_cookies = max_cookies
-        self.max_size = max_size
-        self.clean_request = _check_bool(clean_request, "clean_request")
-        self.strict = _check_bool(strict, "strict")
-        self.report_only = _check_bool(report_only, "report_only")
-        # The engine's shared scan: without a Set-Cookie, the response hook has
-        # nothing to do (``_on_clean`` stays the base no-op).
-        self._watched = frozenset({"set-cookie"})
-        self._check_combination("samesite/secure", self.samesite, self.secure, self.partitioned)
-
-        overrides: dict[str, dict[str, Any]] = {}
-        for key, options in (per_cookie or {}).items():
-            option = f"per_cookie[{key!r}]"
-            if not isinstance(options, Mapping):
-                raise ValueError(f"{option}: {options!r} must be a dict of cookie options")
-            unknown = set(options) - _PER_COOKIE_KEYS
-            if unknown:
-                raise ValueError(
-                    f"{option}: unknown option(s) {sorted(unknown)}; use {sorted(_PER_COOKIE_KEYS)}"
-                )
-            clean: dict[str, Any] = {}
-            if "httponly" in options:
-                clean["httponly"] = _check_bool(options["httponly"], f"{option}['httponly']")
-            if "samesite" in options:
-                clean["samesite"] = _check_samesite(options["samesite"], f"{option}['samesite']")
-            if "secure" in options:
-                clean["secure"] = _check_secure(options["secure"], f"{option}['secure']")
-                if clean["secure"] == "never" and _prefix(key):
-                    raise ValueError(
-                        f"{option}['secure']: 'never' contradicts the {_prefix(key)} prefix, "
-                        "which browsers accept only with Secure; remove the override"
-                    )
-            if "partitioned" in options:
-                clean["partitioned"] = _check_bool(
-                    options["partitioned"], f"{option}['partitioned']"
-                )
-            self._check_combination(
-                option,
-                clean.get("samesite", self.samesite),
-                clean.get("secure", self.secure),
-                clean.get("partitioned", self.partitioned),
-            )
-            overrides[key] = clean
-        for key in script_readable:
-            if overrides.get(key, {}).get("httponly") is True:
-                raise ValueError(
-                    f"script_readable: {key!r} is also per_cookie[{key!r}]['httponly']=True; "
-                    "keep one of the two"
-                )
-            overrides.setdefault(key, {})["httponly"] = False
-        self.per_cookie = {key: dict(value) for key, value in overrides.items()}
-        self._matcher = NameMatcher(overrides, option="per_cookie")
+        self.httponly = boolean("httponly", httponly)
+        self.samesite = _samesite("samesite", samesite)
+        self.secure = _secure_mode("secure", secure)
+        self.partitioned = boolean("partitioned", partitioned)
+        _check_combination(self.samesite, self.secure, self.partitioned)
+        self.max_cookies = positive_int("max_cookies", max_cookies, example="50")
+        self.max_size = _max_size(max_size)
+        self.clean_request = boolean("clean_request", clean_request)
+        self.strict = boolean("strict", strict)
+        self.report_only = boolean("report_only", report_only)
+        readable = string_list("script_readable", script_readable)
+        NameMatcher(readable, option="script_readable")  # names and patterns valid
         self._default_rules = _Rules(
             self.httponly, self.samesite, False, self.secure, self.partitioned
         )
-        self._rules_cache: dict[str, _Rules] = {}
-        self._cache: dict[tuple[str, str, bool], _Outcome] = {}
+        self.per_cookie = _per_cookie(per_cookie, readable, self._default_rules)
+        self._matcher = NameMatcher(self.per_cookie, option="per_cookie")
+        self._entry_rules = {
+            entry: self._rules_of(options) for entry, options in self.per_cookie.items()
+        }
+        # Rewritten attributes by (scheme, name, attributes as written): an
+        # application writes the same few cookies with the same attributes.
+        self._rewrites: Memo[str, _Outcome] = Memo(
+            "cookie_policy.rewrite", self._outcome, size=1024, max_key_length=2048
+        )
+        if not self.clean_request:
+            self.handles_request = False
 
-    @staticmethod
-    def _check_combination(option: str, samesite: str, secure: str, partitioned: bool) -> None:
-        if secure == "never" and samesite == "None":
-            raise ValueError(
-                f"{option}: SameSite=None with secure='never' would be rejected by browsers "
-                "(SameSite=None requires Secure); use secure='auto' or samesite='Lax'"
-            )
-        if secure == "never" and partitioned:
-            raise ValueError(
-                f"{option}: partitioned=True with secure='never' would be rejected by "
-                "browsers (Partitioned requires Secure); use secure='auto'"
-            )
+    def _rules_of(self, options: Mapping[str, Any]) -> _Rules:
+        return _Rules(
+            options.get("httponly", self.httponly),
+            options.get("samesite", self.samesite),
+            "samesite" in options,
+            options.get("secure", self.secure),
+            options.get("partitioned", self.partitioned),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -340,8 +368,6 @@ class CookiePolicy(Layer):
     # -- request --------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        if not self.clean_request or not ctx.environ.get("HTTP_COOKIE"):
-            return None
         cookies = ctx.cookies
         if cookies.is_clean:
             return None
@@ -354,55 +380,41 @@ class CookiePolicy(Layer):
                 **({"report_only": True} if self.report_only else {}),
             )
         if not self.report_only:
-            apply_cookies(ctx, cookies)
+            ctx.set_cookies(cookies)
         return None
 
     # -- response -------------------------------------------------------------
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        for key, _ in headers:
-            if len(key) == 10 and key.lower() == "set-cookie":
-                break
-        else:
-            return None
-        self._rewrite_all(ctx.is_secure, headers)
-        return None
-
-    def _rewrite_all(self, secure: bool, headers: HeaderList) -> None:
-        out: HeaderList = []
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        values = response.get_all("set-cookie")
+        if not values:
+            return
+        secure = ctx.is_secure
         kept = 0
-        report = self.report_only
-        for item in headers:
-            key, value = item
-            if len(key) != 10 or key.lower() != "set-cookie":
-                out.append(item)
-                continue
+        results: list[str | None] = []
+        for value in values:
             name, new, outcome = self._rewrite(value, secure)
-            refused = outcome.refused if outcome is not None else "bad_name"
-            if refused is None and new is not None and len(new) > self.max_size:
+            refused = outcome.refused
+            if refused is None and len(new) > self.max_size:
                 refused = "too_large"
-            if refused is None and outcome is not None and not outcome.deletion:
+            if refused is None and not outcome.deletion:
                 kept += 1
                 if kept > self.max_cookies:
                     refused = "too_many"
             if refused is not None:
-                self._refuse(name, refused, len(new if new is not None else value))
-                if report:
-                    out.append(item)
+                self._refuse(name, refused, len(new))
+                results.append(value if self.report_only else None)
                 continue
-            assert outcome is not None and new is not None
             if outcome.fixes:
                 security_event(
                     "cookie_fixed",
                     cookie=name,
                     fixes=list(outcome.fixes),
-                    **({"report_only": True} if report else {}),
+                    **({"report_only": True} if self.report_only else {}),
                 )
-            if report or not outcome.changed:
-                out.append(item)
-            else:
-                out.append((key, new))
-        headers[:] = out
+            results.append(value if self.report_only else new)
+        if results != values:
+            replace_set_cookies(response, results)
 
     def _refuse(self, name: str, reason: str, size: int) -> None:
         if self.strict:
@@ -414,141 +426,120 @@ class CookiePolicy(Layer):
             fields["report_only"] = True
         security_event("cookie_refused", **fields)
 
-    def _rewrite(self, header: str, secure: bool) -> tuple[str, str | None, _Outcome | None]:
-        """``(name, new header, outcome)``; ``outcome`` is ``None`` for a bad name."""
-        head, semi, rest = header.partition(";")
-        name, eq, value = head.partition("=")
-        name = name.strip(" \t")
-        if not eq or _TOKEN.match(name) is None:
-            return name[:64], None, None
-        value = value.strip(" \t")
+    def _rewrite(self, header: str, secure: bool) -> tuple[str, str, _Outcome]:
+        """``(name, new header, outcome)``; the new header is ``header`` when refused."""
+        name, value, tail = split_set_cookie(header)
+        if not name or _TOKEN.match(name) is None:
+            return name[:64], header, _Outcome(tail, (), False, "bad_name")
         if _BAD_VALUE.search(value) is not None:
-            return name, None, _Outcome("", (), False, False, "bad_value")
-        tail = semi + rest
-        cache_key = (name, tail, secure)
-        outcome = self._cache.get(cache_key)
-        if outcome is None:
-            outcome, cacheable = self._rewrite_tail(name, tail, secure)
-            if cacheable:
-                if len(self._cache) >= _CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[cache_key] = outcome
+            return name, header, _Outcome(tail, (), False, "bad_value")
+        # The name is a token and the tail starts with ";": the key is unambiguous.
+        key = ("s" if secure else "p") + name + tail
+        outcome = self._rewrites(key)
+        if outcome.valid_until is not None and time.time() >= outcome.valid_until:
+            outcome = self._outcome(key)  # an Expires-dependent answer went stale
         if outcome.refused is not None:
             return name, header, outcome
         return name, f"{name}={value}{outcome.tail}", outcome
 
-    def _rules(self, name: str) -> _Rules:
-        rules = self._rules_cache.get(name)
-        if rules is not None:
-            return rules
-        entry = self._matcher.match(name) if self._matcher else None
-        if entry is None:
-            rules = self._default_rules
-        else:
-            options = self.per_cookie[entry]
-            rules = _Rules(
-                options.get("httponly", self.httponly),
-                options.get("samesite", self.samesite),
-                "samesite" in options,
-                options.get("secure", self.secure),
-                options.get("partitioned", self.partitioned),
-            )
-        if len(self._rules_cache) >= _CACHE_SIZE:
-            self._rules_cache.clear()
-        self._rules_cache[name] = rules
-        return rules
-
-    def _rewrite_tail(self, name: str, tail: str, secure: bool) -> tuple[_Outcome, bool]:
-        """Apply the policy to the attributes of cookie ``name``; ``(outcome, cacheable)``."""
-        rules = self._rules(name)
+    def _outcome(self, key: str) -> _Outcome:
+        """The policy applied to the attributes of one cookie; ``key`` is
+        ``s``/``p`` (https or not), the cookie's name, then its attributes."""
+        secure = key[0] == "s"
+        name, semi, rest = key[1:].partition(";")
+        tail = semi + rest
         if not is_safe_value(tail):
             # CR/LF or another control character in an attribute (a reflected Path or
             # Domain): passing it on would let the application's input split headers.
-            return _Outcome(tail, (), False, False, "bad_attribute"), True
+            return _Outcome(tail, (), False, "bad_attribute")
         cookie = SetCookie(name, "", parse_attributes(tail))
         for _, attr_value in cookie.attrs:
             if attr_value is not None and len(attr_value) > MAX_ATTRIBUTE_SIZE:
-                return _Outcome(tail, (), False, False, "attribute_too_large"), True
+                return _Outcome(tail, (), False, "attribute_too_large")
+        entry = self._matcher.match(name) if self._matcher else None
+        rules = self._default_rules if entry is None else self._entry_rules[entry]
         fixes: list[str] = []
-        cacheable = True
-        prefix = _prefix(name)
-        now = time.time()
-
         if rules.httponly and not cookie.has("httponly"):
             cookie.set("HttpOnly")
+        samesite = _apply_samesite(cookie, rules, fixes)
+        _apply_path(cookie, fixes)
+        _apply_secure(cookie, rules, samesite, secure, fixes)
+        deletion, valid_until = _apply_lifetime(cookie, fixes)
+        return _Outcome(cookie.tail(), tuple(fixes), deletion, None, valid_until)
 
-        samesite = cookie.get("samesite")
-        if rules.samesite_forced:
-            if samesite is None or _SAMESITE.get(samesite.lower()) != rules.samesite:
-                cookie.set("SameSite", rules.samesite)
-            samesite = rules.samesite
-        elif samesite is None:
+
+def _apply_samesite(cookie: SetCookie, rules: _Rules, fixes: list[str]) -> str:
+    """Add (or force) SameSite; the effective value."""
+    samesite = cookie.get("samesite")
+    if rules.samesite_forced:
+        if samesite is None or _SAMESITE.get(samesite.lower()) != rules.samesite:
             cookie.set("SameSite", rules.samesite)
-            samesite = rules.samesite
-        else:
-            canonical = _SAMESITE.get(samesite.lower())
-            if canonical is None:
-                fixes.append(f"SameSite={samesite} is not valid; set to {rules.samesite}")
-                cookie.set("SameSite", rules.samesite)
-                samesite = rules.samesite
-            else:
-                samesite = canonical
+        return rules.samesite
+    if samesite is None:
+        cookie.set("SameSite", rules.samesite)
+        return rules.samesite
+    canonical = _SAMESITE.get(samesite.lower())
+    if canonical is None:
+        fixes.append(f"SameSite={samesite} is not valid; set to {rules.samesite}")
+        cookie.set("SameSite", rules.samesite)
+        return rules.samesite
+    return canonical
 
-        path = cookie.get("path")
-        if prefix == "__Host-" and path is not None and path != "/":
-            fixes.append("Path set to / (__Host- cookie)")
-            cookie.set("Path", "/")
-        elif path is None or not path.startswith("/"):
-            cookie.set("Path", "/")
-        if prefix == "__Host-" and cookie.remove("domain"):
-            fixes.append("Domain removed (__Host- cookie)")
 
-        partitioned = cookie.has("partitioned")
-        if rules.partitioned and not partitioned:
-            cookie.set("Partitioned")
-            partitioned = True
+def _apply_path(cookie: SetCookie, fixes: list[str]) -> None:
+    """``Path=/`` when missing or relative; the ``__Host-`` rules for Path and Domain."""
+    host = _prefix(cookie.name) == "__Host-"
+    path = cookie.get("path")
+    if host and path is not None and path != "/":
+        fixes.append("Path set to / (__Host- cookie)")
+        cookie.set("Path", "/")
+    elif path is None or not path.startswith("/"):
+        cookie.set("Path", "/")
+    if host and cookie.remove("domain"):
+        fixes.append("Domain removed (__Host- cookie)")
 
-        if not cookie.has("secure"):
-            if prefix:
-                fixes.append(f"Secure added ({prefix} cookie)")
-                cookie.set("Secure")
-            elif samesite == "None":
-                fixes.append("Secure added (SameSite=None)")
-                cookie.set("Secure")
-            elif partitioned:
-                if not rules.partitioned:
-                    fixes.append("Secure added (Partitioned)")
-                cookie.set("Secure")
-            elif rules.secure == "always" or (rules.secure == "auto" and secure):
-                cookie.set("Secure")
 
-        deletion = False
-        max_age = cookie.get("max-age")
-        if max_age is not None:
-            try:
-                seconds = int(max_age)
-            except ValueError:
-                seconds = None
-            if seconds is not None:
-                deletion = seconds <= 0
-                if seconds > MAX_LIFETIME:
-                    fixes.append("Max-Age capped at 400 days")
-                    cookie.set("Max-Age", str(MAX_LIFETIME))
-        expires = cookie.get("expires")
-        if expires is not None:
-            date = parse_date(expires)
-            if date is not None:
-                when = date.timestamp()
-                if max_age is None and when <= now:
-                    deletion = True
-                if when > now + MAX_LIFETIME:
-                    fixes.append("Expires capped at 400 days")
-                    cookie.set("Expires", http_date(now + MAX_LIFETIME))
-                    cacheable = False
-                elif when > now and max_age is None:
-                    # Becomes a deletion once past: do not remember "not a deletion".
-                    cacheable = False
+def _apply_secure(
+    cookie: SetCookie, rules: _Rules, samesite: str, https: bool, fixes: list[str]
+) -> None:
+    """``Partitioned`` when asked; ``Secure`` by mode, and wherever browsers require it."""
+    partitioned = cookie.has("partitioned")
+    if rules.partitioned and not partitioned:
+        cookie.set("Partitioned")
+        partitioned = True
+    if cookie.has("secure"):
+        return
+    prefix = _prefix(cookie.name)
+    if prefix:
+        fixes.append(f"Secure added ({prefix} cookie)")
+        cookie.set("Secure")
+    elif samesite == "None":
+        fixes.append("Secure added (SameSite=None)")
+        cookie.set("Secure")
+    elif partitioned:
+        if not rules.partitioned:
+            fixes.append("Secure added (Partitioned)")
+        cookie.set("Secure")
+    elif rules.secure == "always" or (rules.secure == "auto" and https):
+        cookie.set("Secure")
 
-        rendered = cookie.render()
-        new_tail = rendered[len(name) + 1 :]
-        return _Outcome(new_tail, tuple(fixes), new_tail != tail, deletion, None), cacheable
+
+def _apply_lifetime(cookie: SetCookie, fixes: list[str]) -> tuple[bool, float | None]:
+    """Cap Max-Age and Expires at 400 days; ``(deletion, valid until)``."""
+    now = time.time()
+    max_age = cookie.max_age
+    if max_age is not None and max_age > MAX_LIFETIME:
+        fixes.append("Max-Age capped at 400 days")
+        cookie.set("Max-Age", str(MAX_LIFETIME))
+    expires = cookie.expires
+    valid_until: float | None = None
+    if expires is not None:
+        if expires > now + MAX_LIFETIME:
+            fixes.append("Expires capped at 400 days")
+            cookie.set("Expires", http_date(now + MAX_LIFETIME))
+            valid_until = math.floor(now) + 1  # the date rendered changes each second
+        elif expires > now and max_age is None:
+            valid_until = expires  # a deletion once past
+    if max_age is not None:
+        return max_age <= 0, valid_until
+    return expires is not None and expires <= now, valid_until

@@ -10,7 +10,8 @@ responses, and answers preflights itself::
 Why a layer: the rules are easy to get subtly wrong (reflecting any Origin,
 prefix/suffix matching, ``*`` with credentials, a missing ``Vary: Origin`` that lets
 a cache hand one origin's answer to another). Everything is computed at start-up;
-the common per-request decision is one set lookup on the ``Origin`` header.
+the common per-request decision is one set lookup on the ``Origin`` header
+(subdomain-pattern and regex results are remembered per ``Origin`` value).
 
 Origins (see :mod:`headerware.origins` for the exact rules)
     ``allow_origins`` (default: none — closed) lists exact origins, subdomain
@@ -58,10 +59,13 @@ Options (per rule, or top-level as the defaults of every rule)
 
 Routes
     ``rules={"/api/*": {...}, "/data": {...}}`` covers only those paths (patterns
-    of :mod:`headerware.paths`: normalised ``PATH_INFO``, case-sensitive, most
-    specific wins); each rule overrides the top-level options; ``None`` switches
-    CORS off below a broader pattern. Without ``rules`` every path is covered.
-    Uncovered routes get no CORS headers and no ``Vary``.
+    of :mod:`headerware.paths`: case-sensitive, most specific wins); each rule
+    overrides the top-level options; ``None`` switches CORS off below a broader
+    pattern. Without ``rules`` every path is covered. A rule is a grant, so it
+    follows the path model's rule for anything laxer
+    (:meth:`~headerware.paths.PathRules.agreed`): it applies only when the raw and
+    the resolved path pick the same rule (``/public/..%2fapi/x`` gets no grant of
+    ``/api/*``). Uncovered routes get no CORS headers and no ``Vary``.
 
 ``report_only`` (``False``)
     Change nothing — no headers, no preflight answers — and log the
@@ -70,6 +74,9 @@ Routes
 
 Put CORS outside (before) the layers that answer early (bearer auth, CSRF), so
 their 401/403 carry the CORS headers and the browser can read the error.
+
+Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
+option (``allow_credentials``, or ``rules['/api/*'].allow_origins`` inside a rule).
 """
 
 from __future__ import annotations
@@ -79,44 +86,26 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._headers import HeaderList, is_token, merge_vary
+from .._headers import HeaderList, is_token
 from .._log import security_event
-from ..engine import Context, Layer, Response
+from ..core.layer import Layer, Response
+from ..options import OptionError, boolean, seconds
 from ..origins import OriginMatcher, request_origin
 from ..paths import PathRules
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from ..core.context import Context
+    from ..core.layer import ResponseHead
 
 __all__ = ["CORS"]
 
-_REPEATED_SLASHES = re.compile(r"/{2,}")
-
-_VARY_ACTUAL = ("Origin",)
-_VARY_HEADER = ("Vary", "Origin")
 _VARY_PREFLIGHT = (
     "Origin",
     "Access-Control-Request-Method",
     "Access-Control-Request-Headers",
 )
 _VARY_PNA = "Access-Control-Request-Private-Network"
-
-#: Response header names as the application spelled them -> 1 ``Vary``, 2
-#: ``Access-Control-*``, 0 anything else: the response hook's scan is a dict lookup
-#: per header, not a ``lower()``. Bounded (cleared when full, long names not kept).
-_NAME_KINDS: dict[str, int] = {}
-_NAME_KINDS_SIZE = 1024
-
-
-def _name_kind(key: str) -> int:
-    lower = key.lower()
-    kind = 1 if lower == "vary" else 2 if lower[:15] == "access-control-" else 0
-    if len(key) <= 64:
-        if len(_NAME_KINDS) >= _NAME_KINDS_SIZE:
-            _NAME_KINDS.clear()
-        _NAME_KINDS[key] = kind
-    return kind
-
+_CORS_PREFIX = "access-control-"
 
 _REFUSED_BODY = "CORS preflight refused"
 _POLICY_OPTIONS = frozenset(
@@ -134,8 +123,16 @@ _POLICY_OPTIONS = frozenset(
 )
 
 
+def _not_cors(name: str, value: str) -> bool:
+    return name[:15].lower() != _CORS_PREFIX
+
+
 class _Policy:
-    """One rule's options, validated and rendered into header values."""
+    """One rule's options, validated and rendered into header values.
+
+    ``where`` is the option prefix of the rule (``""`` for the top-level options,
+    ``"rules['/api/*']."`` inside a rule).
+    """
 
     __slots__ = (
         "actual_headers",
@@ -158,14 +155,34 @@ class _Policy:
     def __init__(self, options: Mapping[str, Any], where: str) -> None:
         unknown = set(options) - _POLICY_OPTIONS
         if unknown:
-            raise ValueError(
-                f"{where}: unknown option(s) {sorted(unknown)}; use {sorted(_POLICY_OPTIONS)}"
+            raise OptionError(
+                where.rstrip(".") or "rules",
+                sorted(unknown),
+                f"unknown option(s) {sorted(unknown)}",
+                f"use {sorted(_POLICY_OPTIONS)}",
             )
         self.options = dict(options)
-        credentials = options.get("allow_credentials", False)
-        if not isinstance(credentials, bool):
-            raise ValueError(f"{where}allow_credentials: {credentials!r} must be True or False")
-        self.credentials = credentials
+        self.credentials = boolean(
+            f"{where}allow_credentials", options.get("allow_credentials", False)
+        )
+        self._origins(options, where)
+        self._methods_and_headers(options, where)
+        expose = _names(options.get("expose_headers", ()), f"{where}expose_headers")
+        if "*" in expose and self.credentials:
+            raise OptionError(
+                f"{where}expose_headers",
+                expose,
+                "'*' is read literally by browsers on credentialed requests",
+                "list the response headers to expose by name",
+            )
+        max_age = options.get("max_age", 600)
+        self.max_age = None if max_age is None else seconds(f"{where}max_age", max_age)
+        self.pna = boolean(
+            f"{where}allow_private_network", options.get("allow_private_network", False)
+        )
+        self._render(expose)
+
+    def _origins(self, options: Mapping[str, Any], where: str) -> None:
         self.matcher = OriginMatcher(
             options.get("allow_origins", ()),
             regex=options.get("allow_origin_regex", ()),
@@ -173,59 +190,42 @@ class _Policy:
             option=f"{where}allow_origins",
         )
         self.allow_all = self.matcher.allow_all
-        if self.allow_all and credentials:
-            raise ValueError(
-                f"{where}allow_origins: '*' together with allow_credentials=True is refused by "
-                "browsers and would expose credentialed responses to every site; list the "
-                "trusted origins explicitly, or set allow_credentials=False"
+        if self.allow_all and self.credentials:
+            raise OptionError(
+                f"{where}allow_origins",
+                ["*"],
+                "'*' together with allow_credentials=True is refused by browsers and "
+                "would expose credentialed responses to every site",
+                "list the trusted origins explicitly, or set allow_credentials=False",
             )
 
+    def _methods_and_headers(self, options: Mapping[str, Any], where: str) -> None:
         methods = _names(options.get("allow_methods", ("GET", "HEAD")), f"{where}allow_methods")
         self.methods_any = "*" in methods
         self.methods = frozenset(methods) - {"*"}
         self.methods_value = ", ".join(m for m in methods if m != "*")
-
         headers = _names(options.get("allow_headers", ()), f"{where}allow_headers")
         self.headers_any = "*" in headers
         self.header_names = frozenset(h.lower() for h in headers) - {"*"}
         self.headers_value = ", ".join(h for h in headers if h != "*")
 
-        expose = _names(options.get("expose_headers", ()), f"{where}expose_headers")
-        if "*" in expose and credentials:
-            raise ValueError(
-                f"{where}expose_headers: '*' is read literally by browsers on credentialed "
-                "requests; list the response headers to expose by name"
-            )
-
-        max_age = options.get("max_age", 600)
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0
-        ):
-            raise ValueError(
-                f"{where}max_age: {max_age!r} must be a number of seconds >= 0, or None"
-            )
-        self.max_age = max_age
-        pna = options.get("allow_private_network", False)
-        if not isinstance(pna, bool):
-            raise ValueError(f"{where}allow_private_network: {pna!r} must be True or False")
-        self.pna = pna
-
+    def _render(self, expose: list[str]) -> None:
+        """The header values of actual responses and preflights, computed once."""
         actual: HeaderList = []
-        if credentials:
+        if self.credentials:
             actual.append(("Access-Control-Allow-Credentials", "true"))
         if expose:
             actual.append(("Access-Control-Expose-Headers", ", ".join(expose)))
         self.actual_headers = tuple(actual)
-
         fixed: HeaderList = []
         if not self.methods_any:
             fixed.append(("Access-Control-Allow-Methods", self.methods_value))
-        if max_age is not None:
-            fixed.append(("Access-Control-Max-Age", str(max_age)))
-        if credentials:
+        if self.max_age is not None:
+            fixed.append(("Access-Control-Max-Age", str(self.max_age)))
+        if self.credentials:
             fixed.append(("Access-Control-Allow-Credentials", "true"))
         self.preflight_fixed = tuple(fixed)
-        vary = list(_VARY_PREFLIGHT) + ([_VARY_PNA] if pna else [])
+        vary = list(_VARY_PREFLIGHT) + ([_VARY_PNA] if self.pna else [])
         self.preflight_vary = ("Vary", ", ".join(vary))
 
     def describe(self) -> dict[str, Any]:
@@ -243,14 +243,44 @@ class _Policy:
 def _names(values: Sequence[str] | str, option: str) -> list[str]:
     """A validated list of header names or methods (tokens) or ``*``."""
     if isinstance(values, str):
-        raise ValueError(f"{option}: give a list, not one string: [{values!r}]")
+        raise OptionError(option, values, "give a list, not one string", f"write [{values!r}]")
     names: list[str] = []
     for value in values:
         if not isinstance(value, str) or (value != "*" and not is_token(value)):
-            raise ValueError(f"{option}: {value!r} is not a valid name (an HTTP token) or '*'")
+            raise OptionError(
+                option,
+                value,
+                f"{value!r} is not a valid name (an HTTP token) or '*'",
+                "list each name on its own, e.g. ['GET', 'POST']",
+            )
         if value not in names:
             names.append(value)
     return names
+
+
+def _compile_rules(rules: object, defaults: Mapping[str, Any]) -> dict[str, _Policy | None]:
+    """Each rule's policy (``None``: CORS off there), the defaults under its overrides."""
+    if not isinstance(rules, Mapping):
+        raise OptionError(
+            "rules",
+            rules,
+            "give a mapping of path pattern to options",
+            "e.g. {'/api/*': {'allow_origins': ['https://app.example.com']}}",
+        )
+    compiled: dict[str, _Policy | None] = {}
+    for pattern, overrides in rules.items():
+        if overrides is None:
+            compiled[pattern] = None
+            continue
+        if not isinstance(overrides, Mapping):
+            raise OptionError(
+                f"rules[{pattern!r}]",
+                overrides,
+                f"{overrides!r} must be a dict of options or None",
+                "e.g. {'allow_origins': ['https://app.example.com']}",
+            )
+        compiled[pattern] = _Policy({**defaults, **overrides}, f"rules[{pattern!r}].")
+    return compiled
 
 
 class CORS(Layer):
@@ -260,7 +290,7 @@ class CORS(Layer):
 
     def __init__(
         self,
-        app: WSGIApplication | None = None,
+        app: Any = None,
         *,
         # Closed by default: no origin is allowed until listed.
         allow_origins: Sequence[str] = (),
@@ -290,62 +320,33 @@ class CORS(Layer):
             "max_age": max_age,
             "allow_private_network": allow_private_network,
         }
-        self.report_only = bool(report_only)
-        if not self.report_only:
-            # The engine's shared scan: without these names, ``_on_clean``.
-            self._watched = frozenset({"vary"})
-            self._watched_prefixes = ("access-control-",)
-            self._adds = frozenset({"vary"})
-            self._adds_prefixes = ("access-control-",)
+        self.report_only = boolean("report_only", report_only)
         self._single: _Policy | None = None
         self._rules: PathRules[_Policy | None] | None = None
         self._compiled: dict[str, _Policy | None] = {}
         if rules is None:
             self._single = _Policy(defaults, "")
         else:
-            if not isinstance(rules, Mapping):
-                raise ValueError(
-                    "rules: give a mapping of path pattern to options, e.g. "
-                    "{'/api/*': {'allow_origins': ['https://app.example.com']}}"
-                )
-            compiled: dict[str, _Policy | None] = {}
-            for pattern, overrides in rules.items():
-                if overrides is None:
-                    compiled[pattern] = None
-                    continue
-                if not isinstance(overrides, Mapping):
-                    raise ValueError(
-                        f"rules[{pattern!r}]: {overrides!r} must be a dict of options or None"
-                    )
-                compiled[pattern] = _Policy({**defaults, **overrides}, f"rules[{pattern!r}].")
-            self._rules = PathRules(compiled, option="rules")
-            self._compiled = compiled
+            self._compiled = _compile_rules(rules, defaults)
+            self._rules = PathRules(self._compiled, option="rules")
 
     # -- helpers ----------------------------------------------------------------
 
-    def _policy(self, environ: WSGIEnvironment) -> _Policy | None:
+    def _policy(self, ctx: Context) -> _Policy | None:
+        """The policy of the request's route; a rule is a grant, so it applies only
+        when the raw and the resolved path pick it (``PathRules.agreed``)."""
         single = self._single
         if single is not None:
             return single
         assert self._rules is not None
-        path = environ.get("PATH_INFO") or "/"
-        found = self._rules.resolve(path)
-        if found is not None and "/." in path:
-            # Servers decode %2f into PATH_INFO and frameworks may route the raw path
-            # (``/public/..%2fapi`` is not ``/api`` to a <path:> route): grant only
-            # when the raw and the resolved path fall under the same rule.
-            raw = self._rules.lookup(_REPEATED_SLASHES.sub("/", path))
-            if raw is None or raw[0] != found[0]:
-                return None
+        found = self._rules.agreed(ctx)
         return None if found is None else found[1]
 
-    def _refuse(
-        self, environ: WSGIEnvironment, origin: str, reason: str, *, preflight: bool
-    ) -> None:
+    def _refuse(self, ctx: Context, origin: str, reason: str, *, preflight: bool) -> None:
         fields: dict[str, Any] = {
             "origin": origin[:200],
             "reason": reason,
-            "path": (environ.get("PATH_INFO") or "/")[:200],
+            "path": ctx.raw_path[:200],
             "preflight": preflight,
         }
         if self.report_only:
@@ -353,42 +354,46 @@ class CORS(Layer):
         level = logging.WARNING if preflight else logging.INFO
         security_event("cors_refused", level, **fields)
 
+    def _refused_preflight(
+        self, ctx: Context, policy: _Policy, origin: str, method: str
+    ) -> tuple[str | None, list[str]]:
+        """Why the preflight is refused (``None``: allowed) and the requested headers."""
+        if not policy.matcher.allows(origin):
+            return "origin not allowed", []
+        if not (method in policy.methods or (policy.methods_any and is_token(method))):
+            return f"method {method[:40]!r} not allowed", []
+        requested = ctx.header("access-control-request-headers") or ""
+        names: list[str] = []
+        if not requested:
+            return None, names
+        allowed = policy.header_names
+        for raw in requested.split(","):
+            header = raw.strip().lower()
+            if not header:
+                continue
+            if not is_token(header):
+                return "malformed Access-Control-Request-Headers", []
+            if header not in allowed and (not policy.headers_any or header == "authorization"):
+                return f"header {header[:40]!r} not allowed", []
+            names.append(header)
+        return None, names
+
     # -- hooks --------------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        environ = ctx.environ
-        if environ.get("REQUEST_METHOD") != "OPTIONS":
+        if ctx.method != "OPTIONS":
             return None
-        method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
-        origin = environ.get("HTTP_ORIGIN")
+        method = ctx.header("access-control-request-method")
+        origin = ctx.header("origin")
         if method is None or origin is None:
             return None  # an ordinary OPTIONS request: the application answers it
-        policy = self._policy(environ)
+        policy = self._policy(ctx)
         if policy is None:
             return None
         ctx.state["cors"] = True  # the response hook has nothing left to do
-        refusal: str | None = None
-        if not policy.matcher.allows(origin):
-            refusal = "origin not allowed"
-        elif not (method in policy.methods or (policy.methods_any and is_token(method))):
-            refusal = f"method {method[:40]!r} not allowed"
-        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
-        names: list[str] = []
-        if refusal is None and requested:
-            allowed = policy.header_names
-            for raw in requested.split(","):
-                header = raw.strip().lower()
-                if not header:
-                    continue
-                if not is_token(header):
-                    refusal = "malformed Access-Control-Request-Headers"
-                    break
-                if header not in allowed and (not policy.headers_any or header == "authorization"):
-                    refusal = f"header {header[:40]!r} not allowed"
-                    break
-                names.append(header)
+        refusal, names = self._refused_preflight(ctx, policy, origin, method)
         if refusal is not None:
-            self._refuse(environ, origin, refusal, preflight=True)
+            self._refuse(ctx, origin, refusal, preflight=True)
             if self.report_only:
                 return None
             return Response.text("403 Forbidden", _REFUSED_BODY, [policy.preflight_vary])
@@ -403,88 +408,49 @@ class CORS(Layer):
         if names:
             value = ", ".join(names) if policy.headers_any else policy.headers_value
             headers.append(("Access-Control-Allow-Headers", value))
-        if (
-            policy.pna
-            and environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK", "").lower() == "true"
+        if policy.pna and (
+            (ctx.header("access-control-request-private-network") or "").lower() == "true"
         ):
             headers.append(("Access-Control-Allow-Private-Network", "true"))
         headers.append(policy.preflight_vary)
         return Response.empty("204 No Content", headers)
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        if "cors" in ctx.state:
+            return  # a preflight this layer answered (or reported)
         if self.report_only:
             self._report(ctx)
-            return None
-        state = ctx.state
-        if "cors" in state:
-            return None
-        environ = ctx.environ
-        policy = self._policy(environ)
+            return
+        policy = self._policy(ctx)
         if policy is None:
-            return None
+            return
         # On covered routes headerware owns the Access-Control-* response headers.
-        has_vary = has_cors = False
-        kinds = _NAME_KINDS
-        for key, _ in headers:
-            kind = kinds.get(key)
-            if kind is None:
-                kind = _name_kind(key)
-            if kind:
-                if kind == 1:  # Vary
-                    has_vary = True
-                else:  # Access-Control-*
-                    has_cors = True
-        if has_cors:
-            headers[:] = [h for h in headers if h[0][:15].lower() != "access-control-"]
-        origin = environ.get("HTTP_ORIGIN")
+        if any(name[:15].lower() == _CORS_PREFIX for name, _ in response.headers):
+            response.remove_if(_not_cors)
+        origin = ctx.header("origin")
         if policy.allow_all:
-            headers.append(("Access-Control-Allow-Origin", "*"))
-            headers.extend(policy.actual_headers)
+            response.add("Access-Control-Allow-Origin", "*")
+            for name, value in policy.actual_headers:
+                response.add(name, value)
         elif origin is not None:
             if policy.matcher.allows(origin):
-                headers.append(("Access-Control-Allow-Origin", origin))
-                headers.extend(policy.actual_headers)
-            elif origin != request_origin(environ):
-                self._refuse(environ, origin, "origin not allowed", preflight=False)
-        if has_vary:
-            merge_vary(headers, _VARY_ACTUAL)
-        else:
-            headers.append(_VARY_HEADER)
-        return None
-
-    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
-        # The engine's scan found no Vary and no Access-Control-* header.
-        if "cors" in ctx.state:
-            return
-        environ = ctx.environ
-        policy = self._policy(environ)
-        if policy is None:
-            return
-        origin = environ.get("HTTP_ORIGIN")
-        if policy.allow_all:
-            headers.append(("Access-Control-Allow-Origin", "*"))
-            headers.extend(policy.actual_headers)
-        elif origin is not None:
-            if policy.matcher.allows(origin):
-                headers.append(("Access-Control-Allow-Origin", origin))
-                headers.extend(policy.actual_headers)
-            elif origin != request_origin(environ):
-                self._refuse(environ, origin, "origin not allowed", preflight=False)
-        headers.append(_VARY_HEADER)
+                response.add("Access-Control-Allow-Origin", origin)
+                for name, value in policy.actual_headers:
+                    response.add(name, value)
+            elif origin != request_origin(ctx.scheme, ctx.host):
+                self._refuse(ctx, origin, "origin not allowed", preflight=False)
+        response.merge_vary("Origin")
 
     def _report(self, ctx: Context) -> None:
         """Report-only: log the refusal of an actual request, touch nothing."""
-        if "cors" in ctx.state:
-            return
-        environ = ctx.environ
-        origin = environ.get("HTTP_ORIGIN")
+        origin = ctx.header("origin")
         if origin is None:
             return
-        policy = self._policy(environ)
+        policy = self._policy(ctx)
         if policy is None or policy.matcher.allows(origin):
             return
-        if origin != request_origin(environ):
-            self._refuse(environ, origin, "origin not allowed", preflight=False)
+        if origin != request_origin(ctx.scheme, ctx.host):
+            self._refuse(ctx, origin, "origin not allowed", preflight=False)
 
     def describe(self) -> dict[str, Any]:
         if self._single is not None:

@@ -9,24 +9,24 @@ response, with a fresh nonce per request::
                                              "img-src": ["'self'", "data:"]})
 
 The nonce
-    ``os.urandom(16)`` (128 bits), base64, new for every request (drawn 64 at a
-    time from one ``os.urandom`` call; a forked worker never reuses them), added as
-    ``'nonce-...'`` to each directive in ``nonce_directives`` -- also when the
+    16 bytes from ``os.urandom`` (128 bits), base64, new for every request, added
+    as ``'nonce-...'`` to each directive in ``nonce_directives`` -- also when the
     directive is only inherited from ``default-src``: then it is written out from
     ``default-src``'s sources plus the nonce, without ``'none'``. An explicit
-    ``'none'`` (``script-src 'none'``) is left alone. The application reads it from
-    the environ key ``headerware.csp.nonce`` or with :func:`csp_nonce` (Flask:
-    ``csp_nonce(request.environ)``, Django: ``csp_nonce(request.META)``) and writes
-    it into ``<script nonce="...">``. :func:`csp_nonce` raises ``LookupError``
-    when no nonce was made for the request (headerware not wrapping the app, or no
-    nonce configured), because a page rendered with an empty nonce would fail
-    silently in the browser; pass ``default=""`` to opt out of the error.
+    ``'none'`` (``script-src 'none'``) is left alone. The layer publishes it for
+    the application under ``headerware.csp.nonce``; the application reads it
+    with :func:`csp_nonce` (Flask: ``csp_nonce(request.environ)``, Django:
+    ``csp_nonce(request.META)``) and writes it into ``<script nonce="...">``.
+    :func:`csp_nonce` raises ``LookupError`` when no nonce was made for the
+    request (headerware not wrapping the app, or no nonce configured), because a
+    page rendered with an empty nonce would fail silently in the browser; pass
+    ``default=""`` to opt out of the error.
 
 Performance
-    Every header value is rendered at construction. With a nonce, the policy is
-    precomputed as the parts around the nonce, and the request only pays for
-    a nonce taken from the pool + one ``str.join`` and one pass over the response
-    headers.
+    Every header value is rendered at construction, for each profile (document or
+    JSON, plain HTTP or HTTPS). With a nonce, the policy is precomputed as the
+    parts around the nonce, and a request only pays for the nonce and one
+    ``str.join``.
 
 Options (keyword-only; defaults are the strict ones):
 
@@ -45,8 +45,9 @@ Options (keyword-only; defaults are the strict ones):
     A second policy sent as ``Content-Security-Policy-Report-Only`` next to the
     enforced one, with the same nonce: how a stricter policy is tried out.
 ``json_policy=JSON_POLICY``
-    The profile for responses whose Content-Type is ``application/json`` or
-    ``*/*+json``: ``default-src 'none'; frame-ancestors 'none'; base-uri 'none';
+    The profile for JSON responses (``application/json`` or ``application/*+json``,
+    as :func:`headerware._headers.is_json` decides for every layer; ``text/x+json``
+    is not JSON): ``default-src 'none'; frame-ancestors 'none'; base-uri 'none';
     form-action 'none'``, no nonce and no report-only policy (a JSON document runs
     nothing; it also earns the Observatory's top CSP result). ``None`` gives JSON
     responses the document policies.
@@ -94,32 +95,37 @@ Options (keyword-only; defaults are the strict ones):
     Sends ``policy`` (and ``json_policy``) as ``Content-Security-Policy-Report-Only``:
     browsers report what the policy would block and block nothing. Cannot be
     combined with ``report_only_policy``.
+
+Every configuration mistake is an :class:`~headerware.options.OptionError`
+naming the option (``policy``, ``report_path``, ...), the value and the fix.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from binascii import b2a_base64
-from collections import deque
+from base64 import b64encode
 from collections.abc import Iterable, Mapping
 from os import urandom
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.http import parse_options_header
 
-from .._headers import HeaderList, check_header
+from .._headers import HeaderList, is_json, is_safe_value, is_token
 from .._log import security_event
+from ..core.layer import Layer, Response
 from ..csp_policy import DEFAULT_POLICY, JSON_POLICY, Policy
-from ..engine import Context, Layer, Response
+from ..options import OptionError, boolean
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
+    from ..core.context import Context
+    from ..core.layer import ResponseHead
+
 __all__ = ["NONCE_ENVIRON_KEY", "ContentSecurityPolicy", "csp_nonce"]
 
-#: The environ key holding the request's CSP nonce (a base64 ``str``).
+#: The published (environ) key holding the request's CSP nonce (a base64 ``str``).
 NONCE_ENVIRON_KEY = "headerware.csp.nonce"
 
 _CSP = "Content-Security-Policy"
@@ -138,13 +144,16 @@ _REPORT_FIELDS: tuple[tuple[str, str, str, int, bool], ...] = (
     ("source_file", "source-file", "sourceFile", _URL_LIMIT, True),
     ("sample", "script-sample", "sample", _SAMPLE_LIMIT, False),
 )
-#: (header name, policy parts around the nonce) for each header of one response kind.
-_Entries = tuple[tuple[str, tuple[str, ...]], ...]
 _NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("line_number", "line-number", "lineNumber"),
     ("column_number", "column-number", "columnNumber"),
     ("status_code", "status-code", "statusCode"),
 )
+
+#: The headers of one response profile: (header name, policy parts around the nonce).
+_Headers = tuple[tuple[str, tuple[str, ...]], ...]
+#: A policy option as given: directives, a built Policy, or None.
+PolicySource = Mapping[str, Any] | Policy | None
 
 
 def csp_nonce(environ: WSGIEnvironment | Mapping[str, Any], *, default: str | None = None) -> str:
@@ -165,92 +174,110 @@ def csp_nonce(environ: WSGIEnvironment | Mapping[str, Any], *, default: str | No
     )
 
 
-#: Nonces made ahead, 64 at a time from one ``os.urandom`` call (one system call
-#: instead of one per request). ``deque.pop`` is atomic, so two threads never get
-#: the same nonce; a forked worker starts with an empty pool, so it never repeats
-#: one of its parent's or siblings'.
-_NONCE_BATCH = 64
-_NONCE_POOL: deque[str] = deque()
-if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
-    os.register_at_fork(after_in_child=_NONCE_POOL.clear)
+def new_nonce() -> str:
+    """A fresh nonce: 128 bits from ``os.urandom``, base64 (24 characters)."""
+    return b64encode(urandom(16)).decode("ascii")
 
 
-#: Each nonce is encoded from 18 bytes, 16 random and 2 zero: 18 bytes are exactly 24
-#: base64 characters, so one ``b2a_base64`` call encodes the whole batch, and the 16
-#: bytes' own encoding is the first 22 characters plus ``==`` (what the zero bytes
-#: give, ``AA``, is overwritten). ~60 ns a nonce instead of ~200.
-_NONCE_STRIDE = 18
-_NONCE_ZEROS = bytes(_NONCE_BATCH + 1)
-_NONCE_PADDING = b"=" * (_NONCE_BATCH + 1)
-_NONCE_SLICES = tuple(slice(start, start + 24) for start in range(0, 24 * (_NONCE_BATCH + 1), 24))
+# -- option validators -----------------------------------------------------------------
 
 
-def _refill() -> str:
-    """Fill the pool and return one nonce more (16 random bytes each, base64)."""
-    raw = bytearray(urandom(_NONCE_STRIDE * (_NONCE_BATCH + 1)))
-    raw[16::_NONCE_STRIDE] = _NONCE_ZEROS
-    raw[17::_NONCE_STRIDE] = _NONCE_ZEROS
-    text = bytearray(b2a_base64(raw, newline=False))
-    text[22::24] = _NONCE_PADDING
-    text[23::24] = _NONCE_PADDING
-    nonces = list(map(text.decode("ascii").__getitem__, _NONCE_SLICES))
-    first = nonces.pop()
-    _NONCE_POOL.extend(nonces)
-    return first
-
-
-def _new_nonce() -> str:
-    """A fresh nonce: 128 bits from ``os.urandom``, base64; never handed out twice."""
-    try:
-        return _NONCE_POOL.pop()
-    except IndexError:
-        return _refill()
-
-
-def _is_json(content_type: str) -> bool:
-    mimetype = content_type.partition(";")[0].strip().lower()
-    return mimetype == "application/json" or mimetype.endswith("+json")
-
-
-#: Response header names by spelling -> 1 Content-Type, 2 the CSP header, 3 the
-#: report-only header, 0 anything else: one dict lookup per header on the hot path.
-#: Bounded: cleared when full.
-_NAME_KINDS: dict[str, int] = {}
-_NAME_KINDS_SIZE = 1024
-_KIND_BY_LOWER = {"content-type": 1, _CSP.lower(): 2, _CSP_RO.lower(): 3}
-
-
-def _name_kind(name: str) -> int:
-    kind = _KIND_BY_LOWER.get(name.lower(), 0)
-    if len(_NAME_KINDS) >= _NAME_KINDS_SIZE:
-        _NAME_KINDS.clear()
-    _NAME_KINDS[name] = kind
-    return kind
-
-
-#: Content-Type values -> JSON or not, remembered (apps send a handful). Bounded.
-_JSON_TYPES: dict[str, bool] = {}
-_JSON_TYPES_SIZE = 256
-
-
-def _json_type(content_type: str) -> bool:
-    is_json = "json" in content_type.lower() and _is_json(content_type)
-    if len(content_type) <= 200:
-        if len(_JSON_TYPES) >= _JSON_TYPES_SIZE:
-            _JSON_TYPES.clear()
-        _JSON_TYPES[content_type] = is_json
-    return is_json
-
-
-def _check_url(value: object, option: str) -> str:
+def _url(option: str, value: object) -> str:
+    """A URL or path that can stand in a directive and a quoted header parameter."""
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{option}: expected a URL or path string, got {value!r}")
+        raise OptionError(option, value, f"{value!r} is not a URL or path", "e.g. '/csp-report'")
     if any(c in value for c in ' \t;,"\\') or not value.isascii() or not value.isprintable():
-        raise ValueError(
-            f"{option}: {value!r} contains whitespace, ';', ',', a quote, a backslash or "
-            "a non-ASCII/control character; percent-encode it"
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} contains whitespace, ';', ',', a quote, a backslash or a "
+            "non-ASCII/control character",
+            "percent-encode it",
         )
     return value
+
+
+def _report_path(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise OptionError(
+            "report_path",
+            value,
+            f"{value!r} must be a path starting with '/'",
+            "e.g. '/_headerware/csp-report'",
+        )
+    return _url("report_path", value)
+
+
+def _report_max_bytes(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise OptionError(
+            "report_max_bytes",
+            value,
+            f"{value!r} is too small for a report",
+            "use at least 1024 (the default 65536 fits every real report)",
+        )
+    return value
+
+
+def _report_group(value: object) -> str:
+    if not isinstance(value, str) or not is_token(value) or not value.isascii():
+        raise OptionError(
+            "report_group", value, f"{value!r} is not an endpoint name", "e.g. 'csp-endpoint'"
+        )
+    Policy({"report-to": [value]}, option="report_group")  # the directive's own grammar
+    return value
+
+
+def _allow_unsafe(value: object) -> bool | tuple[str, ...]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise OptionError(
+            "allow_unsafe",
+            value,
+            f"{value!r} must be true or a list of sources",
+            f"write allow_unsafe=[{value!r}]",
+        )
+    return tuple(value)
+
+
+def _directives(
+    option: str, source: object, reporting: Mapping[str, list[str]]
+) -> Mapping[str, Any]:
+    """The directives of one policy option, checked for what the layer adds itself."""
+    if not isinstance(source, Mapping):
+        raise OptionError(
+            option,
+            source,
+            f"expected a mapping of directives or a Policy, got {type(source).__name__}",
+            "e.g. {'default-src': [\"'none'\"]}",
+        )
+    names = {str(name).strip().lower() for name in source}
+    for name in reporting:
+        if name in names:
+            raise OptionError(
+                option,
+                source,
+                f"sets {name} itself and the layer's report_uri/report_to/report_path also does",
+                "configure reporting in one place",
+            )
+    for name, value in source.items():
+        values = value.split() if isinstance(value, str) else value
+        if isinstance(values, list | tuple) and any(
+            isinstance(v, str) and v.lower().startswith("'nonce-") for v in values
+        ):
+            raise OptionError(
+                option,
+                source,
+                f"{name}: a fixed nonce is the same on every response and protects nothing",
+                "remove it; the layer adds a fresh one per request (nonce_directives)",
+            )
+    return source
+
+
+# -- the layer -------------------------------------------------------------------------
 
 
 class ContentSecurityPolicy(Layer):
@@ -263,11 +290,11 @@ class ContentSecurityPolicy(Layer):
         app: WSGIApplication | None = None,
         *,
         # Strict by default: default-src 'none', nonce'd scripts and styles.
-        policy: Mapping[str, Any] | Policy | None = DEFAULT_POLICY,
+        policy: PolicySource = DEFAULT_POLICY,
         # Nothing extra unless asked: a second policy is a roll-out tool.
-        report_only_policy: Mapping[str, Any] | Policy | None = None,
+        report_only_policy: PolicySource = None,
         # JSON runs nothing, so it gets the narrowest policy and no nonce.
-        json_policy: Mapping[str, Any] | Policy | None = JSON_POLICY,
+        json_policy: PolicySource = JSON_POLICY,
         # Inline scripts and styles are the two places nonces are used.
         nonce_directives: Iterable[str] = ("script-src", "style-src"),
         # Unsafe script sources fail at start-up unless accepted by name.
@@ -289,141 +316,107 @@ class ContentSecurityPolicy(Layer):
         if isinstance(nonce_directives, str):
             nonce_directives = (nonce_directives,)
         self.nonce_directives = tuple(nonce_directives)
-        self.allow_unsafe = allow_unsafe if isinstance(allow_unsafe, bool) else tuple(allow_unsafe)
-        self.upgrade_insecure_requests = bool(upgrade_insecure_requests)
-        self.override_app_policy = bool(override_app_policy)
-        self.report_only = bool(report_only)
+        self.allow_unsafe = _allow_unsafe(allow_unsafe)
+        self.upgrade_insecure_requests = boolean(
+            "upgrade_insecure_requests", upgrade_insecure_requests
+        )
+        self.override_app_policy = boolean("override_app_policy", override_app_policy)
+        self.report_only = boolean("report_only", report_only)
         if policy is None and report_only_policy is None:
-            raise ValueError(
-                "policy: both policy and report_only_policy are None, so the layer would "
-                "send nothing; give a policy or remove the layer"
+            raise OptionError(
+                "policy",
+                None,
+                "both policy and report_only_policy are none, so the layer would send nothing",
+                "give a policy or remove the layer",
             )
-        if report_only and report_only_policy is not None:
-            raise ValueError(
-                "report_only=True already sends `policy` as the report-only header; "
-                "drop report_only_policy, or set report_only=False to enforce `policy` "
-                "and try report_only_policy next to it"
+        if self.report_only and report_only_policy is not None:
+            raise OptionError(
+                "report_only",
+                True,
+                "report_only=true already sends `policy` as the report-only header",
+                "drop report_only_policy, or set report_only=false to enforce `policy` and "
+                "try report_only_policy next to it",
             )
-        if report_path is not None:
-            if not isinstance(report_path, str) or not report_path.startswith("/"):
-                raise ValueError(
-                    f"report_path: {report_path!r} must be a path starting with '/', "
-                    "e.g. '/_headerware/csp-report'"
-                )
-            _check_url(report_path, "report_path")
-            if report_uri is None and report_to is None:
-                report_uri = report_to = report_path
-        if not isinstance(report_max_bytes, int) or report_max_bytes < 1024:
-            raise ValueError(
-                f"report_max_bytes: {report_max_bytes!r} is too small for a report; use at "
-                "least 1024 (the default 65536 fits every real report)"
-            )
-        self.report_path = report_path
-        self.report_max_bytes = report_max_bytes
-        self.report_uri = None if report_uri is None else _check_url(report_uri, "report_uri")
-        self.report_to = None if report_to is None else _check_url(report_to, "report_to")
-        self.report_group = report_group
-        if self.report_to is not None:
-            Policy({"report-to": [report_group]}, option="report_group")
+        self._setup_reporting(report_uri, report_to, report_group, report_path, report_max_bytes)
+        self._build_profiles(policy, report_only_policy, json_policy)
+
+    def _setup_reporting(
+        self,
+        report_uri: object,
+        report_to: object,
+        report_group: object,
+        report_path: object,
+        report_max_bytes: object,
+    ) -> None:
+        self.report_path = _report_path(report_path)
+        if self.report_path is not None and report_uri is None and report_to is None:
+            report_uri = report_to = self.report_path
+        self.report_max_bytes = _report_max_bytes(report_max_bytes)
+        self.report_uri = None if report_uri is None else _url("report_uri", report_uri)
+        self.report_to = None if report_to is None else _url("report_to", report_to)
+        self.report_group = _report_group(report_group)
         # report-to goes on HTTPS responses only: the Reporting API works only in
         # secure contexts, and browsers ignore report-uri when report-to is present,
         # so on plain HTTP it would swallow every report.
-        extra: dict[str, list[str]] = {}
+        self._reporting: dict[str, list[str]] = {}
         if self.report_uri is not None:
-            extra["report-uri"] = [self.report_uri]
-        secure_extra = dict(extra)
-        if self.report_to is not None:
-            secure_extra["report-to"] = [report_group]
-
-        def build(
-            source: Mapping[str, Any] | Policy,
-            option: str,
-            *,
-            nonces: bool,
-            secure: bool,
-            upgrade: bool = False,
-        ) -> Policy:
-            allow: bool | Iterable[str]
-            if isinstance(source, Policy):
-                allow = source.allow_unsafe
-                source = source.directives
-            else:
-                allow = self.allow_unsafe
-            if not isinstance(source, Mapping):
-                raise ValueError(
-                    f"{option}: expected a mapping of directives or a Policy, got "
-                    f"{type(source).__name__}"
-                )
-            names = {str(name).strip().lower() for name in source}
-            for name in secure_extra:
-                if name in names:
-                    raise ValueError(
-                        f"{option}: sets {name} itself and the layer's report_uri/report_to/"
-                        f"report_path also does; configure reporting in one place"
-                    )
-            for name, value in source.items():
-                values = value.split() if isinstance(value, str) else value
-                if isinstance(values, (list, tuple)) and any(
-                    isinstance(v, str) and v.lower().startswith("'nonce-") for v in values
-                ):
-                    raise ValueError(
-                        f"{option}[{name!r}]: a fixed nonce is the same on every response "
-                        "and protects nothing; remove it, the layer adds a fresh one per "
-                        "request (nonce_directives)"
-                    )
-            merged: dict[str, Any] = {**source, **(secure_extra if secure else extra)}
-            if upgrade and "upgrade-insecure-requests" not in names:
-                merged["upgrade-insecure-requests"] = True
-            return Policy(
-                merged,
-                allow_unsafe=allow,
-                nonce_directives=self.nonce_directives if nonces else (),
-                option=option,
-            )
-
-        enforced_name = _CSP_RO if self.report_only else _CSP
-        upgrade = self.upgrade_insecure_requests and not self.report_only
-        # The public attributes hold the HTTPS variants (the complete policies).
-        self.policy: Policy | None = None
-        self.report_only_policy: Policy | None = None
-        self.json_policy: Policy | None = None
-        plain: list[tuple[str, tuple[str, ...]]] = []
-        secure: list[tuple[str, tuple[str, ...]]] = []
-        if policy is not None:
-            plain_policy = build(policy, "policy", nonces=True, secure=False)
-            plain.append((enforced_name, plain_policy.parts))
-            self.policy = build(policy, "policy", nonces=True, secure=True, upgrade=upgrade)
-            secure.append((enforced_name, self.policy.parts))
-        if report_only_policy is not None:
-            option = "report_only_policy"
-            ro_plain = build(report_only_policy, option, nonces=True, secure=False)
-            plain.append((_CSP_RO, ro_plain.parts))
-            self.report_only_policy = build(report_only_policy, option, nonces=True, secure=True)
-            secure.append((_CSP_RO, self.report_only_policy.parts))
-        self._plain: _Entries = tuple(plain)
-        self._secure: _Entries = tuple(secure)
-        self._json_plain: _Entries | None = None
-        self._json_secure: _Entries | None = None
-        if json_policy is not None:
-            json_plain = build(json_policy, "json_policy", nonces=False, secure=False)
-            self.json_policy = build(json_policy, "json_policy", nonces=False, secure=True)
-            self._json_plain = ((enforced_name, json_plain.parts),)
-            self._json_secure = ((enforced_name, self.json_policy.parts),)
-        for name, parts in (*plain, *secure):
-            check_header(name, "nonce".join(parts), option="policy")
-        self._needs_nonce = any(len(parts) > 1 for _, parts in plain)
+            self._reporting["report-uri"] = [self.report_uri]
+        self._secure_reporting = dict(self._reporting)
         self._endpoint: str | None = None
         if self.report_to is not None:
-            self._endpoint = f'{report_group}="{self.report_to}"'
-            check_header("Reporting-Endpoints", self._endpoint, option="report_to")
-        # The engine's shared scan: without any of these names, ``_on_clean``.
-        watched = {_CSP.lower(), _CSP_RO.lower()}
-        adds = {_CSP.lower(), _CSP_RO.lower()}
-        if self._endpoint is not None:
-            watched.add("reporting-endpoints")
-            adds.add("reporting-endpoints")
-        self._watched = frozenset(watched)
-        self._adds = frozenset(adds)
+            self._secure_reporting["report-to"] = [self.report_group]
+            self._endpoint = f'{self.report_group}="{self.report_to}"'
+            if not is_safe_value(self._endpoint):
+                raise OptionError("report_to", self.report_to, "cannot be sent in a header")
+
+    def _policy(
+        self, option: str, source: Mapping[str, Any] | Policy, *, nonces: bool, secure: bool
+    ) -> Policy:
+        """One policy option built for one scheme, with the layer's reporting added."""
+        allow: bool | Iterable[str] = self.allow_unsafe
+        if isinstance(source, Policy):
+            allow, source = source.allow_unsafe, source.directives
+        reporting = self._secure_reporting if secure else self._reporting
+        directives: dict[str, Any] = {**_directives(option, source, self._secure_reporting)}
+        directives.update(reporting)
+        upgrade = self.upgrade_insecure_requests and not self.report_only
+        if option == "policy" and secure and upgrade:
+            directives.setdefault("upgrade-insecure-requests", True)
+        built = Policy(
+            directives,
+            allow_unsafe=allow,
+            nonce_directives=self.nonce_directives if nonces else (),
+            option=option,
+        )
+        if not is_safe_value("nonce".join(built.parts)):
+            raise OptionError(option, source, "the policy cannot be sent in a header")
+        return built
+
+    def _build_profiles(
+        self, policy: PolicySource, report_only_policy: PolicySource, json_policy: PolicySource
+    ) -> None:
+        """Render the headers of the four profiles: (JSON response?, secure request?)."""
+        enforced = _CSP_RO if self.report_only else _CSP
+
+        def build(option: str, source: PolicySource, secure: bool) -> Policy | None:
+            if source is None:
+                return None
+            return self._policy(option, source, nonces=option != "json_policy", secure=secure)
+
+        self._profiles: dict[tuple[bool, bool], _Headers] = {}
+        for secure in (False, True):
+            main = build("policy", policy, secure)
+            trial = build("report_only_policy", report_only_policy, secure)
+            as_json = build("json_policy", json_policy, secure)
+            document = _headers((enforced, main), (_CSP_RO, trial))
+            self._profiles[False, secure] = document
+            self._profiles[True, secure] = (
+                document if as_json is None else _headers((enforced, as_json))
+            )
+        # The public attributes hold the HTTPS variants (the complete policies).
+        self.policy, self.report_only_policy, self.json_policy = main, trial, as_json
+        self._needs_nonce = any(len(parts) > 1 for _, parts in self._profiles[False, False])
+        self.handles_request = self._needs_nonce or self.report_path is not None
 
     def describe(self) -> dict[str, Any]:
         """The effective options; ``{nonce}`` marks where the request nonce goes."""
@@ -451,93 +444,46 @@ class ContentSecurityPolicy(Layer):
             "report_only": self.report_only,
         }
 
-    # -- request side -------------------------------------------------------------
+    # -- request: the nonce, the report receiver -----------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
         if self._needs_nonce:
-            try:
-                nonce = _NONCE_POOL.pop()
-            except IndexError:
-                nonce = _refill()
-            ctx.environ[NONCE_ENVIRON_KEY] = nonce
-            ctx.state["csp"] = nonce
+            nonce = new_nonce()
+            ctx.state["csp.nonce"] = nonce
+            ctx.publish(NONCE_ENVIRON_KEY, nonce)
         if self.report_path is not None and ctx.path == self.report_path:
             return self._receive(ctx)
         return None
 
-    # -- response side ------------------------------------------------------------
+    # -- response: the profile's policies ------------------------------------------
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        content_type = None
-        app_csp = app_ro = False
-        kinds = _NAME_KINDS
-        for name, value in headers:
-            kind = kinds.get(name)
-            if kind is None:
-                kind = _name_kind(name)
-            if kind:
-                if kind == 1:
-                    content_type = value
-                elif kind == 2:
-                    app_csp = True
-                else:
-                    app_ro = True
-        secure = ctx.environ.get("wsgi.url_scheme") == "https"
-        entries = self._entries(secure, content_type)
-        if app_csp or app_ro:
-            if self.override_app_policy:
-                names = {entry[0].lower() for entry in entries}
-                headers[:] = [h for h in headers if h[0].lower() not in names]
-            else:
-                entries = tuple(
-                    entry for entry in entries if not (app_csp if entry[0] == _CSP else app_ro)
-                )
-                if not entries:
-                    return None
-        nonce = ctx.state.get("csp") or ""
-        if not nonce and self._needs_nonce:
-            nonce = _new_nonce()  # only if on_request did not run for this request
-        for name, parts in entries:
-            headers.append((name, nonce.join(parts)))
-        if secure and self._endpoint is not None:
-            self._add_endpoint(headers)
-        return None
-
-    def _entries(self, secure: bool, content_type: str | None) -> _Entries:
-        """The precomputed policy headers for this scheme and response type."""
-        if content_type is not None and self._json_plain is not None:
-            is_json = _JSON_TYPES.get(content_type)
-            if is_json is None:
-                is_json = _json_type(content_type)
-            if is_json:
-                entries = self._json_secure if secure else self._json_plain
-                assert entries is not None
-                return entries
-        return self._secure if secure else self._plain
-
-    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
-        # The engine's scan found no CSP or Reporting-Endpoints header: the app set
-        # no policy, so ours goes in as is.
-        secure = ctx.environ.get("wsgi.url_scheme") == "https"
-        entries = self._entries(secure, content_type)
-        nonce = ctx.state.get("csp") or ""
-        if not nonce and self._needs_nonce:
-            nonce = _new_nonce()  # only if on_request did not run for this request
-        for name, parts in entries:
-            headers.append((name, nonce.join(parts)))
-        if secure and self._endpoint is not None:
-            headers.append(("Reporting-Endpoints", self._endpoint))
-
-    def _add_endpoint(self, headers: HeaderList) -> None:
-        endpoint = self._endpoint
-        assert endpoint is not None
-        for index, (name, value) in enumerate(headers):
-            if name.lower() == "reporting-endpoints":
-                members = {m.split("=", 1)[0].strip() for m in value.split(",")}
-                if self.report_group not in members:
-                    headers[index] = (name, f"{value}, {endpoint}")
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        secure = ctx.is_secure
+        headers = self._profiles[is_json(response.content_type), secure]
+        if self.override_app_policy:
+            for name, _ in headers:
+                response.remove(name)
+        else:  # the app's own policy knows its page: keep it, add only what it lacks
+            headers = tuple(item for item in headers if not response.has(item[0].lower()))
+            if not headers:
                 return
-        headers.append(("Reporting-Endpoints", endpoint))
+        nonce = ctx.state.get("csp.nonce")
+        if nonce is None and self._needs_nonce:
+            nonce = new_nonce()  # on_request did not run (an outer layer answered)
+        for name, parts in headers:
+            response.add(name, (nonce or "").join(parts))
+        if secure and self._endpoint is not None:
+            self._add_endpoint(response, self._endpoint)
+
+    def _add_endpoint(self, response: ResponseHead, endpoint: str) -> None:
+        """Add our group to Reporting-Endpoints unless the app defines it already."""
+        current = response.get("reporting-endpoints")
+        if current is None:
+            response.add("Reporting-Endpoints", endpoint)
+            return
+        groups = {member.split("=", 1)[0].strip() for member in current.split(",")}
+        if self.report_group not in groups:
+            response.set("Reporting-Endpoints", f"{current}, {endpoint}")
 
     # -- the report receiver ------------------------------------------------------
 
@@ -548,19 +494,18 @@ class ContentSecurityPolicy(Layer):
         return Response.text(status, reason, headers)
 
     def _receive(self, ctx: Context) -> Response:
-        environ = ctx.environ
         if ctx.method != "POST":
             return self._refuse(
                 "405 Method Not Allowed", "CSP reports are sent with POST", [("Allow", "POST")]
             )
-        mimetype = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
+        mimetype = parse_options_header(ctx.header("content-type") or "")[0].lower()
         if mimetype not in _REPORT_TYPES:
             return self._refuse(
                 "415 Unsupported Media Type",
                 "expected application/csp-report or application/reports+json",
             )
         try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
+            length = int(ctx.header("content-length") or "")
         except ValueError:
             return self._refuse("411 Length Required", "a Content-Length is required")
         if length < 0:
@@ -570,10 +515,10 @@ class ContentSecurityPolicy(Layer):
                 "413 Content Too Large", f"a report may be at most {self.report_max_bytes} bytes"
             )
         try:
-            body = environ["wsgi.input"].read(length) if length else b""
+            body = ctx.read_body(self.report_max_bytes)
         except Exception:  # a client that went away: nothing to log but the refusal
             return self._refuse("400 Bad Request", "the report body could not be read")
-        if not isinstance(body, bytes) or len(body) != length:
+        if body is None or len(body) != length:
             return self._refuse("400 Bad Request", "the report body is shorter than announced")
         try:
             payload = json.loads(body)
@@ -586,6 +531,11 @@ class ContentSecurityPolicy(Layer):
         for report in reports[:_MAX_LOGGED_REPORTS]:
             security_event("csp_violation", report_format=report_format, **report)
         return Response.empty("204 No Content")
+
+
+def _headers(*pairs: tuple[str, Policy | None]) -> _Headers:
+    """``(header, policy parts)`` for each policy that is set."""
+    return tuple((name, policy.parts) for name, policy in pairs if policy is not None)
 
 
 def _extract_reports(payload: object, mimetype: str) -> list[dict[str, Any]] | None:

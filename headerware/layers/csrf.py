@@ -9,11 +9,11 @@ browsers, in the style of Go 1.25's ``net/http.CrossOriginProtection``:
    anything else are refused unless the request's ``Origin`` is a trusted origin.
    Every browser sends it since 2023, and pages cannot forge it.
 3. Otherwise the ``Origin`` header is compared with the request's own origin: the
-   scheme from ``wsgi.url_scheme`` and the host from ``HTTP_HOST`` (or
-   ``SERVER_NAME``/``SERVER_PORT``), i.e. as the server and the proxy-trust set-up
-   resolved them. Host case and default ports are normalised. A mismatch (``null``
-   included) is refused unless the origin is trusted. Unlike Go, the scheme is
-   compared too: an ``http://`` page cannot post to the ``https://`` site.
+   request's scheme and ``Host`` (or the server's name and port when the client
+   sent none), i.e. as the server and the proxy-trust set-up resolved them. Host
+   case and default ports are normalised. A mismatch (``null`` included) is refused
+   unless the origin is trusted. Unlike Go, the scheme is compared too: an
+   ``http://`` page cannot post to the ``https://`` site.
 4. A request with neither header is not from a browser (curl, a server-to-server
    call, which no other site can make a user's browser send) and passes.
 
@@ -23,22 +23,25 @@ logged as ``csrf_refused`` with ``reason``, ``origin`` and ``path``.
 
 Token mode (``mode="token"``)
     Adds a classic synchronizer token, bound to the session (a :class:`Sessions`
-    layer must run before this one): unsafe requests that pass the origin check must
-    also carry a valid token, in the ``X-CSRF-Token`` header or the ``csrf_token``
-    form field (``application/x-www-form-urlencoded`` or ``multipart/form-data``
-    bodies up to ``max_form_size`` bytes are read, parsed with werkzeug and put back
-    in ``wsgi.input`` for the application to read again). Tokens are signed
+    layer must run before this one; this layer reads the session it published
+    under ``headerware.session``, through its ``csrf_secret()`` and
+    ``current_csrf_secret()`` methods): unsafe requests that pass the origin check
+    must also carry a valid token, in the ``X-CSRF-Token`` header or the
+    ``csrf_token`` form field (``application/x-www-form-urlencoded`` or
+    ``multipart/form-data`` bodies up to ``max_form_size`` bytes are read, parsed
+    with werkzeug, and stay readable by the application). Tokens are signed
     (itsdangerous) and masked with a fresh random pad on every call, so a compressed
     response never repeats the same secret bytes (BREACH). Templates get one with
-    :func:`csrf_token` (``environ["headerware.csrf.token"]`` is the zero-argument
-    callable behind it). ``session.regenerate()`` at login rotates the secret.
+    :func:`csrf_token` (the zero-argument callable behind it is published under
+    ``headerware.csrf.token``). ``session.regenerate()`` at login rotates the secret.
 
 Options
     ``trusted_origins=()``: exact ``scheme://host[:port]`` origins allowed to make
     cross-origin unsafe requests (validated at start-up; no path, no wildcard).
-    ``exempt_paths=()``: exact paths or ``/prefix/*`` patterns (``/hooks/*``, as
-    :mod:`headerware.paths` defines them) never checked (webhooks); a plain entry is
-    exact, never a prefix.
+    ``exempt_paths=()``: patterns of :mod:`headerware.paths` (an exact path,
+    ``/hooks/*``, ``/hooks/``) never checked (webhooks); a plain entry is exact,
+    never a prefix. An exemption makes a request laxer, so it applies only when the
+    raw *and* the resolved path match: ``/hooks/../admin`` is checked.
     ``mode="origin"`` or ``"token"``. ``field_name="csrf_token"``,
     ``header_name="X-CSRF-Token"``, ``max_form_size=1048576``, ``token_max_age=None``
     (seconds a token stays valid; the session's timeouts bound it anyway),
@@ -55,26 +58,32 @@ import hmac
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from werkzeug.formparser import parse_form_data
+from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
 from .._headers import is_token
 from .._log import security_event
-from ..engine import Context, Layer, Response
-from .auth import compile_paths, error_response
-from .sessions import get_session
+from ..core.layer import Layer, Response
+from ..crypto import CookieSigner, KeysOption
+from ..options import OptionError, boolean, choice, non_negative_int, text
+from ..paths import PathSet
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
-__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token"]
+    from ..core.context import Context
 
-#: The environ key of the zero-argument callable that returns a fresh masked token.
+__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token", "request_origin"]
+
+#: The published key of the zero-argument callable that returns a fresh masked token.
 TOKEN_KEY = "headerware.csrf.token"
+#: The published key of the request's session (the Sessions layer's documented key).
+SESSION_KEY = "headerware.session"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -88,6 +97,14 @@ _REASONS = {
 _SECRET_BYTES = 32
 #: A DNS name or IPv4 address (lower-case), or the inside of an IPv6 literal.
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z|[0-9a-f:.]+\Z")
+
+
+class _CSRFSession(Protocol):
+    """What token mode uses of the published session (see :mod:`~headerware.layers.sessions`)."""
+
+    def csrf_secret(self) -> str: ...
+
+    def current_csrf_secret(self) -> str | None: ...
 
 
 def csrf_token(environ: WSGIEnvironment) -> str:
@@ -129,20 +146,61 @@ def _normalise_origin(value: str) -> str | None:
     return f"{scheme}://{host}"
 
 
-def request_origin(environ: WSGIEnvironment) -> str:
+def request_origin(ctx: Context) -> str:
     """The request's own origin as the server (and proxy trust) resolved it."""
-    scheme = str(environ.get("wsgi.url_scheme", "http")).lower()
-    host = environ.get("HTTP_HOST")
-    if not host:
-        host = str(environ.get("SERVER_NAME", ""))
-        port = str(environ.get("SERVER_PORT", ""))
-        if port and port != _DEFAULT_PORTS.get(scheme):
-            host = f"{host}:{port}"
-    host = host.lower()
+    scheme = ctx.scheme.lower()
+    host = ctx.host.lower()
     default = ":" + _DEFAULT_PORTS.get(scheme, "")
     if host.endswith(default) and not host.endswith("]"):
         host = host[: -len(default)]
     return f"{scheme}://{host}"
+
+
+def _check_trusted(trusted_origins: Iterable[str]) -> frozenset[str]:
+    if isinstance(trusted_origins, str):
+        raise OptionError(
+            "trusted_origins",
+            trusted_origins,
+            f"give a list, not the string {trusted_origins!r}",
+            f"e.g. trusted_origins=[{trusted_origins!r}]",
+        )
+    trusted: set[str] = set()
+    for origin in trusted_origins:
+        normal = _normalise_origin(origin) if isinstance(origin, str) else None
+        if normal is None or normal != origin.lower():
+            raise OptionError(
+                "trusted_origins",
+                origin,
+                f"{origin!r} is not an exact origin",
+                "write it as scheme://host[:port] with no path, trailing slash, wildcard "
+                "or default port, e.g. 'https://app.example.com'",
+            )
+        trusted.add(normal)
+    return frozenset(trusted)
+
+
+def _check_header_name(header_name: object) -> str:
+    if not isinstance(header_name, str) or not is_token(header_name):
+        raise OptionError(
+            "header_name",
+            header_name,
+            f"{header_name!r} is not a valid header name",
+            "use e.g. 'X-CSRF-Token'",
+        )
+    return header_name
+
+
+def _check_token_max_age(token_max_age: object) -> int | None:
+    if token_max_age is None:
+        return None
+    if isinstance(token_max_age, bool) or not isinstance(token_max_age, int) or token_max_age <= 0:
+        raise OptionError(
+            "token_max_age",
+            token_max_age,
+            f"{token_max_age!r} is not a positive number of seconds",
+            "use e.g. 3600, or None (the session's timeouts bound tokens anyway)",
+        )
+    return token_max_age
 
 
 class CSRFProtect(Layer):
@@ -161,54 +219,25 @@ class CSRFProtect(Layer):
         header_name: str = "X-CSRF-Token",
         max_form_size: int = 1 << 20,
         token_max_age: int | None = None,
-        secret_keys: str | bytes | Sequence[str | bytes] | None = None,
+        secret_keys: KeysOption = None,
         allow_dev_key: bool = False,
         salt: str = "headerware.csrf",
         report_only: bool = False,
     ) -> None:
         super().__init__(app)
-        if isinstance(trusted_origins, str):
-            raise ValueError(
-                f"trusted_origins: give a list, not the string {trusted_origins!r}; "
-                f"e.g. trusted_origins=[{trusted_origins!r}]"
-            )
-        trusted: set[str] = set()
-        for origin in trusted_origins:
-            normal = _normalise_origin(origin) if isinstance(origin, str) else None
-            if normal is None or normal != origin.lower():
-                raise ValueError(
-                    f"trusted_origins: {origin!r} is not an exact origin; write it as "
-                    "scheme://host[:port] with no path, trailing slash, wildcard or "
-                    "default port, e.g. 'https://app.example.com'"
-                )
-            trusted.add(normal)
-        self.trusted_origins = frozenset(trusted)
-        exempt = list(exempt_paths) if not isinstance(exempt_paths, str) else exempt_paths
-        self._exempt = compile_paths(exempt, option="exempt_paths", exempt=True) if exempt else None
-        self.exempt_paths = tuple(exempt)
-        if mode not in ("origin", "token"):
-            raise ValueError(f"mode: {mode!r} is not a CSRF mode; use 'origin' or 'token'")
-        self.mode = mode
-        if not isinstance(field_name, str) or not field_name:
-            raise ValueError(f"field_name: {field_name!r} must be a non-empty form field name")
-        if not isinstance(header_name, str) or not is_token(header_name):
-            raise ValueError(f"header_name: {header_name!r} is not a valid header name")
-        if (
-            isinstance(max_form_size, bool)
-            or not isinstance(max_form_size, int)
-            or (max_form_size < 0)
-        ):
-            raise ValueError(f"max_form_size: {max_form_size!r} must be a byte count >= 0")
-        self.field_name = field_name
-        self.header_name = header_name
-        self._header_key = "HTTP_" + header_name.upper().replace("-", "_")
-        self.max_form_size = max_form_size
-        self.token_max_age = token_max_age
-        self.report_only = bool(report_only)
-        self._signer: Any = None
+        self.trusted_origins = _check_trusted(trusted_origins)
+        exempt = PathSet(exempt_paths, option="exempt_paths")
+        self._exempt = exempt if exempt else None
+        self.exempt_paths = exempt.patterns
+        self.mode = choice("mode", mode, ("origin", "token"))
+        self.field_name = text("field_name", field_name)
+        self.header_name = _check_header_name(header_name)
+        self._header_lower = header_name.lower()
+        self.max_form_size = non_negative_int("max_form_size", max_form_size, example="1048576")
+        self.token_max_age = _check_token_max_age(token_max_age)
+        self.report_only = boolean("report_only", report_only)
+        self._signer: CookieSigner | None = None
         if mode == "token":
-            from .signing import CookieSigner
-
             self._signer = CookieSigner(
                 secret_keys, salt=salt, max_age=token_max_age, allow_dev_key=allow_dev_key
             )
@@ -225,17 +254,29 @@ class CSRFProtect(Layer):
 
     # -- tokens -----------------------------------------------------------------------
 
-    def _make_token(self, environ: WSGIEnvironment) -> str:
-        secret = base64.urlsafe_b64decode(get_session(environ).csrf_secret() + "=")
+    @staticmethod
+    def _session(ctx: Context) -> _CSRFSession:
+        session = ctx.published(SESSION_KEY)
+        if session is None or not callable(getattr(session, "csrf_secret", None)):
+            raise LookupError(
+                "CSRFProtect(mode='token') needs a Sessions layer before it in the stack "
+                "(no session was published under 'headerware.session')"
+            )
+        return session  # type: ignore[no-any-return]
+
+    def _make_token(self, ctx: Context) -> str:
+        assert self._signer is not None
+        secret = base64.urlsafe_b64decode(self._session(ctx).csrf_secret() + "=")
         pad = os.urandom(_SECRET_BYTES)
         masked = pad + bytes(a ^ b for a, b in zip(pad, secret, strict=True))
         payload = base64.urlsafe_b64encode(masked).rstrip(b"=").decode("ascii")
-        return str(self._signer.sign(payload))
+        return self._signer.sign(payload)
 
-    def _token_factory(self, environ: WSGIEnvironment) -> Callable[[], str]:
-        return lambda: self._make_token(environ)
+    def _token_factory(self, ctx: Context) -> Callable[[], str]:
+        return lambda: self._make_token(ctx)
 
-    def _token_matches(self, environ: WSGIEnvironment, token: str) -> bool:
+    def _token_matches(self, ctx: Context, token: str) -> bool:
+        assert self._signer is not None
         payload = self._signer.unsign(token)
         if payload is None:
             return False
@@ -247,37 +288,25 @@ class CSRFProtect(Layer):
             return False
         pad, hidden = masked[:_SECRET_BYTES], masked[_SECRET_BYTES:]
         candidate = bytes(a ^ b for a, b in zip(pad, hidden, strict=True))
-        session = get_session(environ)
-        session._load()
-        stored = session.csrf_secret_value
+        stored = self._session(ctx).current_csrf_secret()
         if stored is None:
             return False
         secret = base64.urlsafe_b64decode(stored + "=")
         return hmac.compare_digest(candidate, secret)
 
-    def _submitted_token(self, environ: WSGIEnvironment) -> str | None:
-        header = environ.get(self._header_key)
+    def _submitted_token(self, ctx: Context) -> str | None:
+        header = ctx.header(self._header_lower)
         if header:
-            return str(header).strip()
-        mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
+            return header.strip()
+        mimetype, options = parse_options_header(ctx.header("content-type") or "")
         if mimetype not in _FORM_TYPES:
             return None
+        body = ctx.read_body(self.max_form_size)
+        if not body:
+            return None  # empty, or longer than max_form_size: not parsed
+        parser = FormDataParser(max_form_memory_size=self.max_form_size, silent=True)
         try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if length <= 0 or length > self.max_form_size:
-            return None
-        body = _read_exactly(environ["wsgi.input"], length)
-        # The application reads the same body again from the start.
-        environ["wsgi.input"] = io.BytesIO(body)
-        copy = dict(environ)
-        copy["wsgi.input"] = io.BytesIO(body)
-        copy["CONTENT_LENGTH"] = str(len(body))
-        try:
-            _, form, files = parse_form_data(
-                copy, max_form_memory_size=self.max_form_size, silent=True
-            )
+            _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
         except Exception:  # werkzeug refuses malformed or oversized forms
             return None
         for storage in files.values():
@@ -288,30 +317,29 @@ class CSRFProtect(Layer):
     # -- hooks ------------------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        environ = ctx.environ
         if self._signer is not None:
-            environ[TOKEN_KEY] = self._token_factory(environ)
-        if environ.get("REQUEST_METHOD", "GET").upper() in _SAFE_METHODS:
+            ctx.publish(TOKEN_KEY, self._token_factory(ctx))
+        if ctx.method in _SAFE_METHODS:
             return None
         exempt = self._exempt
-        if exempt is not None and exempt(ctx.environ.get("PATH_INFO") or "/"):
+        if exempt is not None and exempt.both(ctx):
             return None
-        site = environ.get("HTTP_SEC_FETCH_SITE")
-        origin = environ.get("HTTP_ORIGIN")
+        site = ctx.header("sec-fetch-site")
+        origin = ctx.header("origin")
         if site:
             if site not in ("same-origin", "none") and origin not in self.trusted_origins:
                 return self._refuse(ctx, "cross_site", origin, site)
         elif (
             origin is not None
             and origin not in self.trusted_origins
-            and _normalise_origin(origin) != request_origin(environ)
+            and _normalise_origin(origin) != request_origin(ctx)
         ):
             return self._refuse(ctx, "origin_mismatch", origin, None)
         if self._signer is not None:
-            token = self._submitted_token(environ)
+            token = self._submitted_token(ctx)
             if token is None:
                 return self._refuse(ctx, "token_missing", origin, site)
-            if not self._token_matches(environ, token):
+            if not self._token_matches(ctx, token):
                 return self._refuse(ctx, "token_invalid", origin, site)
         return None
 
@@ -326,16 +354,3 @@ class CSRFProtect(Layer):
             return None
         security_event("csrf_refused", **fields)
         return error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
-
-
-def _read_exactly(stream: Any, length: int) -> bytes:
-    """Up to ``length`` bytes of ``stream`` (fewer only when the client sent fewer)."""
-    chunks: list[bytes] = []
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 65536))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)

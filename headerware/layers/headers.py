@@ -36,7 +36,8 @@ Options (keyword-only):
 
 Servers have already folded the header names into ``HTTP_UPPER_CASE`` keys (and
 gunicorn drops names with underscores), so the original spelling of a name cannot
-be checked; what is left of it is.
+be checked; what is left of it, as the request context lists it
+(``Context.header_items``), is.
 
 Reading a request header from any framework
 -------------------------------------------
@@ -56,16 +57,19 @@ response, whatever framework produced it. Four options, one per merge policy:
     Keep the app's: headerware's value is used only when the app sent none.
 ``add={name: value or [values]}``
     Append next to whatever the app sent. ``Vary`` is merged as one token list with
-    the app's (through the shared ``merge_vary``), never duplicated.
+    the app's (``ResponseHead.merge_vary``), never duplicated.
 ``remove=[names]``
     Remove the app's headers of those names (e.g. ``X-Powered-By``).
 
-A value is a string, or a callable ``(environ) -> str | None`` evaluated once per
-response (``None``: nothing to add for this request, the app's header is left as
-it is). Every name and static value is checked at construction: a name that is not
-a token, a hop-by-hop header, ``Content-Length`` (a header-only layer never changes
-it), a value with CR/LF or another control character, or one name under two
-policies raises ``ValueError`` naming the header. At run time a callable that
+A value is a string, or a callable ``(ctx) -> str | None`` evaluated once per
+response with the request's :class:`~headerware.core.context.Context`
+(``ctx.path``, ``ctx.header("x-request-id")``, ...; ``None``: nothing to add for
+this request, the app's header is left as it is). Every name and static value is
+checked at construction: a name that is not a token, a hop-by-hop header,
+``Content-Length`` (a header-only layer never changes it), a value with CR/LF or
+another control character, or one name under two policies raises an
+:class:`~headerware.options.OptionError` naming the option (``set``, ``add``,
+...) and the header. At run time a callable that
 raises, returns a non-string or returns an unsafe value is logged as the security
 event ``response_header_dropped`` and its value is dropped, never sent; the rest of
 the response, the app's header of that name included, goes out intact.
@@ -77,21 +81,24 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from .._headers import HeaderList, check_header, is_safe_value, is_token, merge_vary
+from .._headers import HOP_BY_HOP, is_safe_value, is_token
 from .._log import security_event
-from ..engine import Context, Layer, Response
+from ..core.context import Context
+from ..core.layer import Layer, Response
+from ..options import OptionError, boolean, positive_int
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication
+
+    from ..core.layer import ResponseHead
 
 __all__ = ["HeaderValue", "RequestHeaders", "ResponseHeaders", "request_header"]
 
-#: A response header value: a fixed string, or computed per request from the environ.
-HeaderValue: TypeAlias = "str | Callable[[WSGIEnvironment], str | None]"
+#: A response header value: a fixed string, or computed per request from the context.
+HeaderValue: TypeAlias = "str | Callable[[Context], str | None]"
 
 #: Headers the server keeps outside ``HTTP_*`` (CGI heritage).
 _CGI_HEADERS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
-_CGI_KEYS = tuple(_CGI_HEADERS)
 #: Bytes allowed in a value (tab, visible ASCII and space, obs-text): deleted to test.
 _VALUE_BYTES = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
 #: Bytes of the token grammar (header names).
@@ -125,10 +132,15 @@ def _value_is_clean(value: str) -> bool:
     return _REQUEST_CONTROL.search(value) is None and is_safe_value(value.replace("\t", " "))
 
 
-def _check_limit(option: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RequestHeaders: {option}={value!r} must be a positive integer")
-    return value
+def _all_clean(names: str, values: str) -> bool:
+    """True when every name is made of token bytes and every value of allowed bytes."""
+    try:
+        return not (
+            values.encode("latin-1").translate(None, _VALUE_BYTES)
+            or names.encode("ascii").translate(None, _TOKEN_BYTES)
+        )
+    except UnicodeEncodeError:
+        return False
 
 
 class RequestHeaders(Layer):
@@ -146,15 +158,18 @@ class RequestHeaders(Layer):
         report_only: bool = False,  # log what would be refused, refuse nothing
     ) -> None:
         super().__init__(app)
-        self.max_count = _check_limit("max_count", max_count)
-        self.max_size = _check_limit("max_size", max_size)
-        self.max_value_size = _check_limit("max_value_size", max_value_size)
-        if max_value_size > max_size:
-            raise ValueError(
-                f"RequestHeaders: max_value_size={max_value_size} is larger than "
-                f"max_size={max_size}; one value can never exceed the total, lower it"
+        self.max_count = positive_int("max_count", max_count, example="100")
+        self.max_size = positive_int("max_size", max_size, example="16384")
+        self.max_value_size = positive_int("max_value_size", max_value_size, example="8192")
+        if self.max_value_size > self.max_size:
+            raise OptionError(
+                "max_value_size",
+                max_value_size,
+                f"{max_value_size} is larger than max_size={max_size}; one value can never "
+                "exceed the total",
+                "lower it",
             )
-        self.report_only = bool(report_only)
+        self.report_only = boolean("report_only", report_only)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -167,64 +182,39 @@ class RequestHeaders(Layer):
     def on_request(self, ctx: Context) -> Response | None:
         # Fast path, C-speed bytes methods over all headers at once: every valid
         # request within the limits ends here; the exact pass only names a culprit.
-        environ = ctx.environ
-        keys = [key for key in environ if key[:5] == "HTTP_"]
-        http_count = len(keys)
-        for key in _CGI_KEYS:
-            if environ.get(key):
-                keys.append(key)
-        try:
-            values = [environ[key] for key in keys]
-            joined = "".join(values)
-        except TypeError:  # a non-str value: the exact pass names it
-            return self._inspect(environ)
-        names = "".join(keys)
-        count = len(keys)
-        try:
-            clean = not (
-                joined.encode("latin-1").translate(None, _VALUE_BYTES)
-                or names.encode("ascii").translate(None, _TOKEN_BYTES)
-            )
-        except UnicodeEncodeError:
-            clean = False
+        items = ctx.header_items()
+        names = [name for name, _ in items]
+        values = [value for _, value in items]
+        joined_names = "".join(names)
+        joined_values = "".join(values)
+        count = len(items)
         if (
-            clean
-            and "HTTP_" not in environ
-            and count <= self.max_count
-            and (not values or max(map(len, values)) <= self.max_value_size)
-            # Wire size: "HTTP_" is not part of a name, ": " and CRLF are.
-            and len(joined) + len(names) - 5 * http_count + _LINE_OVERHEAD * count <= self.max_size
+            count <= self.max_count
+            and (
+                not items
+                or (min(map(len, names)) > 0 and max(map(len, values)) <= self.max_value_size)
+            )
+            and len(joined_names) + len(joined_values) + _LINE_OVERHEAD * count <= self.max_size
+            and _all_clean(joined_names, joined_values)
         ):
             return None
-        return self._inspect(environ)
+        return self._inspect(items)
 
-    def _inspect(self, environ: WSGIEnvironment) -> Response | None:
+    def _inspect(self, items: list[tuple[str, str]]) -> Response | None:
         """Check header by header, to name the header that breaks a rule."""
-        count = 0
         total = 0
         max_value_size = self.max_value_size
-        for key, value in environ.items():
-            if key.startswith("HTTP_"):
-                header = key[5:]
-                if not is_token(header):
-                    return self._malformed(header or key, "invalid name")
-            elif key in _CGI_HEADERS:
-                if not value:
-                    continue  # servers set empty CONTENT_* when the header is absent
-                header = key
-            else:
-                continue
-            if not isinstance(value, str):
-                return self._malformed(header, "value is not a string")
+        for name, value in items:
+            if not is_token(name):
+                return self._malformed(name, "invalid name")
             size = len(value)
             if size > max_value_size:
-                return self._too_large(header, "value_size", size, max_value_size)
+                return self._too_large(name, "value_size", size, max_value_size)
             if not _value_is_clean(value):
-                return self._malformed(header, "control character in value")
-            count += 1
-            total += len(header) + size + _LINE_OVERHEAD
-        if count > self.max_count:
-            return self._too_large(None, "count", count, self.max_count)
+                return self._malformed(name, "control character in value")
+            total += len(name) + size + _LINE_OVERHEAD
+        if len(items) > self.max_count:
+            return self._too_large(None, "count", len(items), self.max_count)
         if total > self.max_size:
             return self._too_large(None, "size", total, self.max_size)
         return None
@@ -266,11 +256,10 @@ class RequestHeaders(Layer):
 
 
 def _display_name(header: str) -> str:
-    """``ACCEPT_LANGUAGE`` -> ``Accept-Language``; unsafe characters are replaced."""
-    if header in _CGI_HEADERS:
-        return _CGI_HEADERS[header]
-    name = "-".join(part.capitalize() for part in header.split("_"))
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in name)[:64]
+    """A header name safe to log and to echo: unsafe characters replaced, clipped."""
+    if not header:
+        return "(empty)"
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in header)[:64]
 
 
 # -- response headers ----------------------------------------------------------------
@@ -284,16 +273,65 @@ _FORBIDDEN = frozenset({"content-length"})
 class _Rule:
     """One header headerware writes: its name, policy and static or dynamic value."""
 
-    __slots__ = ("compute", "lower", "name", "policy", "value")
+    __slots__ = ("compute", "name", "policy", "value")
 
     def __init__(self, name: str, policy: str, value: HeaderValue) -> None:
         self.name = name
-        self.lower = name.lower()
         self.policy = policy
         self.value: str | None = value if isinstance(value, str) else None
-        self.compute: Callable[[WSGIEnvironment], str | None] | None = (
+        self.compute: Callable[[Context], str | None] | None = (
             None if isinstance(value, str) else value
         )
+
+    @property
+    def is_vary(self) -> bool:
+        return self.policy == "add" and self.name.lower() == "vary"
+
+
+def _check_name(option: str, name: object) -> str:
+    if not isinstance(name, str) or not is_token(name):
+        raise OptionError(
+            option,
+            name,
+            f"{name!r} is not a valid header name",
+            "use letters, digits and !#$%&'*+-.^_`|~ only",
+        )
+    if name.lower() in HOP_BY_HOP:
+        raise OptionError(
+            option,
+            name,
+            f"{name!r} is a hop-by-hop header and must not be set by an application",
+            "remove it",
+        )
+    if name.lower() in _FORBIDDEN:
+        raise OptionError(
+            option,
+            name,
+            f"{name!r} is computed from the body by the server or the app",
+            "remove it from the configuration",
+        )
+    return name
+
+
+def _rule(option: str, name: str, value: object) -> _Rule:
+    if callable(value):
+        return _Rule(name, option, value)
+    if not isinstance(value, str):
+        raise OptionError(
+            option,
+            value,
+            f"the value of {name!r} is {value!r}",
+            "use a string or a callable (ctx) -> str | None",
+        )
+    if not is_safe_value(value):
+        raise OptionError(
+            option,
+            value,
+            f"the value of {name!r} contains a control character (CR, LF, ...) or a "
+            "non-latin-1 character",
+            "remove it",
+        )
+    return _Rule(name, option, value)
 
 
 class ResponseHeaders(Layer):
@@ -311,76 +349,39 @@ class ResponseHeaders(Layer):
         remove: Iterable[str] = (),
     ) -> None:
         super().__init__(app)
+        self._claimed: dict[str, str] = {}
         rules: list[_Rule] = []
-        seen: dict[str, str] = {}
-
-        def claim(name: object, policy: str) -> str:
-            if not isinstance(name, str) or not is_token(name):
-                raise ValueError(
-                    f"ResponseHeaders: {policy}: {name!r} is not a valid header name; use "
-                    "letters, digits and !#$%&'*+-.^_`|~ only"
-                )
-            lower = name.lower()
-            if lower in _FORBIDDEN:
-                raise ValueError(
-                    f"ResponseHeaders: {policy}: {name!r} is computed from the body by the "
-                    "server or the app; remove it from the configuration"
-                )
-            if lower in seen and (seen[lower] != policy or policy != "add"):
-                raise ValueError(
-                    f"ResponseHeaders: header {name!r} is configured under both "
-                    f"{seen[lower]!r} and {policy!r}; give each header one policy"
-                )
-            seen[lower] = policy
-            return name
-
-        def rule(name: str, policy: str, value: object) -> _Rule:
-            if callable(value):
-                check_header(name, "", option=f"ResponseHeaders: {policy}")
-                return _Rule(name, policy, value)
-            if not isinstance(value, str):
-                raise ValueError(
-                    f"ResponseHeaders: {policy}: the value of {name!r} is {value!r}; use a "
-                    "string or a callable (environ) -> str | None"
-                )
-            check_header(name, value, option=f"ResponseHeaders: {policy}")
-            return _Rule(name, policy, value)
-
         for policy, mapping in (("set", set), ("setdefault", setdefault)):
             for name, value in (mapping or {}).items():
-                rules.append(rule(claim(name, policy), policy, value))
+                rules.append(_rule(policy, self._claim(policy, name), value))
         for name, added in (add or {}).items():
-            claim(name, "add")
-            values = list(added) if isinstance(added, (list, tuple)) else [added]
+            self._claim("add", name)
+            values = list(added) if isinstance(added, list | tuple) else [added]
             if not values:
-                raise ValueError(f"ResponseHeaders: add: {name!r} has an empty list of values")
-            rules.extend(rule(name, "add", item) for item in values)
+                raise OptionError("add", added, f"{name!r} has an empty list of values")
+            rules.extend(_rule("add", name, item) for item in values)
         if isinstance(remove, str):
-            raise ValueError(
-                f"ResponseHeaders: remove={remove!r} is a string; give a list of header names"
+            raise OptionError(
+                "remove", remove, f"{remove!r} is a string, not a list", f"write [{remove!r}]"
             )
-        removed: list[str] = []
-        for name in remove:
-            removed.append(claim(name, "remove"))
-
+        self._removed = tuple(self._claim("remove", name) for name in remove)
         self._rules = tuple(rules)
-        self._removed = tuple(removed)
-        self._remove_names = frozenset(name.lower() for name in removed)
-        self._dynamic = any(r.compute is not None for r in rules)
-        self._has_defaults = any(r.policy == "setdefault" for r in rules)
-        self._default_names = frozenset(r.lower for r in rules if r.policy == "setdefault")
-        self._vary_values = tuple(r.value for r in rules if self._is_vary(r) and r.value)
-        # Static case, fully precomputed: names to drop, headers to append.
-        self._static_drop = self._remove_names | {r.lower for r in rules if r.policy == "set"}
-        self._static_tail = tuple(
-            (r.name, r.value)
-            for r in rules
-            if r.value is not None and r.policy != "setdefault" and not self._is_vary(r)
-        )
+        self.handles_response = bool(rules or self._removed)
 
-    @staticmethod
-    def _is_vary(rule: _Rule) -> bool:
-        return rule.lower == "vary" and rule.policy == "add"
+    def _claim(self, policy: str, name: object) -> str:
+        """Check a configured name; one header, one policy (``add`` may repeat)."""
+        checked = _check_name(policy, name)
+        lower = checked.lower()
+        earlier = self._claimed.get(lower)
+        if earlier is not None and (earlier != policy or policy != "add"):
+            raise OptionError(
+                policy,
+                name,
+                f"header {checked!r} is configured under both {earlier!r} and {policy!r}",
+                "give each header one policy",
+            )
+        self._claimed[lower] = policy
+        return checked
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {policy: {} for policy in _POLICIES}
@@ -393,58 +394,31 @@ class ResponseHeaders(Layer):
         described["remove"] = list(self._removed)
         return described
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        if self._dynamic:
-            self._apply_dynamic(ctx, headers)
-            return None
-        drop = self._static_drop
-        if self._has_defaults:
-            present = {name.lower() for name, _ in headers}
-            if drop and not drop.isdisjoint(present):
-                headers[:] = [h for h in headers if h[0].lower() not in drop]
-            for r in self._rules:
-                if r.policy == "setdefault" and r.lower not in present:
-                    headers.append((r.name, r.value or ""))
-        elif drop:
-            for name, _ in headers:
-                if name.lower() in drop:
-                    headers[:] = [h for h in headers if h[0].lower() not in drop]
-                    break
-        headers.extend(self._static_tail)
-        if self._vary_values:
-            merge_vary(headers, self._vary_values)
-        return None
-
-    def _apply_dynamic(self, ctx: Context, headers: HeaderList) -> None:
-        values: list[tuple[_Rule, str]] = []
-        for r in self._rules:
-            value = r.value if r.compute is None else self._compute(ctx, r)
-            if value is not None:
-                values.append((r, value))
-        drop = self._remove_names | {r.lower for r, _ in values if r.policy == "set"}
-        present = {name.lower() for name, _ in headers} if self._has_defaults else frozenset()
-        if drop:
-            headers[:] = [h for h in headers if h[0].lower() not in drop]
-        vary: list[str] = []
-        for r, value in values:
-            if r.policy == "setdefault" and r.lower in present:
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        for name in self._removed:
+            response.remove(name)
+        for rule in self._rules:
+            value = rule.value if rule.compute is None else self._compute(ctx, rule)
+            if value is None:
                 continue
-            if self._is_vary(r):
-                vary.append(value)
+            if rule.policy == "set":
+                response.set(rule.name, value)
+            elif rule.policy == "setdefault":
+                response.setdefault(rule.name, value)
+            elif rule.is_vary:
+                response.merge_vary(*filter(None, (token.strip() for token in value.split(","))))
             else:
-                headers.append((r.name, value))
-        if vary:
-            merge_vary(headers, vary)
+                response.add(rule.name, value)
 
-    def _compute(self, ctx: Context, r: _Rule) -> str | None:
-        assert r.compute is not None
+    def _compute(self, ctx: Context, rule: _Rule) -> str | None:
+        assert rule.compute is not None
         try:
-            value = r.compute(ctx.environ)
+            value = rule.compute(ctx)
         except Exception as exc:
             security_event(
                 "response_header_dropped",
                 layer=self.name,
-                header=r.name,
+                header=rule.name,
                 reason="callable raised",
                 error=type(exc).__name__,
             )
@@ -457,7 +431,7 @@ class ResponseHeaders(Layer):
             reason = "control character or non-latin-1 character in value"
         else:
             return value
-        security_event("response_header_dropped", layer=self.name, header=r.name, reason=reason)
+        security_event("response_header_dropped", layer=self.name, header=rule.name, reason=reason)
         return None
 
 

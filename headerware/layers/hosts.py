@@ -1,19 +1,26 @@
 """Trusted hosts and proxies: which Host the request is for, and who sent it.
 
 ``TrustedProxy`` — the one proxy-trust setting
-    ``TrustedProxy(x_for=1, x_proto=1)`` rewrites the environ exactly as werkzeug's
-    :class:`~werkzeug.middleware.proxy_fix.ProxyFix` does (its own code runs, so
-    the hop-selection rule is werkzeug's): for each ``X-Forwarded-*`` header, the
-    value set by the n-th trusted proxy from the right, applied only when the
-    header holds at least that many values. ``REMOTE_ADDR``, ``wsgi.url_scheme``,
-    ``HTTP_HOST``/``SERVER_NAME``/``SERVER_PORT`` and ``SCRIPT_NAME`` are updated;
-    the originals are kept under ``headerware.proxy.orig`` (read them with
-    :func:`proxy_original`). Default: every count is 0 — trust nothing, change
-    nothing — because a header a client can forge must never decide the scheme.
-    HSTS, the HTTPS redirect, CORS, CSRF and ``TrustedHosts`` all read the scheme,
-    host and client from the environ this layer fixed, so **put it first** in the
-    stack (``describe()`` says so for ``headerware check-config``). Behind gunicorn
-    with ``forwarded_allow_ips`` the scheme is already set by the server: then leave
+    ``TrustedProxy(x_for=1, x_proto=1)`` trusts the ``X-Forwarded-*`` headers set
+    by a known number of proxies, with the hop-selection rule of werkzeug's
+    :class:`~werkzeug.middleware.proxy_fix.ProxyFix`: for each header, the value
+    set by the n-th trusted proxy from the right (``values[-n]`` of the
+    comma-separated list), applied only when the header holds at least that many
+    values. ``x_for`` sets the client address, ``x_proto`` the scheme (``http`` or
+    ``https`` only: anything else is refused with a ``proxy_scheme_refused``
+    security event and the server's scheme is kept), ``x_host`` the Host (a port in
+    it becomes the server port), ``x_port`` the port (also written into the Host),
+    ``x_prefix`` the mount prefix (``SCRIPT_NAME``). The layer applies them through
+    the context (``ctx.set_origin``), so every later layer and the application see
+    the fixed values; the originals are published under ``headerware.proxy.orig``
+    (read them with :func:`proxy_original`: a dict with the WSGI names
+    ``REMOTE_ADDR``, ``wsgi.url_scheme``, ``HTTP_HOST``, ``SERVER_PORT`` and
+    ``SCRIPT_NAME``). Default: every count is 0 — trust nothing, change nothing —
+    because a header a client can forge must never decide the scheme. HSTS, the
+    HTTPS redirect, CORS, CSRF and ``TrustedHosts`` all read the scheme, host and
+    client this layer fixed, so **put it first** in the stack (``describe()`` says
+    so for ``headerware check-config``). Behind gunicorn with
+    ``forwarded_allow_ips`` the scheme is already set by the server: then leave
     ``x_proto`` at 0.
 
 ``TrustedHosts`` — the Host header allow-list
@@ -24,27 +31,31 @@
     subdomain at any depth (not the apex, which is listed on its own). Matching is
     case-insensitive, ignores the port and one trailing dot (``example.com.`` is the
     same name in DNS), and converts Unicode (IDN) entries to their ASCII form at
-    start-up. A request without ``Host`` is checked against ``SERVER_NAME``.
+    start-up. A request without ``Host`` is checked against the server's name.
     ``report_only=True`` logs the same event (with ``report_only=True``) and lets
-    the request through. Why: applications build absolute URLs (password-reset
-    links, redirects) from the Host header; an attacker-chosen Host poisons them
-    and shared caches.
+    the request through. The check applies to every path (it has no exemptions).
+    Why: applications build absolute URLs (password-reset links, redirects) from
+    the Host header; an attacker-chosen Host poisons them and shared caches.
+
+Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
+option (``x_for``, ``allowed_hosts``, ...).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.http import parse_list_header
 
 from .._log import security_event
-from ..engine import Context, Layer, Response
+from ..core.layer import Layer, Response
+from ..options import OptionError, boolean
 from ..origins import canonical_origin
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from ..core.context import Context
 
 __all__ = ["TrustedHosts", "TrustedProxy", "proxy_original"]
 
@@ -52,26 +63,42 @@ ORIG_KEY = "headerware.proxy.orig"
 _REFUSED = "Bad Request: this server does not serve the requested host"
 _HOST_NAME = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\Z")
 _IPV6_LITERAL = re.compile(r"\[[0-9a-f:.]+\]\Z")
+_COUNTS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+_SCHEMES = ("http", "https")
 
 
-def proxy_original(environ: WSGIEnvironment) -> dict[str, Any] | None:
-    """The environ values ``TrustedProxy`` replaced, or ``None`` if it did not run."""
+def proxy_original(environ: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The values ``TrustedProxy`` replaced (WSGI names), or ``None`` if it did not run."""
     orig = environ.get(ORIG_KEY)
     return orig if isinstance(orig, dict) else None
 
 
-def _no_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    return ()
+def _forwarded(trusted: int, value: str | None) -> str | None:
+    """The value the ``trusted``-th proxy from the right set, if the list is that long."""
+    if not (trusted and value):
+        return None
+    values = parse_list_header(value)
+    if len(values) >= trusted:
+        return values[-trusted] or None
+    return None
+
+
+def _split_port(host: str) -> tuple[str, str | None]:
+    """``host`` and its port (``None`` when it has none; an IPv6 literal keeps ``[]``)."""
+    if ":" in host and not host.endswith("]"):
+        name, port = host.rsplit(":", 1)
+        return name, port
+    return host, None
 
 
 class TrustedProxy(Layer):
-    """Trust ``X-Forwarded-*`` from a known number of proxies (ProxyFix semantics)."""
+    """Trust ``X-Forwarded-*`` from a known number of proxies (ProxyFix's hop rule)."""
 
     name: ClassVar[str] = "proxy"
 
     def __init__(
         self,
-        app: WSGIApplication | None = None,
+        app: Any = None,
         *,
         # Every count defaults to 0: trust nothing until the deployment says so.
         x_for: int = 0,
@@ -81,51 +108,68 @@ class TrustedProxy(Layer):
         x_prefix: int = 0,
     ) -> None:
         super().__init__(app)
-        counts = {
-            "x_for": x_for,
-            "x_proto": x_proto,
-            "x_host": x_host,
-            "x_port": x_port,
-            "x_prefix": x_prefix,
-        }
-        for option, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"{option}: {value!r} must be the number of trusted proxies that set "
-                    "the header (0 = do not trust it)"
-                )
-        self.counts = counts
-        self._active = any(counts.values())
-        # werkzeug's own ProxyFix does the rewrite; its "app" is a stub, so no extra
-        # WSGI frame is added to the request path.
-        self._fix = ProxyFix(_no_app, **counts)
+        self.x_for = _count("x_for", x_for)
+        self.x_proto = _count("x_proto", x_proto)
+        self.x_host = _count("x_host", x_host)
+        self.x_port = _count("x_port", x_port)
+        self.x_prefix = _count("x_prefix", x_prefix)
+        self.counts = {option: getattr(self, option) for option in _COUNTS}
+        if not any(self.counts.values()):
+            self.handles_request = False  # trusts nothing: changes nothing
 
     def on_request(self, ctx: Context) -> Response | None:
-        if not self._active:
-            return None
-        environ = ctx.environ
-        self._fix(environ, _no_start_response)
-        original = environ["werkzeug.proxy_fix.orig"]
-        environ[ORIG_KEY] = original
-        scheme = environ.get("wsgi.url_scheme")
-        if scheme not in ("http", "https"):
-            # ProxyFix copies any X-Forwarded-Proto; only http/https are schemes a
-            # WSGI server may report (PEP 3333), so keep the server's own.
-            security_event("proxy_scheme_refused", scheme=str(scheme)[:20])
-            environ["wsgi.url_scheme"] = original.get("wsgi.url_scheme", "http")
+        ctx.publish(
+            ORIG_KEY,
+            {
+                "REMOTE_ADDR": ctx.client,
+                "wsgi.url_scheme": ctx.scheme,
+                "HTTP_HOST": ctx.header("host"),
+                "SERVER_PORT": ctx.server_port,
+                "SCRIPT_NAME": ctx.root_path,
+            },
+        )
+        client = _forwarded(self.x_for, ctx.header("x-forwarded-for"))
+        scheme = _forwarded(self.x_proto, ctx.header("x-forwarded-proto"))
+        if scheme is not None and scheme not in _SCHEMES:
+            # Only http/https are schemes a server may report (PEP 3333).
+            security_event("proxy_scheme_refused", scheme=scheme[:20])
+            scheme = None
+        host, port = self._host_and_port(ctx)
+        prefix = _forwarded(self.x_prefix, ctx.header("x-forwarded-prefix"))
+        if client or scheme or host or port or prefix:
+            ctx.set_origin(scheme=scheme, host=host, port=port, client=client, root_path=prefix)
         return None
+
+    def _host_and_port(self, ctx: Context) -> tuple[str | None, str | None]:
+        """The forwarded Host and port to apply (``None``: keep the server's)."""
+        host = _forwarded(self.x_host, ctx.header("x-forwarded-host"))
+        port: str | None = None
+        if host is not None:
+            port = _split_port(host)[1]
+        forwarded_port = _forwarded(self.x_port, ctx.header("x-forwarded-port"))
+        if forwarded_port is not None:
+            current = host if host is not None else ctx.header("host")
+            if current:
+                host = f"{_split_port(current)[0]}:{forwarded_port}"
+            port = forwarded_port
+        return host, port
 
     def describe(self) -> dict[str, Any]:
         return {
             **self.counts,
-            "note": "must be the first layer: every later layer reads the fixed environ",
+            "note": "must be the first layer: every later layer reads what it fixed",
         }
 
 
-def _no_start_response(
-    status: str, headers: list[tuple[str, str]], exc_info: Any = None
-) -> Any:  # pragma: no cover - the stub app never calls it
-    raise AssertionError("TrustedProxy's stub application does not respond")
+def _count(option: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} must be the number of trusted proxies that set the header",
+            "a whole number >= 0 (0 = do not trust it)",
+        )
+    return value
 
 
 def _host_name(host: str) -> str | None:
@@ -148,6 +192,39 @@ def _host_name(host: str) -> str | None:
     return name if _HOST_NAME.match(name) else None
 
 
+def _allowed_entry(entry: object) -> tuple[str, bool]:
+    """``(host, is_wildcard)`` of one ``allowed_hosts`` entry, normalised."""
+    option = "allowed_hosts"
+    if not isinstance(entry, str) or not entry:
+        raise OptionError(option, entry, f"{entry!r} must be a host name", "e.g. 'example.com'")
+    if entry == "*":
+        raise OptionError(
+            option,
+            entry,
+            "'*' allows every host",
+            "list the host names this application serves, or leave TrustedHosts out",
+        )
+    wildcard = entry.startswith("*.")
+    base = entry[2:] if wildcard else entry
+    if "*" in base or (":" in base.strip("[]") and not base.startswith("[")):
+        raise OptionError(
+            option,
+            entry,
+            f"{entry!r}: give a host name without port",
+            "'*' only as a leading '*.' (e.g. '*.example.com')",
+        )
+    # Reuse the origin normaliser: case, IDNA, IPv6 and character checks.
+    host = canonical_origin(f"http://{base}", option=option)[7:].removesuffix(".")
+    if wildcard and (host.startswith("[") or "." not in host):
+        raise OptionError(
+            option,
+            entry,
+            f"{entry!r} covers a top-level domain or an address",
+            "name the domain, e.g. '*.example.com'",
+        )
+    return host, wildcard
+
+
 class TrustedHosts(Layer):
     """Refuse requests whose Host header is not one this application serves."""
 
@@ -155,7 +232,7 @@ class TrustedHosts(Layer):
 
     def __init__(
         self,
-        app: WSGIApplication | None = None,
+        app: Any = None,
         *,
         # No default: an empty list would refuse everything, so it must be given.
         allowed_hosts: Sequence[str],
@@ -163,39 +240,28 @@ class TrustedHosts(Layer):
     ) -> None:
         super().__init__(app)
         if isinstance(allowed_hosts, str):
-            raise ValueError(f"allowed_hosts: give a list, not one string: [{allowed_hosts!r}]")
+            raise OptionError(
+                "allowed_hosts",
+                allowed_hosts,
+                "give a list, not one string",
+                f"write [{allowed_hosts!r}]",
+            )
         exact: set[str] = set()
         suffixes: list[str] = []
         for entry in allowed_hosts:
-            if not isinstance(entry, str) or not entry:
-                raise ValueError(f"allowed_hosts: {entry!r} must be a host name")
-            if entry == "*":
-                raise ValueError(
-                    "allowed_hosts: '*' allows every host; list the host names this "
-                    "application serves, or leave TrustedHosts out"
-                )
-            wildcard = entry.startswith("*.")
-            base = entry[2:] if wildcard else entry
-            if "*" in base or (":" in base.strip("[]") and not base.startswith("[")):
-                raise ValueError(
-                    f"allowed_hosts: {entry!r}: give a host name without port; '*' only as "
-                    "a leading '*.' (e.g. '*.example.com')"
-                )
-            # Reuse the origin normaliser: case, IDNA, IPv6 and character checks.
-            host = canonical_origin(f"http://{base}", option="allowed_hosts")[7:]
-            host = host.removesuffix(".")
+            host, wildcard = _allowed_entry(entry)
             if wildcard:
-                if host.startswith("[") or "." not in host:
-                    raise ValueError(
-                        f"allowed_hosts: {entry!r} covers a top-level domain or an address; "
-                        "name the domain, e.g. '*.example.com'"
-                    )
                 suffixes.append("." + host)
             else:
                 exact.add(host)
         if not exact and not suffixes:
-            raise ValueError("allowed_hosts: list at least one host name, e.g. ['example.com']")
-        self.report_only = bool(report_only)
+            raise OptionError(
+                "allowed_hosts",
+                allowed_hosts,
+                "list at least one host name",
+                "e.g. ['example.com']",
+            )
+        self.report_only = boolean("report_only", report_only)
         self.exact = frozenset(exact)
         self.suffixes = tuple(suffixes)
 
@@ -207,10 +273,7 @@ class TrustedHosts(Layer):
         return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))
 
     def on_request(self, ctx: Context) -> Response | None:
-        environ = ctx.environ
-        host = environ.get("HTTP_HOST")
-        if host is None:
-            host = environ.get("SERVER_NAME", "")
+        host = ctx.host
         if self.allows(host):
             return None
         if self.report_only:

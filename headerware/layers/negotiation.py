@@ -3,10 +3,11 @@
 The application declares what it can produce; headerware picks the best match
 from the request's ``Accept`` / ``Accept-Language`` with werkzeug's
 :class:`~werkzeug.datastructures.MIMEAccept` and
-:class:`~werkzeug.datastructures.LanguageAccept` (parsed once per request by the
-engine): q-values honoured, wildcards (``*/*``, ``text/*``, ``*``) understood,
-``q=0`` meaning "not acceptable" — so ``Accept-Language: en, es;q=0`` never gives
-Spanish, which a substring test on the header would.
+:class:`~werkzeug.datastructures.LanguageAccept` (the shared parse behind
+``ctx.accept`` / ``ctx.accept_language``): q-values honoured, wildcards (``*/*``,
+``text/*``, ``*``) understood, ``q=0`` meaning "not acceptable" — so
+``Accept-Language: en, es;q=0`` never gives Spanish, which a substring test on the
+header would.
 
 Per route, in the layer config::
 
@@ -17,7 +18,12 @@ or per request, from the application::
 
     media_type = negotiate_media_type(environ, ["application/json", "text/html"])
 
-Either way the choice is stored in the environ and read with
+Per-route offers are route options, so they follow the path model's rule for
+them (:meth:`~headerware.paths.PathRules.agreed`): a request whose raw and
+resolved paths pick different rules (``/data/..%2fhello``) is not negotiated and
+the application serves its default.
+
+Either way the choice is published for the application and read with
 :func:`negotiated_media_type` / :func:`negotiated_language` (keys
 ``headerware.negotiation.media_type`` and ``headerware.negotiation.language``).
 Offers are in the server's order of preference: the first wins ties and is the
@@ -37,28 +43,30 @@ the helpers still work, but the application sets ``Vary`` itself.
     listing what is available) instead of calling the application. Off by default:
     RFC 9110 allows serving the default representation, which is friendlier to
     clients with narrow Accept headers. When off, the first offer is chosen.
+
+Choices are remembered per (header value, offers) in a bounded
+:class:`~headerware.memo.Memo`: browsers send a handful of distinct headers.
+Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
+option (``media_types``, ``languages``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
 
-from .._headers import HeaderList, is_token, merge_vary
-from ..engine import (
-    Context,
-    Layer,
-    Response,
-    current_context,
-    parse_language_accept,
-    parse_mime_accept,
-)
+from .._headers import is_token
+from ..core.context import parse_language_accept, parse_mime_accept
+from ..core.layer import Layer, Response
+from ..memo import Memo
+from ..options import OptionError, boolean
 from ..paths import PathRules
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from ..core.context import Context
+    from ..core.layer import ResponseHead
 
 __all__ = [
     "LANGUAGE_KEY",
@@ -72,84 +80,21 @@ __all__ = [
 
 MEDIA_TYPE_KEY = "headerware.negotiation.media_type"
 LANGUAGE_KEY = "headerware.negotiation.language"
-#: Set by the helpers: which Vary tokens the layer should add to this response.
+#: Published by the layer and the helpers: the Vary tokens this response needs.
 _VARY_KEY = "headerware.negotiation.vary"
 
-
-def _accept(environ: WSGIEnvironment) -> MIMEAccept:
-    ctx = current_context(environ)
-    if ctx is not None:
-        return ctx.accept
-    return parse_mime_accept(environ.get("HTTP_ACCEPT"))
-
-
-def _accept_language(environ: WSGIEnvironment) -> LanguageAccept:
-    ctx = current_context(environ)
-    if ctx is not None:
-        return ctx.accept_language
-    return parse_language_accept(environ.get("HTTP_ACCEPT_LANGUAGE"))
-
-
-#: Choices by (raw header, offers): browsers send a handful of distinct Accept
-#: headers and werkzeug's ``best_match`` costs ~10 us. The choice is a pure function
-#: of the two, so a hit is exactly what the match returns. Bounded: cleared when
-#: full; headers longer than ``_CHOICE_MAX_LENGTH`` are matched every time.
-_CHOICE_CACHE_SIZE = 512
+#: Headers longer than this are matched every time, never remembered.
 _CHOICE_MAX_LENGTH = 512
-_MEDIA_CHOICES: dict[tuple[str, tuple[str, ...]], str | None] = {}
-_LANGUAGE_CHOICES: dict[tuple[str, tuple[str, ...]], str | None] = {}
-_MISS = object()
+
+Offers = tuple[str, ...]
 
 
-def _choose(
-    header: str | None,
-    cache: dict[tuple[str, tuple[str, ...]], str | None],
-    best: Callable[[Any, bool, Sequence[str]], str | None],
-    accept: Callable[[], Any],
-    offers: Sequence[str],
-) -> str | None:
-    """``best`` for this request's header, remembered per (header, offers) in ``cache``."""
-    if not header or len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
-        return best(accept(), bool(header), offers)
-    key = (header, offers)
-    choice = cache.get(key, _MISS)
-    if choice is _MISS:
-        choice = best(accept(), True, offers)
-        if len(cache) >= _CHOICE_CACHE_SIZE:
-            cache.clear()
-        cache[key] = choice
-    return choice  # type: ignore[return-value]
-
-
-def _choose_media(
-    environ: WSGIEnvironment, accept: Callable[[], MIMEAccept], offers: Sequence[str]
-) -> str | None:
-    """:func:`_best` for this request's Accept, remembered per (header, offers)."""
-    return _choose(environ.get("HTTP_ACCEPT"), _MEDIA_CHOICES, _best, accept, offers)
-
-
-def _choose_language(
-    environ: WSGIEnvironment, accept: Callable[[], LanguageAccept], offers: Sequence[str]
-) -> str | None:
-    """:func:`_best_language` for this request's Accept-Language, remembered likewise."""
-    return _choose(
-        environ.get("HTTP_ACCEPT_LANGUAGE"), _LANGUAGE_CHOICES, _best_language, accept, offers
-    )
-
-
-def _best(accept: MIMEAccept | LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
-    if not offers:
-        return None
-    if not present:
-        return offers[0]  # no header: anything is acceptable; the server's first choice
+def _best(accept: MIMEAccept | LanguageAccept, offers: Sequence[str]) -> str | None:
     return accept.best_match(offers)
 
 
-def _best_language(accept: LanguageAccept, present: bool, offers: Sequence[str]) -> str | None:
-    if not offers:
-        return None
-    if not present:
-        return offers[0]
+def _best_language(accept: LanguageAccept, offers: Sequence[str]) -> str | None:
+    """RFC 4647 section 3.4 lookup over the client's ranges, ``q=0`` ranges refused."""
     refused = [value.lower() for value, quality in accept if quality <= 0]
     candidates = [
         (offer, offer.lower())
@@ -172,8 +117,44 @@ def _best_language(accept: LanguageAccept, present: bool, offers: Sequence[str])
     return None
 
 
+# The header is parsed by the same memoised parse as ``ctx.accept`` (one parse per
+# distinct value, shared with every layer), so the choice depends on the key alone.
+def _media_choice(key: tuple[str, Offers]) -> str | None:
+    return _best(parse_mime_accept(key[0]), key[1])
+
+
+def _language_choice(key: tuple[str, Offers]) -> str | None:
+    return _best_language(parse_language_accept(key[0]), key[1])
+
+
+#: Choices by (raw header, offers): a pure function of the two, and werkzeug's
+#: ``best_match`` costs ~10 us.
+_media_choices: Memo[tuple[str, Offers], str | None] = Memo(
+    "negotiation.media_type", _media_choice, size=512
+)
+_language_choices: Memo[tuple[str, Offers], str | None] = Memo(
+    "negotiation.language", _language_choice, size=512
+)
+
+
+def _choose(
+    header: str | None,
+    offers: Sequence[str],
+    memo: Memo[tuple[str, Offers], str | None],
+) -> str | None:
+    """The best offer for ``header``; the first offer when there is no header."""
+    if not offers:
+        return None
+    if not header:
+        return offers[0]  # no header: anything is acceptable; the server's first choice
+    offers = _as_offers(offers)
+    if len(header) > _CHOICE_MAX_LENGTH or type(offers) is not tuple:
+        return memo.compute((header, offers))  # type: ignore[arg-type]
+    return memo((header, offers))
+
+
 def _as_offers(offers: Sequence[str]) -> Sequence[str]:
-    """A tuple of the offers when they are all strings (cacheable), else as given."""
+    """A tuple of the offers when they are all strings (rememberable), else as given."""
     if type(offers) is tuple:
         return offers
     as_tuple = tuple(offers)
@@ -183,84 +164,111 @@ def _as_offers(offers: Sequence[str]) -> Sequence[str]:
     return as_tuple
 
 
-def _mark_vary(environ: WSGIEnvironment, token: str) -> None:
-    marked = environ.get(_VARY_KEY)
-    if marked is None:
-        environ[_VARY_KEY] = (token,)
-    elif token not in marked:
-        environ[_VARY_KEY] = (*marked, token)
+def _with_token(marked: object, token: str) -> tuple[str, ...]:
+    """The Vary tokens ``marked`` with ``token`` added."""
+    if not isinstance(marked, tuple):
+        return (token,)
+    return marked if token in marked else (*marked, token)
+
+
+# -- the application's side -----------------------------------------------------------
+
+
+def _negotiate(
+    environ: MutableMapping[str, Any],
+    header: str,
+    offers: Sequence[str],
+    default: str | None,
+    memo: Memo[tuple[str, Offers], str | None],
+    key: str,
+    token: str,
+) -> str | None:
+    value = environ.get(header)
+    choice = _choose(value if isinstance(value, str) else None, offers, memo)
+    if choice is None:
+        choice = default
+    environ[key] = choice
+    environ[_VARY_KEY] = _with_token(environ.get(_VARY_KEY), token)
+    return choice
 
 
 def negotiate_media_type(
-    environ: WSGIEnvironment, offers: Sequence[str], default: str | None = None
+    environ: MutableMapping[str, Any], offers: Sequence[str], default: str | None = None
 ) -> str | None:
     """The best of ``offers`` for this request's ``Accept``; stored in the environ.
 
     Returns ``default`` when none is acceptable (``q=0`` or no match).
     """
-    choice = _choose_media(environ, lambda: _accept(environ), _as_offers(offers))
-    if choice is None:
-        choice = default
-    environ[MEDIA_TYPE_KEY] = choice
-    _mark_vary(environ, "Accept")
-    return choice
+    return _negotiate(
+        environ, "HTTP_ACCEPT", offers, default, _media_choices, MEDIA_TYPE_KEY, "Accept"
+    )
 
 
 def negotiate_language(
-    environ: WSGIEnvironment, offers: Sequence[str], default: str | None = None
+    environ: MutableMapping[str, Any], offers: Sequence[str], default: str | None = None
 ) -> str | None:
     """The best of ``offers`` for this request's ``Accept-Language``; stored in the environ.
 
     Returns ``default`` when none is acceptable (``q=0`` or no match).
     """
-    choice = _choose_language(environ, lambda: _accept_language(environ), _as_offers(offers))
-    if choice is None:
-        choice = default
-    environ[LANGUAGE_KEY] = choice
-    _mark_vary(environ, "Accept-Language")
-    return choice
+    return _negotiate(
+        environ,
+        "HTTP_ACCEPT_LANGUAGE",
+        offers,
+        default,
+        _language_choices,
+        LANGUAGE_KEY,
+        "Accept-Language",
+    )
 
 
-def negotiated_media_type(environ: WSGIEnvironment) -> str | None:
+def negotiated_media_type(environ: Mapping[str, Any]) -> str | None:
     """The media type chosen for this request, or ``None``."""
     value = environ.get(MEDIA_TYPE_KEY)
     return value if isinstance(value, str) else None
 
 
-def negotiated_language(environ: WSGIEnvironment) -> str | None:
+def negotiated_language(environ: Mapping[str, Any]) -> str | None:
     """The language chosen for this request, or ``None``."""
     value = environ.get(LANGUAGE_KEY)
     return value if isinstance(value, str) else None
 
 
-def _offers(
-    values: Mapping[str, Sequence[str]], option: str, media: bool
-) -> dict[str, tuple[str, ...]]:
+# -- the layer --------------------------------------------------------------------------
+
+
+def _valid_offer(offer: object, media: bool) -> bool:
+    if not isinstance(offer, str):
+        return False
+    if media:
+        parts = offer.split("/")
+        return len(parts) == 2 and all(is_token(p) and p != "*" for p in parts)
+    return all(part.isalnum() and part.isascii() for part in offer.split("-"))
+
+
+def _offers(values: object, option: str, media: bool) -> dict[str, Offers]:
+    example = "['application/json', 'text/html']" if media else "['en', 'es']"
     if not isinstance(values, Mapping):
-        raise ValueError(f"{option}: give a mapping of path pattern to offers")
-    checked: dict[str, tuple[str, ...]] = {}
+        raise OptionError(
+            option, values, "give a mapping of path pattern to offers", f"e.g. {{'/x': {example}}}"
+        )
+    checked: dict[str, Offers] = {}
     for pattern, offers in values.items():
         if isinstance(offers, str) or not offers:
-            raise ValueError(
-                f"{option}[{pattern!r}]: give a non-empty list of offers, e.g. "
-                + ("['application/json', 'text/html']" if media else "['en', 'es']")
+            raise OptionError(
+                option,
+                offers,
+                f"[{pattern!r}]: give a non-empty list of offers",
+                f"e.g. {example}",
             )
         for offer in offers:
-            parts = offer.split("/") if isinstance(offer, str) else []
-            valid = (
-                len(parts) == 2 and all(is_token(p) and p != "*" for p in parts)
-                if media
-                else isinstance(offer, str)
-                and all(part.isalnum() and part.isascii() for part in offer.split("-"))
-            )
-            if not valid:
-                raise ValueError(
-                    f"{option}[{pattern!r}]: {offer!r} is not a "
-                    + (
-                        "concrete media type such as 'text/html'"
-                        if media
-                        else "language tag such as 'en' or 'pt-BR'"
-                    )
+            if not _valid_offer(offer, media):
+                what = "concrete media type" if media else "language tag"
+                raise OptionError(
+                    option,
+                    offer,
+                    f"[{pattern!r}]: {offer!r} is not a {what}",
+                    "e.g. 'text/html'" if media else "e.g. 'en' or 'pt-BR'",
                 )
         checked[pattern] = tuple(offers)
     return checked
@@ -269,13 +277,11 @@ def _offers(
 class Negotiation(Layer):
     """Choose media type and language per route; add the matching ``Vary``."""
 
-    context_in_environ = True
-
     name: ClassVar[str] = "negotiation"
 
     def __init__(
         self,
-        app: WSGIApplication | None = None,
+        app: Any = None,
         *,
         media_types: Mapping[str, Sequence[str]] | None = None,
         languages: Mapping[str, Sequence[str]] | None = None,
@@ -287,40 +293,61 @@ class Negotiation(Layer):
         self._language_offers = _offers(languages or {}, "languages", False)
         self._media = PathRules(self._media_offers, option="media_types")
         self._languages = PathRules(self._language_offers, option="languages")
-        self.not_acceptable = bool(not_acceptable)
+        self.not_acceptable = boolean("not_acceptable", not_acceptable)
+        if not (self._media or self._languages):
+            self.handles_request = False  # only the helpers' Vary is left to add
+
+    def _negotiate(
+        self,
+        ctx: Context,
+        rules: PathRules[Offers],
+        header: str,
+        memo: Memo[tuple[str, Offers], str | None],
+        key: str,
+        token: str,
+    ) -> str | None:
+        """Publish the choice for this route's offers; what was refused, if anything."""
+        # Offers are route options: applied only when raw and resolved path agree.
+        found = rules.agreed(ctx) if rules else None
+        if found is None:
+            return None
+        offers = found[1]
+        choice = _choose(ctx.header(header), offers, memo)
+        refused = None
+        if choice is None:
+            refused = ", ".join(offers)
+            choice = offers[0]
+        ctx.publish(key, choice)
+        ctx.publish(_VARY_KEY, _with_token(ctx.published(_VARY_KEY), token))
+        return refused
 
     def on_request(self, ctx: Context) -> Response | None:
-        environ = ctx.environ
-        if not (self._media or self._languages):
-            return None
-        media = self._media.match_environ(environ) if self._media else None
-        languages = self._languages.match_environ(environ) if self._languages else None
         refused: list[str] = []
+        media = self._negotiate(
+            ctx, self._media, "accept", _media_choices, MEDIA_TYPE_KEY, "Accept"
+        )
         if media is not None:
-            choice = _choose_media(environ, lambda: ctx.accept, media)
-            if choice is None:
-                refused.append("media types: " + ", ".join(media))
-                choice = media[0]
-            environ[MEDIA_TYPE_KEY] = choice
-            _mark_vary(environ, "Accept")
-        if languages is not None:
-            choice = _choose_language(environ, lambda: ctx.accept_language, languages)
-            if choice is None:
-                refused.append("languages: " + ", ".join(languages))
-                choice = languages[0]
-            environ[LANGUAGE_KEY] = choice
-            _mark_vary(environ, "Accept-Language")
+            refused.append("media types: " + media)
+        language = self._negotiate(
+            ctx,
+            self._languages,
+            "accept-language",
+            _language_choices,
+            LANGUAGE_KEY,
+            "Accept-Language",
+        )
+        if language is not None:
+            refused.append("languages: " + language)
         if refused and self.not_acceptable:
             return Response.text(
                 "406 Not Acceptable", "Not Acceptable. Available " + "; ".join(refused)
             )
         return None
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        tokens = ctx.environ.get(_VARY_KEY)
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        tokens = ctx.published(_VARY_KEY)
         if tokens:
-            merge_vary(headers, tokens)
-        return None
+            response.merge_vary(*tokens)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -64,7 +64,8 @@ Removed headers
     relay an upstream's headers.
 
 Profiles by Content-Type
-    JSON responses (``application/json`` and any ``+json`` type) are not documents:
+    JSON responses (``application/json`` and any ``application/*+json`` type, as
+    :func:`headerware._headers.is_json` decides for every layer) are not documents:
     no browser renders them in a window, so the document-only headers (COOP, COEP,
     Origin-Agent-Cluster, Permissions-Policy, X-DNS-Prefetch-Control,
     X-Download-Options, X-Permitted-Cross-Domain-Policies, X-XSS-Protection) are
@@ -85,15 +86,23 @@ Merge policy
 
 HTTPS redirect
     ``https_redirect=False``. When on, a plain-HTTP request is answered with a
-    redirect to the same host (as the server resolved it), path and query on
-    ``https_port`` (443). ``https_redirect_status=301`` for GET and HEAD (301,
-    302, 307 or 308); other methods get the method-preserving equivalent (301 ->
-    308, 302 -> 307) so a POST is never silently turned into a GET.
-    ``https_redirect_exempt=()``: exact paths, or prefixes written ``/prefix/*``
-    (segment boundary), answered over HTTP anyway, e.g. a load balancer's
-    ``/healthz`` or ``/.well-known/acme-challenge/*``. A Host header that is not a
-    valid host gets a 400 instead of a redirect. ``report_only=True`` logs the
-    redirect it would have sent (event ``https_redirect``) and serves the request.
+    redirect to the same host (as the client named it), mount prefix, path and
+    query on ``https_port`` (443). ``https_redirect_status=301`` for GET and HEAD
+    (301, 302, 307 or 308); other methods get the method-preserving equivalent
+    (301 -> 308, 302 -> 307) so a POST is never silently turned into a GET.
+    ``https_redirect_exempt=()``: path patterns (:mod:`headerware.paths`: ``/x``
+    exact, ``/x/*`` for ``/x`` and everything below it, ``/x/`` for the subtree
+    without ``/x``) answered over HTTP anyway, e.g. a load balancer's ``/healthz``
+    or ``/.well-known/acme-challenge/*``. An exemption is laxer, so it applies only
+    when the raw and the resolved path both match (``/.well-known/a/../../admin``
+    is redirected). A Host header that is not a valid host gets a 400 instead of a
+    redirect. ``report_only=True`` logs the redirect it would have sent (event
+    ``https_redirect``) and serves the request.
+
+Configuration errors
+    Every bad option fails at construction with an
+    :class:`~headerware.options.OptionError` naming the option (``hsts_max_age``,
+    ``x_frame_options``, ...), the value and the fix.
 """
 
 from __future__ import annotations
@@ -103,16 +112,19 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from werkzeug.wsgi import get_host
-
-from .._headers import HeaderList, check_header, is_safe_value
+from .._headers import HOP_BY_HOP, is_json, is_safe_value, is_token
 from .._log import security_event
-from ..engine import Context, Layer, Response
+from ..core.layer import Layer, Response
+from ..options import OptionError, boolean, choice, seconds
+from ..paths import PathSet
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["DEFAULT_PERMISSIONS_POLICY", "SecurityHeaders"]
+    from ..core.context import Context
+    from ..core.layer import ResponseHead
+
+__all__ = ["DEFAULT_PERMISSIONS_POLICY", "SecurityHeaders", "render_permissions_policy"]
 
 ONE_YEAR = 31536000
 
@@ -168,6 +180,9 @@ _OPTIONS: dict[str, tuple[str, str | None, frozenset[str] | None]] = {
     ),
     "x_xss_protection": ("X-XSS-Protection", "0", frozenset({"0", "1", "1; mode=block"})),
 }
+_HSTS = "Strict-Transport-Security"
+#: Every header this layer may send, lower-case.
+_KNOWN = frozenset({header.lower() for header, _, _ in _OPTIONS.values()} | {_HSTS.lower()})
 
 _REFERRER_POLICIES = frozenset(
     {
@@ -196,28 +211,36 @@ _ORIGIN = re.compile(
     r"(https?|wss?)://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|(https?|wss?)://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
 )
 _HOST = re.compile(r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?\Z")
+#: Configured status -> (status for GET/HEAD, method-preserving status for the rest).
 _REDIRECT_STATUS = {
     301: ("301 Moved Permanently", "308 Permanent Redirect"),
     302: ("302 Found", "307 Temporary Redirect"),
     307: ("307 Temporary Redirect", "307 Temporary Redirect"),
     308: ("308 Permanent Redirect", "308 Permanent Redirect"),
 }
-#: What ``on_response`` notes about an app header, by name.
-_OTHER, _CONTENT_TYPE, _TOUCHED = 0, 1, 2
 #: Characters of a decoded path left as they are in a Location (WHATWG path segment).
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 #: The raw query string is already percent-encoded by the client: keep ``%``.
 _QUERY_SAFE = "/!$&'()*+,;=:@-._~?%"
 
+Headers = tuple[tuple[str, str], ...]
 
-def render_permissions_policy(policy: Mapping[str, Sequence[str] | str]) -> str:
+
+# -- option validators -----------------------------------------------------------------
+
+
+def render_permissions_policy(
+    policy: Mapping[str, Sequence[str] | str], *, option: str = "permissions_policy"
+) -> str:
     """``{"camera": [], "geolocation": ["self"]}`` -> ``camera=(), geolocation=(self)``."""
     parts = []
     for feature, allow in policy.items():
         if not isinstance(feature, str) or _FEATURE.match(feature) is None:
-            raise ValueError(
-                f"SecurityHeaders: permissions_policy: {feature!r} is not a feature name; "
-                "use lower-case names such as 'camera' or 'geolocation'"
+            raise OptionError(
+                option,
+                feature,
+                f"{feature!r} is not a feature name",
+                "use lower-case names such as 'camera' or 'geolocation'",
             )
         entries = [allow] if isinstance(allow, str) else list(allow)
         rendered = []
@@ -227,19 +250,18 @@ def render_permissions_policy(policy: Mapping[str, Sequence[str] | str]) -> str:
             elif isinstance(entry, str) and _ORIGIN.match(entry):
                 rendered.append(f'"{entry}"')
             else:
-                raise ValueError(
-                    f"SecurityHeaders: permissions_policy: {feature}={entry!r} is not an "
-                    "allowlist entry; use 'self', 'src', '*' or an origin like "
-                    "'https://example.com'"
+                raise OptionError(
+                    option,
+                    entry,
+                    f"{feature}={entry!r} is not an allowlist entry",
+                    "use 'self', 'src', '*' or an origin like 'https://example.com'",
                 )
-        if "*" in rendered:
-            parts.append(f"{feature}=*")
-        else:
-            parts.append(f"{feature}=({' '.join(rendered)})")
+        parts.append(f"{feature}=*" if "*" in rendered else f"{feature}=({' '.join(rendered)})")
     return ", ".join(parts)
 
 
 def _header_value(option: str, value: object) -> str | None:
+    """The value to send for one header option (``None``: send nothing)."""
     header, default, allowed = _OPTIONS[option]
     if value is None or value is False:
         return None
@@ -250,59 +272,116 @@ def _header_value(option: str, value: object) -> str | None:
     if option == "permissions_policy" and isinstance(value, Mapping):
         value = render_permissions_policy(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(
-            f"SecurityHeaders: {option}={value!r} is not a header value; give a string, "
-            "True for the default or None to send no header"
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} is not a header value",
+            "give a string, true for the default or none/false to send no header",
         )
-    check_header(header, value, option=f"SecurityHeaders: {option}")
+    if not is_safe_value(value):
+        raise OptionError(
+            option,
+            value,
+            f"the value of {header!r} contains a control character (CR, LF, ...) or a "
+            "non-latin-1 character",
+            "remove it",
+        )
     if allowed is not None and value.strip().lower() not in allowed:
-        hint = (
-            "; use Content-Security-Policy frame-ancestors to allow specific origins"
-            if option == "x_frame_options"
-            else ""
-        )
-        raise ValueError(
-            f"SecurityHeaders: {option}={value!r} is not a value browsers understand; "
-            f"use one of {sorted(allowed)}{hint}"
-        )
+        fix = f"use one of {sorted(allowed)}"
+        if option == "x_frame_options":
+            fix += "; use Content-Security-Policy frame-ancestors to allow specific origins"
+        raise OptionError(option, value, f"{value!r} is not a value browsers understand", fix)
     if option == "referrer_policy":
-        tokens = [token.strip().lower() for token in value.split(",")]
-        unknown = [token for token in tokens if token not in _REFERRER_POLICIES]
-        if unknown:
-            raise ValueError(
-                f"SecurityHeaders: referrer_policy={value!r}: {unknown[0]!r} is not a "
-                f"referrer policy; use one of {sorted(_REFERRER_POLICIES)}"
-            )
+        for token in value.split(","):
+            if token.strip().lower() not in _REFERRER_POLICIES:
+                raise OptionError(
+                    option,
+                    value,
+                    f"{token.strip()!r} is not a referrer policy",
+                    f"use one of {sorted(_REFERRER_POLICIES)}",
+                )
     return value
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
+def _hsts_value(
+    enabled: object, max_age: object, subdomains: object, preload: object
+) -> str | None:
+    """The Strict-Transport-Security value, or ``None`` when HSTS is off."""
+    enabled = boolean("hsts", enabled)
+    age = seconds(
+        "hsts_max_age", max_age, example=f"{ONE_YEAR} (one year; 0 makes browsers forget)"
+    )
+    subdomains = boolean("hsts_include_subdomains", subdomains)
+    preload = boolean("hsts_preload", preload)
+    if preload and not enabled:
+        raise OptionError(
+            "hsts_preload",
+            preload,
+            "hsts_preload=true with hsts=false",
+            "enable hsts or drop hsts_preload",
+        )
+    if preload and age < ONE_YEAR:
+        raise OptionError(
+            "hsts_preload",
+            preload,
+            f"hsts_preload=true needs hsts_max_age >= {ONE_YEAR} (one year), got {age}",
+            "raise hsts_max_age or set hsts_preload=false",
+        )
+    if preload and not subdomains:
+        raise OptionError(
+            "hsts_preload",
+            preload,
+            "hsts_preload=true needs hsts_include_subdomains=true (the preload list "
+            "requires includeSubDomains)",
+            "enable it or set hsts_preload=false",
+        )
+    if not enabled:
+        return None
+    return (
+        f"max-age={age}"
+        + ("; includeSubDomains" if subdomains else "")
+        + ("; preload" if preload else "")
     )
 
 
-#: Content-Type values apps send all the time -> variant offset (2: JSON), at import.
-_TYPE_INDEX = {
-    value: 2 if _is_json(value) else 0
-    for value in (
-        "application/json",
-        "application/json; charset=utf-8",
-        "application/json; charset=UTF-8",
-        "application/json;charset=utf-8",
-        "application/json;charset=UTF-8",
-        "application/problem+json",
-        "text/html",
-        "text/html; charset=utf-8",
-        "text/html; charset=UTF-8",
-        "text/html;charset=utf-8",
-        "text/html;charset=UTF-8",
-        "text/plain",
-        "text/plain; charset=utf-8",
-        "text/plain; charset=UTF-8",
-    )
-}
+def _header_names(option: str, names: object) -> tuple[str, ...]:
+    """A list of response header names (a bare string is refused)."""
+    if isinstance(names, str) or not isinstance(names, Collection):
+        raise OptionError(option, names, f"{names!r} is a string, not a list", f"write [{names!r}]")
+    for name in names:
+        if not isinstance(name, str) or not is_token(name) or name.lower() in HOP_BY_HOP:
+            raise OptionError(
+                option,
+                name,
+                f"{name!r} is not a valid header name",
+                "use letters, digits and !#$%&'*+-.^_`|~ only",
+            )
+    return tuple(names)
+
+
+def _json_names(json_headers: object) -> frozenset[str]:
+    """The lower-case names a JSON response gets."""
+    if json_headers is None:
+        return _KNOWN
+    names = frozenset(name.lower() for name in _header_names("json_headers", json_headers))
+    unknown = names - _KNOWN
+    if unknown:
+        raise OptionError(
+            "json_headers",
+            json_headers,
+            f"json_headers lists {sorted(unknown)[0]!r}, which this layer does not send",
+            f"use names from {sorted(_KNOWN)}",
+        )
+    return names
+
+
+def _port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise OptionError("https_port", value, f"{value!r} is not a TCP port number", "e.g. 443")
+    return value
+
+
+# -- the layer -------------------------------------------------------------------------
 
 
 class SecurityHeaders(Layer):
@@ -354,170 +433,64 @@ class SecurityHeaders(Layer):
             "x_permitted_cross_domain_policies": x_permitted_cross_domain_policies,
             "x_xss_protection": x_xss_protection,
         }
-        self._options: dict[str, Any] = {}
-        always: list[tuple[str, str]] = []
-        for option, raw in given.items():
-            value = _header_value(option, raw)
-            self._options[option] = value
-            if value is not None:
-                always.append((_OPTIONS[option][0], value))
-
-        hsts_value = self._hsts(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
-        secure_only = [("Strict-Transport-Security", hsts_value)] if hsts_value else []
-
-        if isinstance(remove_headers, str):
-            raise ValueError(
-                f"SecurityHeaders: remove_headers={remove_headers!r} is a string; give a "
-                "list of header names, e.g. ['X-Powered-By']"
-            )
-        for name in remove_headers:
-            check_header(name, "", option="SecurityHeaders: remove_headers")
-        self._removed = frozenset(name.lower() for name in remove_headers)
-        managed = {name.lower() for name, _ in always + secure_only}
-        clash = managed & self._removed
-        if clash:
-            raise ValueError(
-                f"SecurityHeaders: remove_headers lists {sorted(clash)[0]!r}, which this "
-                "layer also sends; disable that option or drop it from remove_headers"
-            )
-
-        known = {header.lower() for header, _, _ in _OPTIONS.values()}
-        known.add("strict-transport-security")
-        if json_headers is None:
-            json_names = known
-        else:
-            if isinstance(json_headers, str):
-                raise ValueError(
-                    f"SecurityHeaders: json_headers={json_headers!r} is a string; give a "
-                    "list of header names"
-                )
-            json_names = {name.lower() for name in json_headers}
-            unknown = json_names - known
-            if unknown:
-                raise ValueError(
-                    f"SecurityHeaders: json_headers lists {sorted(unknown)[0]!r}, which this "
-                    f"layer does not send; use names from {sorted(known)}"
-                )
-
-        if merge not in ("overwrite", "keep"):
-            raise ValueError(
-                f"SecurityHeaders: merge={merge!r}; use 'overwrite' (headerware's values win) "
-                "or 'keep' (the app's values win)"
-            )
-        self.merge = merge
-        self._overwrite = merge == "overwrite"
-
-        # The four header sets, indexed 2 * json + secure: tuples appended as they are.
-        def pick(json: bool, secure: bool) -> tuple[tuple[str, str], ...]:
-            items = always + (secure_only if secure else [])
-            return tuple(h for h in items if not json or h[0].lower() in json_names)
-
-        self._variants = tuple(
-            pick(json, secure) for json in (False, True) for secure in (False, True)
+        self._options = {option: _header_value(option, raw) for option, raw in given.items()}
+        self.hsts_value = _hsts_value(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
+        self.remove_headers = _header_names("remove_headers", remove_headers)
+        self.json_headers = (
+            None if json_headers is None else _header_names("json_headers", json_headers)
         )
-        # What overwrite mode drops from the app's list, for each set.
-        self._drops = tuple(
-            frozenset(name.lower() for name, _ in items) | self._removed for items in self._variants
-        )
-        # Header name (as spelled, canonical and lower-case) -> what the pass must note.
-        touched = managed | self._removed
-        kinds: dict[str, int] = {"content-length": _OTHER}
-        for lower in touched:
-            kinds[lower] = _TOUCHED
-        kinds["content-type"] = _CONTENT_TYPE
-        for lower, kind in list(kinds.items()):
-            kinds["-".join(part.capitalize() for part in lower.split("-"))] = kind
-        for name, _ in always + secure_only:
-            kinds[name] = _TOUCHED
-        for name in remove_headers:
-            kinds[name] = _TOUCHED
-        self._kinds = kinds
-        # The engine's shared scan: without any of these names, ``_on_clean``.
-        self._watched = frozenset(touched)
-        self._adds = frozenset(managed)
-
+        self.merge = choice("merge", merge, ("overwrite", "keep"))
+        self._build_profiles(_json_names(json_headers))
         self._setup_redirect(
             https_redirect, https_redirect_status, https_redirect_exempt, https_port
         )
-        if not self.https_redirect:
-            self._skip_hooks = frozenset({"on_request"})  # nothing to decide per request
-        self.report_only = bool(report_only)
-        self.hsts_value = hsts_value
-        self.remove_headers = tuple(remove_headers)
-        self.json_headers = None if json_headers is None else tuple(json_headers)
+        self.report_only = boolean("report_only", report_only)
+        self.handles_request = self.https_redirect  # nothing to decide per request
 
-    @staticmethod
-    def _hsts(enabled: bool, max_age: int, include_subdomains: bool, preload: bool) -> str | None:
-        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
-            raise ValueError(
-                f"SecurityHeaders: hsts_max_age={max_age!r} must be a number of seconds >= 0 "
-                f"(one year is {ONE_YEAR}; 0 tells browsers to forget the policy)"
+    def _build_profiles(self, json_names: frozenset[str]) -> None:
+        """Precompute the headers of each (JSON?, secure?) response profile."""
+        always = [
+            (_OPTIONS[option][0], value)
+            for option, value in self._options.items()
+            if value is not None
+        ]
+        secure_only = [(_HSTS, self.hsts_value)] if self.hsts_value else []
+        self._removed = tuple(dict.fromkeys(name.lower() for name in self.remove_headers))
+        clash = {name.lower() for name, _ in always + secure_only} & set(self._removed)
+        if clash:
+            raise OptionError(
+                "remove_headers",
+                list(self.remove_headers),
+                f"remove_headers lists {sorted(clash)[0]!r}, which this layer also sends",
+                "disable that option or drop it from remove_headers",
             )
-        if not enabled:
-            if preload:
-                raise ValueError(
-                    "SecurityHeaders: hsts_preload=True with hsts=False; enable hsts or "
-                    "drop hsts_preload"
-                )
-            return None
-        if preload and max_age < ONE_YEAR:
-            raise ValueError(
-                f"SecurityHeaders: hsts_preload=True needs hsts_max_age >= {ONE_YEAR} (one "
-                f"year), got {max_age}; raise hsts_max_age or set hsts_preload=False"
+        self._profiles: dict[tuple[bool, bool], Headers] = {
+            (json, secure): tuple(
+                (name, value)
+                for name, value in always + (secure_only if secure else [])
+                if not json or name.lower() in json_names
             )
-        if preload and not include_subdomains:
-            raise ValueError(
-                "SecurityHeaders: hsts_preload=True needs hsts_include_subdomains=True (the "
-                "preload list requires includeSubDomains); enable it or set "
-                "hsts_preload=False"
-            )
-        value = f"max-age={max_age}"
-        if include_subdomains:
-            value += "; includeSubDomains"
-        if preload:
-            value += "; preload"
-        return value
+            for json in (False, True)
+            for secure in (False, True)
+        }
 
     def _setup_redirect(
-        self, enabled: bool, status: int, exempt: Collection[str], port: int
+        self, enabled: object, status: object, exempt: object, port: object
     ) -> None:
-        if status not in _REDIRECT_STATUS:
-            raise ValueError(
-                f"SecurityHeaders: https_redirect_status={status!r}; use 301 or 308 "
-                "(permanent) or 302 or 307 (temporary)"
+        self.https_redirect = boolean("https_redirect", enabled)
+        self.https_redirect_status = choice("https_redirect_status", status, _REDIRECT_STATUS)
+        self._safe_status, self._unsafe_status = _REDIRECT_STATUS[self.https_redirect_status]
+        if isinstance(exempt, str) or not isinstance(exempt, Collection):
+            raise OptionError(
+                "https_redirect_exempt",
+                exempt,
+                f"{exempt!r} is a string, not a list of path patterns",
+                f"write [{exempt!r}]",
             )
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"SecurityHeaders: https_port={port!r} must be a TCP port number")
-        if isinstance(exempt, str):
-            raise ValueError(
-                f"SecurityHeaders: https_redirect_exempt={exempt!r} is a string; give a list "
-                "of paths"
-            )
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for path in exempt:
-            if not isinstance(path, str) or not path.startswith("/") or not is_safe_value(path):
-                raise ValueError(
-                    f"SecurityHeaders: https_redirect_exempt entry {path!r} must be a path "
-                    "starting with '/' (exact), or '/prefix/*' for everything under it"
-                )
-            if path.endswith("/*"):
-                prefixes.append(path[:-1])
-            elif "*" in path:
-                raise ValueError(
-                    f"SecurityHeaders: https_redirect_exempt entry {path!r}: '*' is only "
-                    "allowed as a final '/*' segment"
-                )
-            else:
-                exact.add(path)
-        self.https_redirect = bool(enabled)
-        self.https_redirect_status = status
-        self.https_redirect_exempt = tuple(exempt)
-        self.https_port = port
-        self._exempt_exact = frozenset(exact)
-        self._exempt_prefixes = tuple(prefixes)
-        self._safe_status, self._unsafe_status = _REDIRECT_STATUS[status]
-        self._port_suffix = "" if port == 443 else f":{port}"
+        self._exempt = PathSet(exempt, option="https_redirect_exempt")
+        self.https_redirect_exempt = self._exempt.patterns
+        self.https_port = _port(port)
+        self._port_suffix = "" if self.https_port == 443 else f":{self.https_port}"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -536,13 +509,9 @@ class SecurityHeaders(Layer):
     # -- request: the optional redirect ------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        if not self.https_redirect or ctx.environ.get("wsgi.url_scheme") == "https":
+        if ctx.is_secure or self._exempt.both(ctx):
             return None
-        path = ctx.path
-        if path in self._exempt_exact or path.startswith(self._exempt_prefixes):
-            return None
-        environ = ctx.environ
-        host = get_host(environ)
+        host = ctx.host
         if not host or _HOST.match(host) is None:
             security_event("https_redirect_bad_host", layer=self.name, host=host[:100])
             if self.report_only:
@@ -550,66 +519,36 @@ class SecurityHeaders(Layer):
             return Response.text("400 Bad Request", "Bad Request: invalid Host header\n")
         if not host.endswith("]") and ":" in host:
             host = host.rpartition(":")[0]  # the HTTP port; https_port replaces it
-        location = "https://" + host + self._port_suffix + quote(path.encode("latin-1"), _PATH_SAFE)
-        query = environ.get("QUERY_STRING")
+        path = ctx.root_path + ctx.raw_path
+        location = "https://" + host + self._port_suffix + quote(_bytes(path), _PATH_SAFE)
+        query = ctx.query_string
         if query:
-            location += "?" + quote(query.encode("latin-1"), _QUERY_SAFE)
-        method = ctx.method
-        status = self._safe_status if method in ("GET", "HEAD") else self._unsafe_status
+            location += "?" + quote(_bytes(query), _QUERY_SAFE)
+        status = self._safe_status if ctx.method in ("GET", "HEAD") else self._unsafe_status
         if self.report_only:
             security_event(
                 "https_redirect", layer=self.name, path=path[:200], status=status, report_only=True
             )
             return None
-        if not is_safe_value(location):  # unreachable by construction; never risk a header
-            return Response.text("400 Bad Request", "Bad Request\n")
         return Response.text(status, f"Redirecting to {location}\n", [("Location", location)])
 
-    # -- response: one pass over the app's headers ---------------------------------
+    # -- response: the profile's headers --------------------------------------------
 
-    def _on_clean(self, ctx: Context, headers: HeaderList, content_type: str | None) -> None:
-        # The engine's scan found none of our names: ``on_response`` without a hit.
-        index = 0
-        if content_type is not None:
-            offset = _TYPE_INDEX.get(content_type)
-            index = (2 if _is_json(content_type) else 0) if offset is None else offset
-        if ctx.environ.get("wsgi.url_scheme") == "https":
-            index += 1
-        headers.extend(self._variants[index])
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        for name in self._removed:
+            response.remove(name)
+        headers = self._profiles[is_json(response.content_type), ctx.is_secure]
+        if self.merge == "overwrite":
+            for name, value in headers:
+                response.set(name, value)
+        else:
+            for name, value in headers:
+                response.setdefault(name, value)
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
-        # Hot path: one pass, dict lookups only (the spellings were precomputed).
-        kinds = self._kinds
-        index = 0  # into self._variants: 2 * json + secure
-        hits = False
-        for name, value in headers:
-            kind = kinds.get(name)
-            if kind is None:  # an unusual spelling: classify its lower-case form
-                kind = kinds.get(name.lower(), _OTHER)
-            if kind == 1:  # _CONTENT_TYPE (a literal: no global lookup per header)
-                offset = _TYPE_INDEX.get(value)
-                index = (2 if _is_json(value) else 0) if offset is None else offset
-            elif kind:  # _TOUCHED
-                hits = True
-        if ctx.environ.get("wsgi.url_scheme") == "https":
-            index += 1
-        ours = self._variants[index]
-        if not hits:
-            headers.extend(ours)
-            return None
-        if self._overwrite:
-            drop = self._drops[index]
-            headers[:] = [h for h in headers if h[0].lower() not in drop]
-            headers.extend(ours)
-            return None
-        removed = self._removed
-        present = set()
-        kept = []
-        for item in headers:
-            lower = item[0].lower()
-            if lower not in removed:
-                kept.append(item)
-                present.add(lower)
-        kept.extend(h for h in ours if h[0].lower() not in present)
-        headers[:] = kept
-        return None
+
+def _bytes(text: str) -> bytes:
+    """A WSGI string as the bytes the client sent (latin-1), else UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")

@@ -1,12 +1,14 @@
-"""Sessions for any WSGI framework: a JSON mapping behind one environ key.
+"""Sessions for any WSGI framework: a JSON mapping published under one key.
 
 :class:`Sessions` (config name ``sessions``) gives every request a :class:`Session`,
-a ``MutableMapping[str, JSON]`` at ``environ["headerware.session"]``, read with
-:func:`get_session` (Flask: ``get_session(request.environ)``; Django:
-``get_session(request.META)``). Values must be JSON (``str``, ``int``, finite
-``float``, ``bool``, ``None``, lists and ``str``-keyed dicts of those): sessions are
-serialised with JSON only, never pickle, so a leaked key cannot become code
-execution. A non-JSON value raises ``TypeError`` where the application assigns it.
+a ``MutableMapping[str, JSON]`` published under ``headerware.session``
+(``environ["headerware.session"]``), read with :func:`get_session` (Flask:
+``get_session(request.environ)``; Django: ``get_session(request.META)``). Values must
+be JSON (``str``, ``int``, finite ``float``, ``bool``, ``None``, lists and
+``str``-keyed dicts of those): sessions are serialised with JSON only, never pickle,
+so a leaked key cannot become code execution. A non-JSON value raises ``TypeError``
+where the application assigns it. Other layers (CSRF token mode) read the same
+published session.
 
 Behaviour
     - *Lazy*: with the cookie store, nothing is parsed or verified until the
@@ -17,8 +19,8 @@ Behaviour
       ``regenerate()``, or a nested change of a list/dict value, detected by
       comparing JSON), or when ``refresh_interval`` has passed since the last write.
       Set ``session.modified = True`` to force a write.
-    - ``Vary: Cookie`` (merged with the shared helper) on every response whose session
-      was read, so no cache hands one user's page to another.
+    - ``Vary: Cookie`` (merged into the response's one ``Vary``) on every response
+      whose session was read, so no cache hands one user's page to another.
     - *Timeouts*: ``idle_timeout`` since the last write and ``absolute_timeout`` since
       the session began (login); an expired session reads as new and empty.
     - ``session.regenerate()``: a new session id (server-side) and a fresh cookie,
@@ -29,6 +31,14 @@ Behaviour
     - Tampered, unsigned, duplicated (conflicting) or malformed session cookies read as
       a new session and are logged (``session_rejected`` with the reason, never the
       value); an expired one is logged at INFO (``session_expired``).
+
+When the session is saved
+    In the response hook, i.e. once the application has started its response (for
+    WSGI: inside its ``start_response`` call). Flask, Django and most frameworks
+    finish with the session before they call ``start_response``, so everything they
+    changed is saved. A change made *after* ``start_response`` (while a streamed
+    body is being produced) comes too late for this response's ``Set-Cookie`` and
+    is not saved.
 
 Stores (``store=``)
     :class:`~headerware.stores.CookieStore` (default; the whole session in a signed,
@@ -42,11 +52,11 @@ Store failures are a ``503``, never a 500
     before the application runs and answered with ``503 Service Unavailable`` (JSON or
     HTML by Accept, ``Retry-After``), logged as ``session_store_unavailable``. Lazy
     loading would let the failure surface inside the application, where Flask or
-    Django would turn it into a 500 traceback. Saving happens after the application,
-    in the response hook: a failed save replaces the response with the same 503 (an
-    answer the client can retry) rather than pretend a login succeeded. A failure
-    never deletes anything already stored. The cookie store cannot fail, so it stays
-    lazy.
+    Django would turn it into a 500 traceback. Saving happens in the response hook:
+    a failed save replaces the whole response (status, headers and body, streamed
+    or not) with the same 503 (an answer the client can retry) rather than pretend
+    a login succeeded. A failure never deletes anything already stored. The cookie
+    store cannot fail, so it stays lazy.
 
 Options
     ``store=None`` (``CookieStore()``), ``secret_keys=None`` (newest first; ``None``
@@ -75,31 +85,31 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from werkzeug.http import dump_cookie
 
-from .._headers import merge_vary
 from .._log import logger, security_event
-from ..engine import Context, Layer, Response
+from ..core.layer import Layer, Response, ResponseHead
+from ..crypto import CookieSigner, KeysOption
+from ..memo import Memo
+from ..options import OptionError
+from ..responses import error_response
 from ..stores import CookieStore, ServerStore, StoreUnavailable, storage_key
-from .auth import error_response
-from .signing import CookieSigner
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
-    from .._headers import HeaderList
+    from ..core.context import Context
 
 __all__ = ["SESSION_KEY", "Session", "Sessions", "get_session"]
 
 #: What a session value may be (documentation; the mapping itself is typed ``Any``).
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 
-#: The environ key of the request's :class:`Session`.
+#: The published key of the request's :class:`Session`.
 SESSION_KEY = "headerware.session"
 _STATE_KEY = "sessions"
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _SCALARS = (str, int, bool, type(None))
 _UNAVAILABLE = "The session service is temporarily unavailable; please retry shortly."
+_COOKIE_NAME_FORBIDDEN = frozenset(' \t\r\n;,="()<>@:\\/[]?{}')
 
 
 def get_session(environ: WSGIEnvironment) -> Session:
@@ -158,9 +168,9 @@ class _Known(NamedTuple):
     secret: str | None
 
 
-#: Verified, well-formed session cookies by their whole signed value, per layer:
-#: a repeat skips the signature check, base64 and the shape checks (the timeouts are
-#: checked on every request). Bounded: cleared when full; only successes are kept.
+#: Decoded session cookies by their whole signed value, per layer (a bounded
+#: :class:`~headerware.memo.Memo`): a repeat skips the signature check, base64, JSON
+#: and the shape checks; the timeouts are checked on every request.
 _KNOWN_CACHE_SIZE = 512
 _KNOWN_MAX_LENGTH = 4096
 
@@ -303,6 +313,11 @@ class Session(MutableMapping[str, Any]):
             self.modified = True
         return self.csrf_secret_value
 
+    def current_csrf_secret(self) -> str | None:
+        """The session's CSRF secret if it has one (never creates it)."""
+        self._load()
+        return self.csrf_secret_value
+
     def changed(self) -> bool:
         """True when the session must be written: modified, or a nested value changed."""
         if self.modified:
@@ -319,15 +334,13 @@ class Sessions(Layer):
     """Framework-neutral JSON sessions in a signed cookie, SQLite or Redis."""
 
     name = "sessions"
-    # A save that fails after the application answered replaces its body with a 503.
-    changes_body = True
 
     def __init__(
         self,
         app: WSGIApplication | None = None,
         *,
         store: CookieStore | ServerStore | None = None,
-        secret_keys: str | bytes | Sequence[str | bytes] | None = None,
+        secret_keys: KeysOption = None,
         allow_dev_key: bool = False,
         salt: str = "headerware.session",
         cookie_name: str = "session",
@@ -340,94 +353,31 @@ class Sessions(Layer):
         refresh_interval: int | None = 86400,
     ) -> None:
         super().__init__(app)
-        if store is None:
-            store = CookieStore()
-        if not isinstance(store, (CookieStore, ServerStore)):
-            raise ValueError(
-                f"store: {store!r} is not a session store; use CookieStore(), "
-                "SQLiteStore(path) or RedisStore(url)"
-            )
-        self.store = store
-        self.server_side = isinstance(store, ServerStore)
-        self._server: ServerStore | None = store if isinstance(store, ServerStore) else None
-        if self._server is None:
-            # Only a server-side save can fail after the app answered (a 503 replacing
-            # the body): with the cookie store the engine needs no body wrapper.
-            self._skip_hooks = frozenset({"on_body"})
-        self._max_size = store.max_size if isinstance(store, CookieStore) else 4000
+        self.store = _check_store(store)
+        self._server: ServerStore | None = (
+            self.store if isinstance(self.store, ServerStore) else None
+        )
+        self.server_side = self._server is not None
+        self._max_size = self.store.max_size if isinstance(self.store, CookieStore) else 4000
         self._signer = CookieSigner(
             secret_keys,
             salt=salt + (".id" if self.server_side else ".data"),
             allow_dev_key=allow_dev_key,
         )
-        if (
-            not isinstance(cookie_name, str)
-            or not cookie_name
-            or any(char in cookie_name for char in ' \t\r\n;,="()<>@:\\/[]?{}')
-            or not cookie_name.isascii()
-        ):
-            raise ValueError(
-                f"cookie_name: {cookie_name!r} is not a valid cookie name; use letters, "
-                "digits, '-' and '_', e.g. 'session' or '__Host-session'"
-            )
-        same = _SAMESITE.get(str(samesite).lower())
-        if same is None:
-            raise ValueError(
-                f"samesite: {samesite!r} is not a SameSite value; use 'Lax' (default), "
-                "'Strict' or 'None'"
-            )
-        if secure not in (None, True, False):
-            raise ValueError(f"secure: {secure!r} must be None (follow HTTPS), True or False")
-        host_prefix = cookie_name.startswith("__Host-")
-        if host_prefix or cookie_name.startswith("__Secure-") or same == "None":
-            if secure is False:
-                raise ValueError(
-                    f"secure: False is impossible with cookie_name={cookie_name!r} and "
-                    f"samesite={same!r}: browsers drop such cookies without Secure; remove "
-                    "secure=False"
-                )
-            secure = True
-        if same == "None" and secure is not True:  # pragma: no cover - forced above
-            raise ValueError("samesite: 'None' needs secure=True")
-        if host_prefix and (domain is not None or path != "/"):
-            raise ValueError(
-                f"cookie_name: {cookie_name!r} (__Host- prefix) requires path='/' and no "
-                "domain; remove domain= and path="
-            )
-        if not isinstance(path, str) or not path.startswith("/") or ";" in path:
-            raise ValueError(f"path: {path!r} must start with '/' and contain no ';'")
-        if domain is not None and (not isinstance(domain, str) or ";" in domain or not domain):
-            raise ValueError(f"domain: {domain!r} is not a domain name; use e.g. 'example.com'")
-        for option, value in (
-            ("idle_timeout", idle_timeout),
-            ("absolute_timeout", absolute_timeout),
-            ("refresh_interval", refresh_interval),
-        ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ValueError(
-                    f"{option}: {value!r} is not a positive number of seconds; use e.g. "
-                    f"{option}=3600, or None to disable"
-                )
-        if (
-            refresh_interval is not None
-            and idle_timeout is not None
-            and (refresh_interval >= idle_timeout)
-        ):
-            raise ValueError(
-                f"refresh_interval: {refresh_interval} must be shorter than idle_timeout "
-                f"({idle_timeout}), or an active session would still time out"
-            )
-        self.cookie_name = cookie_name
-        self.secure = secure
-        self.samesite = same
-        self.domain = domain
-        self.path = path
-        self.idle_timeout = idle_timeout
-        self.absolute_timeout = absolute_timeout
-        self.refresh_interval = refresh_interval
-        self._known: dict[str, _Known] = {}
+        self.cookie_name = _check_cookie_name(cookie_name)
+        self.samesite = _check_samesite(samesite)
+        self.secure = _check_secure(secure, cookie_name, self.samesite)
+        self.domain, self.path = _check_scope(cookie_name, domain, path)
+        self.idle_timeout, self.absolute_timeout, self.refresh_interval = _check_timeouts(
+            idle_timeout, absolute_timeout, refresh_interval
+        )
+        #: Decoded cookie records by signed value (cookie store; see ``_decode_cookie``).
+        self._records: Memo[str, _Known | str] = Memo(
+            "sessions.cookie",
+            self._decode_cookie,
+            size=_KNOWN_CACHE_SIZE,
+            max_key_length=_KNOWN_MAX_LENGTH,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -453,10 +403,10 @@ class Sessions(Layer):
 
     def on_request(self, ctx: Context) -> Response | None:
         session = Session(self, ctx)
-        ctx.environ[SESSION_KEY] = session
+        ctx.publish(SESSION_KEY, session)
         ctx.state[_STATE_KEY] = session
         server = self._server
-        if server is None or "HTTP_COOKIE" not in ctx.environ:
+        if server is None or ctx.header("cookie") is None:
             return None
         # Server-side: load now, so an unreachable store is a 503 before the app runs.
         session_id = self._cookie_payload(session)
@@ -482,9 +432,8 @@ class Sessions(Layer):
     def _cookie_payload(self, session: Session) -> str | None:
         """The verified payload of the request's session cookie, or ``None``."""
         cookies = session._ctx.cookies
-        try:
-            raw = cookies[self.cookie_name]
-        except KeyError:
+        raw = cookies.get(self.cookie_name)
+        if raw is None:
             return None
         session.cookie_present = True
         if cookies.conflicting(self.cookie_name):
@@ -499,29 +448,14 @@ class Sessions(Layer):
     def _reject(self, session: Session, reason: str) -> None:
         session.invalid = True
         security_event("session_rejected", reason=reason, cookie=self.cookie_name)
-        return None
 
     def _check_record(self, text: str | bytes, session: Session) -> dict[str, Any] | None:
         """The decoded record when well-formed and within its timeouts, else ``None``."""
-        record = self._decode_record(text, session)
-        if record is None or not self._fresh(record["c"], record["t"], session):
-            return None
-        return record
-
-    def _decode_record(self, text: str | bytes, session: Session) -> dict[str, Any] | None:
-        """The decoded record when well-formed (timeouts not checked), else ``None``."""
-        try:
-            record = json.loads(text)
-        except ValueError:
+        record = _decode_record(text)
+        if record is None:
             self._reject(session, "malformed")
             return None
-        if (
-            type(record) is not dict
-            or type(record.get("d")) is not dict
-            or type(record.get("c")) is not int
-            or type(record.get("t")) is not int
-        ):
-            self._reject(session, "malformed")
+        if not self._fresh(record["c"], record["t"], session):
             return None
         return record
 
@@ -541,6 +475,34 @@ class Sessions(Layer):
         security_event("session_expired", level=logging.INFO, reason=reason)
         return False
 
+    def _decode_cookie(self, raw: str) -> _Known | str:
+        """A signed cookie-store value decoded, or the reason it is refused.
+
+        A pure function of ``raw`` (the keys never change), remembered in a bounded
+        memo: a client sends the same cookie on request after request.
+        """
+        payload, reason = self._signer.verify(raw)
+        if payload is None:
+            return reason
+        try:
+            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return "malformed"
+        record = _decode_record(text)
+        if record is None:
+            return "malformed"
+        data = record["d"]
+        secret = record.get("x")
+        flat = not _has_containers(data)
+        return _Known(
+            dict(data) if flat else {},
+            text,
+            None if flat else _dumps(data),
+            record["c"],
+            record["t"],
+            secret if isinstance(secret, str) else None,
+        )
+
     def _load_cookie_session(self, session: Session) -> dict[str, Any]:
         """Load on first use (cookie store; server-side sessions were loaded eagerly)."""
         if self._server is not None:
@@ -549,60 +511,26 @@ class Sessions(Layer):
         raw = cookies.get(self.cookie_name)
         if raw is None:
             return session._adopt(None)
-        known = self._known.get(raw)
-        if known is not None and not cookies.duplicates:
-            session.cookie_present = True
-            if not self._fresh(known.created, known.written, session):
-                return session._adopt(None)
-            return session._adopt_known(known)
-        payload = self._cookie_payload(session)
-        if payload is None:
+        session.cookie_present = True
+        if cookies.conflicting(self.cookie_name):
+            self._reject(session, "duplicate")
             return session._adopt(None)
-        try:
-            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
-        except (binascii.Error, ValueError):
-            self._reject(session, "malformed")
+        known = self._records(raw)
+        if isinstance(known, str):
+            self._reject(session, known)
             return session._adopt(None)
-        record = self._decode_record(text, session)
-        if record is None:
+        if not self._fresh(known.created, known.written, session):
             return session._adopt(None)
-        if len(raw) <= _KNOWN_MAX_LENGTH:
-            self._remember(raw, text, record)
-        if not self._fresh(record["c"], record["t"], session):
-            return session._adopt(None)
-        return session._adopt(record)
-
-    def _remember(self, raw: str, text: str, record: dict[str, Any]) -> None:
-        """Keep a verified, well-formed record for the next request with this cookie."""
-        data = record["d"]
-        secret = record.get("x")
-        flat = not _has_containers(data)
-        known = _Known(
-            dict(data) if flat else {},
-            text,
-            None if flat else _dumps(data),
-            record["c"],
-            record["t"],
-            secret if isinstance(secret, str) else None,
-        )
-        cache = self._known
-        if len(cache) >= _KNOWN_CACHE_SIZE:
-            cache.clear()
-        cache[raw] = known
+        return session._adopt_known(known)
 
     # -- response --------------------------------------------------------------------
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
         session: Session | None = ctx.state.get(_STATE_KEY)
         if session is None or session._data is None:
-            return None  # never touched: the response is left as it is
+            return  # never touched: the response is left as it is
         if session.accessed:
-            for name, _ in headers:
-                if len(name) == 4 and name.lower() == "vary":
-                    merge_vary(headers, ("Cookie",))
-                    break
-            else:
-                headers.append(("Vary", "Cookie"))  # what merge_vary does with no Vary
+            response.merge_vary("Cookie")
         now = 0
         if session.changed() or session.regenerated:
             write = True
@@ -613,42 +541,30 @@ class Sessions(Layer):
             write = False
         if not write:
             if session.invalid and session.cookie_present:
-                headers.append(("Set-Cookie", self._deletion(ctx)))
-            return None
+                response.add("Set-Cookie", self._deletion(ctx))
+            return
         try:
-            self._save(ctx, session, headers, now or _now())
-            return None
+            self._save(ctx, session, response, now or _now())
         except StoreUnavailable as exc:
-            response = self._unavailable(ctx, "save", exc)
-            headers[:] = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
-            ctx.state["sessions.failed"] = response.body
-            ctx.drop_body = True
-            ctx.buffer_body(self)
-            return response.status
+            self._replace_with_unavailable(ctx, response, exc)
 
-    def on_body(
-        self, ctx: Context, status: str, headers: HeaderList, chunks: list[bytes]
-    ) -> tuple[str, HeaderList, list[bytes]]:
-        body: bytes | None = ctx.state.get("sessions.failed")
-        if body is None:  # pragma: no cover - only called after a failed save
-            return status, headers, chunks
-        if ctx.environ.get("REQUEST_METHOD") != "HEAD":
-            ctx.drop_body = False
-        return status, [*headers, ("Content-Length", str(len(body)))], [body]
+    def _replace_with_unavailable(
+        self, ctx: Context, response: ResponseHead, exc: StoreUnavailable
+    ) -> None:
+        """The application's response (head and body, streamed or not) becomes a 503."""
+        error = self._unavailable(ctx, "save", exc)
+        # Nothing of the application's answer survives: not its cookies, not its
+        # headers; layers outside this one still add theirs.
+        response.replace(error)
+        if ctx.method == "HEAD":
+            response.drop_body()
 
-    def _save(self, ctx: Context, session: Session, headers: HeaderList, now: int) -> None:
+    def _save(self, ctx: Context, session: Session, response: ResponseHead, now: int) -> None:
         data = session._data
         assert data is not None
-        server = self._server
         if not data and session.csrf_secret_value is None:
-            # An empty session is no session: delete what the client and store hold.
-            if server is not None:
-                for old in (session.session_id, session.old_id):
-                    if old is not None:
-                        server.delete(storage_key(old))
-            if session.cookie_present:
-                headers.append(("Set-Cookie", self._deletion(ctx)))
-            return None
+            self._delete(ctx, session, response)
+            return
         created = (
             now
             if (session.new or session.regenerated or not session.created)
@@ -662,23 +578,10 @@ class Sessions(Layer):
         except (TypeError, ValueError) as exc:
             # A nested value changed in place into something that is not JSON.
             logger.error("session not saved: %s", exc, extra={"hw_event": "session_not_json"})
-            return None
+            return
         max_age = self._max_age(created, now)
-        if server is not None:
-            if session.session_id is None:
-                session.session_id = secrets.token_urlsafe(32)
-            server.set(storage_key(session.session_id), text, max_age)
-            if session.old_id is not None and session.old_id != session.session_id:
-                # The new record is safe; dropping the old one must not fail the request.
-                try:
-                    server.delete(storage_key(session.old_id))
-                except StoreUnavailable as exc:
-                    logger.error(
-                        "session store: old session not deleted after regenerate (%s)",
-                        exc,
-                        extra={"hw_event": "session_store_unavailable"},
-                    )
-            value = self._signer.sign(session.session_id)
+        if self._server is not None:
+            value = self._store_record(session, text, max_age)
         else:
             payload = base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=")
             value = self._signer.sign(payload.decode("ascii"))
@@ -701,9 +604,37 @@ class Sessions(Layer):
                 size=len(cookie),
                 limit=self._max_size,
             )
-            return None  # the client keeps its previous cookie
-        headers.append(("Set-Cookie", cookie))
-        return None
+            return  # the client keeps its previous cookie
+        response.add("Set-Cookie", cookie)
+
+    def _delete(self, ctx: Context, session: Session, response: ResponseHead) -> None:
+        """An empty session is no session: delete what the client and store hold."""
+        server = self._server
+        if server is not None:
+            for old in (session.session_id, session.old_id):
+                if old is not None:
+                    server.delete(storage_key(old))
+        if session.cookie_present:
+            response.add("Set-Cookie", self._deletion(ctx))
+
+    def _store_record(self, session: Session, text: str, max_age: int | None) -> str:
+        """Write a server-side record; the signed session id for the cookie."""
+        server = self._server
+        assert server is not None
+        if session.session_id is None:
+            session.session_id = secrets.token_urlsafe(32)
+        server.set(storage_key(session.session_id), text, max_age)
+        if session.old_id is not None and session.old_id != session.session_id:
+            # The new record is safe; dropping the old one must not fail the request.
+            try:
+                server.delete(storage_key(session.old_id))
+            except StoreUnavailable as exc:
+                logger.error(
+                    "session store: old session not deleted after regenerate (%s)",
+                    exc,
+                    extra={"hw_event": "session_store_unavailable"},
+                )
+        return self._signer.sign(session.session_id)
 
     def _max_age(self, created: int, now: int) -> int | None:
         ages = []
@@ -739,3 +670,130 @@ class Sessions(Layer):
             path=ctx.path,
         )
         return error_response(ctx, "503 Service Unavailable", _UNAVAILABLE, [("Retry-After", "5")])
+
+
+def _decode_record(text: str | bytes) -> dict[str, Any] | None:
+    """The stored record ``{"d": data, "c": created, "t": written[, "x": secret]}``
+    when well-formed (timeouts not checked), else ``None``."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if (
+        type(record) is not dict
+        or type(record.get("d")) is not dict
+        or type(record.get("c")) is not int
+        or type(record.get("t")) is not int
+    ):
+        return None
+    return record
+
+
+# -- option checks --------------------------------------------------------------------
+
+
+def _check_store(store: object) -> CookieStore | ServerStore:
+    if store is None:
+        return CookieStore()
+    if not isinstance(store, (CookieStore, ServerStore)):
+        raise OptionError(
+            "store",
+            store,
+            f"{store!r} is not a session store",
+            "use CookieStore(), SQLiteStore(path) or RedisStore(url)",
+        )
+    return store
+
+
+def _check_cookie_name(cookie_name: object) -> str:
+    if (
+        not isinstance(cookie_name, str)
+        or not cookie_name
+        or not cookie_name.isascii()
+        or any(char in _COOKIE_NAME_FORBIDDEN for char in cookie_name)
+    ):
+        raise OptionError(
+            "cookie_name",
+            cookie_name,
+            f"{cookie_name!r} is not a valid cookie name",
+            "use letters, digits, '-' and '_', e.g. 'session' or '__Host-session'",
+        )
+    return cookie_name
+
+
+def _check_samesite(samesite: object) -> str:
+    same = _SAMESITE.get(str(samesite).lower())
+    if same is None:
+        raise OptionError(
+            "samesite",
+            samesite,
+            f"{samesite!r} is not a SameSite value",
+            "use 'Lax' (default), 'Strict' or 'None'",
+        )
+    return same
+
+
+def _check_secure(secure: object, cookie_name: str, samesite: str) -> bool | None:
+    """``secure`` as given, forced to True where browsers demand Secure."""
+    if secure not in (None, True, False):
+        raise OptionError(
+            "secure", secure, f"{secure!r} must be None (follow HTTPS), True or False"
+        )
+    if cookie_name.startswith(("__Host-", "__Secure-")) or samesite == "None":
+        if secure is False:
+            raise OptionError(
+                "secure",
+                secure,
+                f"False is impossible with cookie_name={cookie_name!r} and "
+                f"samesite={samesite!r}: browsers drop such cookies without Secure",
+                "remove secure=False",
+            )
+        return True
+    return secure
+
+
+def _check_scope(cookie_name: str, domain: object, path: object) -> tuple[str | None, str]:
+    if not isinstance(path, str) or not path.startswith("/") or ";" in path:
+        raise OptionError("path", path, f"{path!r} must start with '/' and contain no ';'")
+    if domain is not None and (not isinstance(domain, str) or ";" in domain or not domain):
+        raise OptionError(
+            "domain", domain, f"{domain!r} is not a domain name", "use e.g. 'example.com'"
+        )
+    if cookie_name.startswith("__Host-") and (domain is not None or path != "/"):
+        raise OptionError(
+            "cookie_name",
+            cookie_name,
+            f"{cookie_name!r} (__Host- prefix) requires path='/' and no domain",
+            "remove domain= and path=",
+        )
+    return domain, path
+
+
+def _check_timeouts(
+    idle_timeout: object, absolute_timeout: object, refresh_interval: object
+) -> tuple[int | None, int | None, int | None]:
+    checked: list[int | None] = []
+    for option, value in (
+        ("idle_timeout", idle_timeout),
+        ("absolute_timeout", absolute_timeout),
+        ("refresh_interval", refresh_interval),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise OptionError(
+                option,
+                value,
+                f"{value!r} is not a positive number of seconds",
+                f"use e.g. {option}=3600, or None to disable",
+            )
+        checked.append(value)
+    idle, absolute, refresh = checked
+    if refresh is not None and idle is not None and refresh >= idle:
+        raise OptionError(
+            "refresh_interval",
+            refresh,
+            f"{refresh} must be shorter than idle_timeout ({idle}), or an active session "
+            "would still time out",
+        )
+    return idle, absolute, refresh

@@ -2,7 +2,7 @@
 
 The whole session travels in the cookie: the JSON record, base64url-encoded and
 signed with itsdangerous (HMAC-SHA256, key rotation, derived keys precomputed at
-start-up by :class:`headerware.layers.signing.CookieSigner`). Nothing is kept on the
+start-up by :class:`headerware.crypto.CookieSigner`). Nothing is kept on the
 server, so any number of workers and hosts share sessions with no set-up; the price
 is that the client can read (not change) the data, and a session cannot be revoked
 before its timeouts end it. Use a server-side store for either.
@@ -17,6 +17,8 @@ before its timeouts end it. Use a server-side store for either.
 from __future__ import annotations
 
 from typing import ClassVar
+
+from ..options import OptionError
 
 __all__ = ["CookieStore"]
 
@@ -37,10 +39,12 @@ class CookieStore:
             or not isinstance(max_size, int)
             or not (256 <= max_size <= _BROWSER_LIMIT)
         ):
-            raise ValueError(
-                f"CookieStore max_size: {max_size!r} is out of range; use a byte count "
-                f"between 256 and {_BROWSER_LIMIT} (browsers drop longer cookies), or a "
-                "server-side store for larger sessions"
+            raise OptionError(
+                "max_size",
+                max_size,
+                f"{max_size!r} is out of range for a CookieStore",
+                f"use a byte count between 256 and {_BROWSER_LIMIT} (browsers drop longer "
+                "cookies), or a server-side store for larger sessions",
             )
         self.max_size = max_size
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..options import OptionError
 from . import ServerStore, StoreUnavailable
 
 __all__ = ["RedisStore"]
@@ -38,28 +39,35 @@ class RedisStore(ServerStore):
         try:
             import redis
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-            raise ValueError(
-                "RedisStore needs redis-py; install it with `pip install headerware[redis]`"
+            raise OptionError(
+                "url",
+                _redact(url),
+                "RedisStore needs redis-py",
+                "install it with `pip install headerware[redis]`",
             ) from exc
         if (
             isinstance(socket_timeout, bool)
             or not isinstance(socket_timeout, (int, float))
             or not (0 < socket_timeout <= 30)
         ):
-            raise ValueError(
-                f"RedisStore socket_timeout: {socket_timeout!r} is not a bounded wait; use "
-                "seconds between 0 and 30"
+            raise OptionError(
+                "socket_timeout",
+                socket_timeout,
+                f"{socket_timeout!r} is not a bounded wait",
+                "use seconds between 0 and 30",
             )
         if not isinstance(prefix, str) or not prefix:
-            raise ValueError(
-                f"RedisStore prefix: {prefix!r} must be a non-empty string, e.g. 'myapp:session:'"
+            raise OptionError(
+                "prefix", prefix, f"{prefix!r} must be a non-empty string", "e.g. 'myapp:session:'"
             )
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         if client is None:
             if not url or urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
-                raise ValueError(
-                    f"RedisStore url: {_redact(url)!r} is not a Redis URL; use e.g. "
-                    "'redis://127.0.0.1:6379/0'"
+                raise OptionError(
+                    "url",
+                    _redact(url),
+                    f"{_redact(url)!r} is not a Redis URL",
+                    "use e.g. 'redis://127.0.0.1:6379/0'",
                 )
             client = redis.Redis.from_url(
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from .._log import logger
+from ..options import OptionError
 from . import ServerStore, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
@@ -48,30 +49,23 @@ class SQLiteStore(ServerStore):
         table: str = "headerware_sessions",
         purge_every: int = 500,
     ) -> None:
-        path = os.fspath(path)
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise ValueError(
-                f"SQLiteStore path: {path!r} cannot be shared by worker processes; give "
-                "the path of a file, e.g. SQLiteStore('/var/lib/myapp/sessions.db')"
-            )
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not (0 < timeout <= 60)
-        ):
-            raise ValueError(
-                f"SQLiteStore timeout: {timeout!r} is not a bounded wait; use seconds "
-                "between 0 and 60 (the default 2.0 suits most sites)"
-            )
-        if _IDENTIFIER.match(table) is None:
-            raise ValueError(
-                f"SQLiteStore table: {table!r} is not a plain SQL identifier; use letters, "
-                "digits and underscores"
+        path = _check_path(path)
+        self.timeout = _check_timeout(timeout)
+        if not isinstance(table, str) or _IDENTIFIER.match(table) is None:
+            raise OptionError(
+                "table",
+                table,
+                f"{table!r} is not a plain SQL identifier",
+                "use letters, digits and underscores",
             )
         if isinstance(purge_every, bool) or not isinstance(purge_every, int) or purge_every < 1:
-            raise ValueError(f"SQLiteStore purge_every: {purge_every!r} must be a positive integer")
+            raise OptionError(
+                "purge_every",
+                purge_every,
+                f"{purge_every!r} must be a positive integer",
+                "e.g. 500",
+            )
         self.path = str(Path(path).resolve())
-        self.timeout = float(timeout)
         self.table = table
         self.purge_every = purge_every
         self._local = threading.local()
@@ -85,7 +79,11 @@ class SQLiteStore(ServerStore):
         )
         self._sql_delete = f"DELETE FROM {table} WHERE key = ?"
         self._sql_purge = f"DELETE FROM {table} WHERE expires IS NOT NULL AND expires <= ?"
-        # Create the file and table at start-up, so a bad path fails now, not per request.
+        self._create_table()
+
+    def _create_table(self) -> None:
+        """Create the file and table at start-up, so a bad path fails now, not per request."""
+        table = self.table
         try:
             connection = self._connect()
             try:
@@ -97,9 +95,11 @@ class SQLiteStore(ServerStore):
             finally:
                 connection.close()
         except sqlite3.Error as exc:
-            raise ValueError(
-                f"SQLiteStore path: cannot open {self.path!r} as an SQLite database ({exc}); "
-                "check that the directory exists and is writable by the workers"
+            raise OptionError(
+                "path",
+                self.path,
+                f"cannot open {self.path!r} as an SQLite database ({exc})",
+                "check that the directory exists and is writable by the workers",
             ) from exc
 
     def _connect(self) -> sqlite3.Connection:
@@ -152,3 +152,30 @@ class SQLiteStore(ServerStore):
 
     def describe(self) -> dict[str, object]:
         return {"store": "SQLiteStore", "path": self.path, "timeout": self.timeout}
+
+
+def _check_path(path: str | os.PathLike[str]) -> str:
+    path = os.fspath(path)
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise OptionError(
+            "path",
+            path,
+            f"{path!r} cannot be shared by worker processes",
+            "give the path of a file, e.g. SQLiteStore('/var/lib/myapp/sessions.db')",
+        )
+    return path
+
+
+def _check_timeout(timeout: object) -> float:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not (0 < timeout <= 60)
+    ):
+        raise OptionError(
+            "timeout",
+            timeout,
+            f"{timeout!r} is not a bounded wait",
+            "use seconds between 0 and 60 (the default 2.0 suits most sites)",
+        )
+    return float(timeout)

@@ -28,8 +28,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from headerware._headers import HeaderList
-from headerware.engine import Context, Layer, Response, Stack
+from headerware import Context, Layer, Response, ResponseHead, Stack
 from headerware.layers.cookies import CookiePolicy
 from headerware.layers.cors import CORS
 from headerware.layers.csp import ContentSecurityPolicy, csp_nonce
@@ -96,15 +95,14 @@ class Boom(Layer):
             raise RuntimeError("layer bug in on_request (fault injection)")
         return None
 
-    def on_response(self, ctx: Context, status: str, headers: HeaderList) -> str | None:
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
         if ctx.path == "/boom/response":
             raise RuntimeError("layer bug in on_response (fault injection)")
-        return None
 
 
-def request_tag(environ: WSGIEnvironment) -> str | None:
+def request_tag(ctx: Context) -> str | None:
     """A per-request header value whose callable raises on ``/boom/callback``."""
-    if environ.get("PATH_INFO") == "/boom/callback":
+    if ctx.path == "/boom/callback":
         raise RuntimeError("callback bug (fault injection)")
     return "tagged"
 

@@ -1,0 +1,282 @@
+"""The public layer protocol: :class:`Layer`, :class:`Response` and :class:`ResponseHead`.
+
+A layer is an object with options validated and precomputed in ``__init__`` and up
+to two hooks; every built-in layer uses exactly this protocol and nothing else.
+
+``on_request(ctx) -> Response | None``
+    Runs before the application, in stack order. It reads the request through the
+    :class:`~headerware.core.context.Context` and may change what the application
+    sees (``ctx.set_header``, ``ctx.publish``), or return a :class:`Response` to
+    answer without calling the application (a 401, a CORS preflight, a redirect).
+``on_response(ctx, response) -> None``
+    Runs in reverse stack order once the status and headers are known (the
+    application's, or an early :class:`Response`'s). ``response`` is a
+    :class:`ResponseHead`: the status, the header list with ``get`` / ``has`` /
+    ``set`` / ``add`` / ``setdefault`` / ``remove`` / ``merge_vary``, and the body
+    controls ``hold_body`` / ``replace_body`` / ``drop_body``.
+
+A hook that raises is isolated by the engine: the client gets a logged 500 that
+still carries the other layers' headers. The engine calls only the hooks a layer
+overrides; a layer whose options leave a hook with nothing to do says so in
+``__init__`` (``self.handles_request = False``) and the engine never calls it.
+
+A layer is also ordinary middleware: ``Layer(app, ...)`` wraps ``app`` in a
+one-layer :class:`~headerware.stack.Stack`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._headers import HeaderList, merge_vary
+
+if TYPE_CHECKING:
+    from .context import Context
+
+__all__ = ["BodyHook", "Layer", "Response", "ResponseHead"]
+
+
+class Response:
+    """A complete response decided by a layer instead of calling the application."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: str, headers: HeaderList | None = None, body: bytes = b"") -> None:
+        self.status = status
+        self.headers: HeaderList = list(headers) if headers else []
+        self.body = body
+
+    @classmethod
+    def _with(
+        cls, status: str, content_type: str, body: bytes, headers: HeaderList | None
+    ) -> Response:
+        base = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        return cls(status, base + (headers or []), body)
+
+    @classmethod
+    def text(cls, status: str, message: str, headers: HeaderList | None = None) -> Response:
+        """A ``text/plain`` response with ``message`` as its body."""
+        return cls._with(status, "text/plain; charset=utf-8", message.encode("utf-8"), headers)
+
+    @classmethod
+    def json(cls, status: str, data: Any, headers: HeaderList | None = None) -> Response:
+        """An ``application/json`` response with ``data`` serialised as its body."""
+        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        return cls._with(status, "application/json", body, headers)
+
+    @classmethod
+    def html(cls, status: str, markup: str, headers: HeaderList | None = None) -> Response:
+        """A ``text/html`` response with ``markup`` as its body."""
+        return cls._with(status, "text/html; charset=utf-8", markup.encode("utf-8"), headers)
+
+    @classmethod
+    def empty(cls, status: str, headers: HeaderList | None = None) -> Response:
+        """A response without a body (204, 304, a redirect)."""
+        return cls(status, headers, b"")
+
+
+#: Called with the complete body (a list of byte strings) of a held response.
+BodyHook = Callable[["ResponseHead", list[bytes]], None]
+
+
+class ResponseHead:
+    """The status and headers of a response on their way out, and its body controls.
+
+    ``headers`` is the response's own list of ``(name, value)`` tuples (a fresh copy
+    of the application's); the methods keep it valid: names compare
+    case-insensitively, ``Set-Cookie`` and ``Vary`` may repeat, ``merge_vary`` folds
+    every ``Vary`` into one token list.
+    """
+
+    __slots__ = ("_names", "body", "body_dropped", "body_hooks", "headers", "status")
+
+    def __init__(self, status: str, headers: HeaderList) -> None:
+        self.status = status
+        self.headers = headers
+        self._names: set[str] | None = None
+        #: ``hold_body`` callbacks, in the order the layers asked.
+        self.body_hooks: list[BodyHook] | None = None
+        #: A replacement body set by ``replace_body`` (``None``: the application's).
+        self.body: list[bytes] | None = None
+        self.body_dropped = False
+
+    # --- status --------------------------------------------------------------------
+
+    @property
+    def status_code(self) -> int:
+        """The status as a number (``0`` when the status line is malformed)."""
+        code = self.status[:3]
+        return int(code) if code.isdigit() else 0
+
+    # --- headers -------------------------------------------------------------------
+
+    def _lower_names(self) -> set[str]:
+        names = self._names
+        if names is None:
+            names = self._names = {name.lower() for name, _ in self.headers}
+        return names
+
+    def has(self, name: str) -> bool:
+        """True when a header ``name`` (lower-case) is present."""
+        return name in self._lower_names()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name`` (lower-case), or ``default``."""
+        if name not in self._lower_names():
+            return default
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of header ``name`` (lower-case), in order."""
+        if name not in self._lower_names():
+            return []
+        return [value for key, value in self.headers if key.lower() == name]
+
+    @property
+    def content_type(self) -> str | None:
+        """The ``Content-Type`` header, or ``None``."""
+        return self.get("content-type")
+
+    def add(self, name: str, value: str) -> None:
+        """Append a header (another one of the same name may exist)."""
+        self.headers.append((name, value))
+        if self._names is not None:
+            self._names.add(name.lower())
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every ``name`` header with one (appended when absent)."""
+        lower = name.lower()
+        if lower in self._lower_names():
+            self.headers[:] = [item for item in self.headers if item[0].lower() != lower]
+        self.headers.append((name, value))
+        self._lower_names().add(lower)
+
+    def setdefault(self, name: str, value: str) -> bool:
+        """Add the header unless one of that name is present; True when added."""
+        names = self._lower_names()
+        lower = name.lower()
+        if lower in names:
+            return False
+        self.headers.append((name, value))
+        names.add(lower)
+        return True
+
+    def remove(self, name: str) -> bool:
+        """Remove every header ``name`` (any case); True when there was one."""
+        lower = name.lower()
+        names = self._lower_names()
+        if lower not in names:
+            return False
+        self.headers[:] = [item for item in self.headers if item[0].lower() != lower]
+        names.discard(lower)
+        return True
+
+    def remove_if(self, keep: Callable[[str, str], bool]) -> None:
+        """Keep only the headers for which ``keep(name, value)`` is true."""
+        self.headers[:] = [item for item in self.headers if keep(item[0], item[1])]
+        self._names = None
+
+    def replace_all(self, headers: HeaderList) -> None:
+        """Replace the whole header list (a layer that rewrote many headers at once)."""
+        self.headers[:] = headers
+        self._names = None
+
+    def merge_vary(self, *tokens: str) -> None:
+        """Merge ``tokens`` into the one ``Vary`` header (case-insensitive, ``*`` wins)."""
+        merge_vary(self.headers, tokens)
+        if self._names is not None:
+            self._names.add("vary")
+
+    # --- body ----------------------------------------------------------------------
+
+    def hold_body(self, hook: BodyHook) -> None:
+        """Ask for the complete body: ``hook(response, chunks)`` runs before anything
+        is sent, when the application's body is already in memory (a list or tuple).
+        A streamed body is never held: it goes out unchanged and the hook never runs.
+        In the hook, the head (status, headers) and body may still change."""
+        if self.body_hooks is None:
+            self.body_hooks = [hook]
+        else:
+            self.body_hooks.append(hook)
+
+    def replace_body(self, body: bytes | Iterable[bytes]) -> None:
+        """Send ``body`` instead of the application's (Content-Length is updated)."""
+        chunks = [body] if isinstance(body, bytes) else list(body)
+        self.body = chunks
+        self.body_dropped = False
+        self.set("Content-Length", str(sum(len(chunk) for chunk in chunks)))
+
+    def replace(self, response: Response) -> None:
+        """Answer with ``response`` instead: its status, headers and body (a refusal
+        decided after the application answered, e.g. a 503 when a save failed).
+        Body hooks that inner layers registered are dropped: they asked for the
+        application's body, which is no longer sent; outer layers still run."""
+        self.status = response.status
+        self.replace_all(list(response.headers))
+        self.body_hooks = None
+        self.replace_body(response.body)
+
+    def drop_body(self) -> None:
+        """Send no body at all (a 304, a HEAD): the application's is discarded."""
+        self.body_dropped = True
+        self.body = None
+
+    def __repr__(self) -> str:
+        return f"ResponseHead({self.status!r}, {self.headers!r})"
+
+
+class Layer:
+    """Base class of every headerware layer, built-in or not.
+
+    Subclasses validate and precompute their options in ``__init__`` (calling
+    ``super().__init__(app)``), override the hooks they need, and never keep
+    per-request state on ``self`` (use ``ctx.state``).
+    """
+
+    #: The layer's name in stack listings, configuration files and log records.
+    name: ClassVar[str] = "layer"
+    #: Builds the one-layer stack that runs a layer as middleware: set by the server
+    #: side (:mod:`headerware.stack`) when it is imported, so the core needs no adapter.
+    middleware: ClassVar[Callable[[list[Layer], Any], Any] | None] = None
+
+    app: Any
+
+    def __init__(self, app: Any = None) -> None:
+        self.app = app
+        self._stack: Any = None
+        cls = type(self)
+        #: Whether the engine calls ``on_request`` / ``on_response`` for this layer:
+        #: true when the class overrides the hook; a layer may turn one off in
+        #: ``__init__`` when its options leave it nothing to do.
+        self.handles_request = cls.on_request is not Layer.on_request
+        self.handles_response = cls.on_response is not Layer.on_response
+
+    def on_request(self, ctx: Context) -> Response | None:
+        """Inspect or change the request; return a :class:`Response` to answer early."""
+        return None
+
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        """Inspect or change the response's status, headers and body."""
+
+    def describe(self) -> dict[str, Any]:
+        """The effective options, for ``headerware check-config`` and debugging."""
+        return {}
+
+    def __call__(self, *args: Any) -> Any:
+        """Run as ordinary middleware around ``self.app`` (a one-layer stack)."""
+        stack = self._stack
+        if stack is None:
+            if self.app is None:
+                raise TypeError(
+                    f"{type(self).__name__} was created without an application; pass the "
+                    "app as the first argument, or put the layer in a Stack"
+                )
+            if Layer.middleware is None:
+                raise TypeError("import headerware (or headerware.stack) to run layers")
+            stack = self._stack = Layer.middleware([self], self.app)
+        return stack(*args)
