@@ -46,8 +46,11 @@ Writer = Callable[[Environ], None]
 
 
 def make_wsgi_app(read_user: Reader | None = None, write_user: Writer | None = None) -> WSGIApp:
-    """A plain WSGI callable; ``read_user``/``write_user`` reach the session if any."""
-    text_headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "13")]
+    """A plain WSGI callable; ``read_user``/``write_user`` reach the session if any.
+
+    Its pages are HTML, like Flask's default: the documents a CSP nonce is for.
+    """
+    text_headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "13")]
     json_body = b'{"message":"Hello JSON!"}'
     json_headers = [
         ("Content-Type", "application/json"),

@@ -52,9 +52,9 @@ def is_safe_value(value: str) -> bool:
     return True
 
 
-def check_header(name: str, value: str, *, option: str = "header") -> None:
-    """Raise :class:`~headerware.options.OptionError` naming ``option`` when the
-    header could not be sent safely (a bad name, a hop-by-hop name, a bad value)."""
+def check_header_name(name: object, *, option: str = "header") -> str:
+    """``name`` when it can be sent as a response header; else raise
+    :class:`~headerware.options.OptionError` naming ``option`` (a bad or hop-by-hop name)."""
     if not isinstance(name, str) or not is_token(name):
         raise OptionError(
             option,
@@ -69,6 +69,13 @@ def check_header(name: str, value: str, *, option: str = "header") -> None:
             f"{name!r} is a hop-by-hop header and must not be set by an application",
             "remove it",
         )
+    return name
+
+
+def check_header(name: str, value: str, *, option: str = "header") -> None:
+    """Raise :class:`~headerware.options.OptionError` naming ``option`` when the
+    header could not be sent safely (a bad name, a hop-by-hop name, a bad value)."""
+    check_header_name(name, option=option)
     if not isinstance(value, str) or not is_safe_value(value):
         raise OptionError(
             option,
@@ -156,19 +163,41 @@ def media_type(content_type: str | None) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-def is_json(content_type: str | None) -> bool:
-    """True for a JSON response: ``application/json`` or an ``application/*+json`` type.
+#: What a response is, for the layers that treat kinds differently (one classification).
+JSON, DOCUMENT, OTHER = "json", "document", "other"
+
+#: Media types whose markup can use a CSP nonce (a response without a type counts too).
+_NONCE_DOCUMENTS = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml"})
+
+
+def content_kind(content_type: str | None) -> str:
+    """:data:`JSON` (``application/json`` or ``application/*+json``), :data:`DOCUMENT`
+    (HTML, XHTML, SVG or no type: what can use a CSP nonce), else :data:`OTHER`.
 
     The one content-type classification of headerware: security headers pick their
-    JSON profile and CSP its JSON policy with it, so the two never disagree.
+    JSON profile, CSP its policy and caching its nonce rule with it, so they agree.
     """
     media = media_type(content_type)
-    return media == "application/json" or (
+    if not media or media in _NONCE_DOCUMENTS:
+        return DOCUMENT
+    if media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
-    )
+    ):
+        return JSON
+    return OTHER
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for a JSON response (see :func:`content_kind`)."""
+    return content_kind(content_type) == JSON
 
 
 def is_html(content_type: str | None) -> bool:
     """True for an HTML (or XHTML) document."""
     media = media_type(content_type)
     return media in ("text/html", "application/xhtml+xml")
+
+
+def is_nonce_document(content_type: str | None) -> bool:
+    """True for a response that can use a CSP nonce: HTML, XHTML, SVG, or no type."""
+    return content_kind(content_type) == DOCUMENT

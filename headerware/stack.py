@@ -130,7 +130,7 @@ class Stack:
         if app is None:
             raise TypeError("Stack was created without an application; pass Stack(layers, app)")
         ctx = WSGIContext(environ)
-        chain = self.chain_for(ctx)
+        chain = self.chain if self._router is None else self.chain_for(ctx)
         if chain is None:
             security_event("ambiguous_route", raw_path=ctx.raw_path[:200], path=ctx.path[:200])
             refusal = Response.text(

@@ -240,8 +240,11 @@ def serve(
         if responder.head is not None:
             raise
         return send_head(ctx, chain.app_failed(ctx), start_response)
-    if responder.head is None:
+    head = responder.head
+    if head is None:
         return _Body(responder, body)  # a generator app: it starts on first iteration
+    if responder.sent and head.body is None and not head.body_dropped:
+        return body  # the common case: the application's own iterable, untouched
     return responder.finish(body)
 
 
@@ -265,7 +268,7 @@ class _Responder:
         self.head: ResponseHead | None = None
         self.sent = False
         self.exc_info: OptExcInfo | None = None
-        self.written: list[bytes] = []
+        self.written: list[bytes] | None = None
 
     def __call__(
         self,
@@ -279,7 +282,7 @@ class _Responder:
         self.head = head
         self.exc_info = exc_info
         if head.body_hooks:
-            self.written.clear()  # a fresh (error) response voids what was held
+            self.written = []  # a fresh (error) response voids what was held
             return self.written.append
         self.sent = True
         write = self.parent(head.status, head.headers, exc_info)
@@ -294,7 +297,7 @@ class _Responder:
         head.body_hooks = None
         self.sent = True
         self.parent(head.status, head.headers, self.exc_info)
-        written, self.written = self.written, []
+        written, self.written = self.written or [], None
         return written
 
     def finish(self, body: Iterable[bytes]) -> Iterable[bytes]:
@@ -309,7 +312,7 @@ class _Responder:
                 return self._send_held(head.body or [])
             if type(body) is list or type(body) is tuple:
                 try:
-                    chunks = [*self.written, *body]
+                    chunks = [*(self.written or ()), *body]
                 finally:
                     _close(body)
                 return self._send_held(chunks)

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from headerware import Context, Layer, Response, ResponseHead, Stack, current_context
+from headerware import (
+    Context,
+    HeaderBlock,
+    Layer,
+    Response,
+    ResponseHead,
+    Stack,
+    current_context,
+)
 from headerware.wsgi import WSGIContext
 from tests.contract import LayerContract, Recorder, consume, make_environ, text_app
 
@@ -325,3 +333,59 @@ class TestRoutedChains:
         recorder = Recorder()
         consume(stack(make_environ(PATH_INFO="/other"), recorder))
         assert recorder.header_values("X-Tag") == ["all"]
+
+
+class TestResponseHead:
+    """The response-head object every layer edits: names compare case-insensitively."""
+
+    def head(self) -> ResponseHead:
+        return ResponseHead(
+            "200 OK",
+            [("Content-Type", "text/html"), ("Set-Cookie", "a=1"), ("set-cookie", "b=2")],
+        )
+
+    def test_reads(self) -> None:
+        head = self.head()
+        assert head.status_code == 200
+        assert head.has("set-cookie") and not head.has("vary")
+        assert head.get("content-type") == "text/html" == head.content_type
+        assert head.get_all("set-cookie") == ["a=1", "b=2"]
+        assert head.get("x-absent", "none") == "none"
+        assert ResponseHead("bad", []).status_code == 0
+
+    def test_writes(self) -> None:
+        head = self.head()
+        head.set("Content-Type", "text/plain")
+        assert head.headers.count(("Content-Type", "text/plain")) == 1
+        assert not head.setdefault("content-type", "x")
+        assert head.setdefault("X-New", "1") and head.get("x-new") == "1"
+        head.add("Set-Cookie", "c=3")
+        assert head.get_all("set-cookie") == ["a=1", "b=2", "c=3"]
+        assert head.remove("SET-COOKIE") and not head.has("set-cookie")
+        assert not head.remove("set-cookie")
+        head.merge_vary("Origin")
+        head.merge_vary("origin", "Accept")
+        assert head.get_all("vary") == ["Origin, Accept"]
+
+    @pytest.mark.parametrize("overwrite", [True, False], ids=["set_many", "setdefault_many"])
+    def test_blocks(self, overwrite: bool) -> None:
+        block = HeaderBlock([("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff")])
+        assert block.names == {"x-frame-options", "x-content-type-options"}
+        fresh = ResponseHead("200 OK", [("Content-Type", "text/html")])
+        (fresh.set_many if overwrite else fresh.setdefault_many)(block)
+        assert fresh.headers[1:] == list(block.items)
+        own = ResponseHead("200 OK", [("x-frame-options", "SAMEORIGIN")])
+        (own.set_many if overwrite else own.setdefault_many)(block)
+        assert own.get_all("x-frame-options") == (["DENY"] if overwrite else ["SAMEORIGIN"])
+        assert own.get("x-content-type-options") == "nosniff"
+        assert own.has("x-frame-options")
+
+    def test_body_controls(self) -> None:
+        head = self.head()
+        head.replace_body(b"new body")
+        assert head.body == [b"new body"] and head.get("content-length") == "8"
+        head.drop_body()
+        assert head.body_dropped and head.body is None
+        head.replace(Response.text("503 Service Unavailable", "down"))
+        assert head.status == "503 Service Unavailable" and head.body == [b"down"]
+        assert not head.has("set-cookie") and head.get("content-length") == "4"

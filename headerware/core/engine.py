@@ -91,16 +91,17 @@ class Chain:
         """An early answer through ``hooks`` (default: every response hook)."""
         head = ResponseHead(response.status, list(response.headers))
         head.body = [response.body] if response.body else []
-        head = self._run(ctx, head, self.response_hooks if hooks is None else hooks)
+        head = self.respond(ctx, head, hooks)
         if head.body_hooks and head.body is not None:
             head = self.finish_body(ctx, head, head.body)
         return head
 
-    def respond(self, ctx: Context, head: ResponseHead) -> ResponseHead:
-        """Run every response hook on the application's head; the head to send."""
-        return self._run(ctx, head, self.response_hooks)
-
-    def _run(self, ctx: Context, head: ResponseHead, hooks: Sequence[ResponseHook]) -> ResponseHead:
+    def respond(
+        self, ctx: Context, head: ResponseHead, hooks: Sequence[ResponseHook] | None = None
+    ) -> ResponseHead:
+        """Run the response hooks (default: all) on a head; the head to send."""
+        if hooks is None:
+            hooks = self.response_hooks
         for hook in hooks:
             try:
                 hook(ctx, head)

@@ -27,7 +27,7 @@ one-layer :class:`~headerware.stack.Stack`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._headers import HeaderList, merge_vary
@@ -35,7 +35,7 @@ from .._headers import HeaderList, merge_vary
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["BodyHook", "Layer", "Response", "ResponseHead"]
+__all__ = ["BodyHook", "HeaderBlock", "Layer", "Response", "ResponseHead"]
 
 
 class Response:
@@ -81,6 +81,27 @@ class Response:
 BodyHook = Callable[["ResponseHead", list[bytes]], None]
 
 
+class HeaderBlock:
+    """Response headers fixed at construction (a layer's precomputed set), with their
+    lower-case names, for :meth:`ResponseHead.set_many` / :meth:`~ResponseHead.setdefault_many`."""
+
+    __slots__ = ("items", "lowered", "names")
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self.items: tuple[tuple[str, str], ...] = tuple(items)
+        self.lowered = tuple((name.lower(), (name, value)) for name, value in self.items)
+        self.names = frozenset(lower for lower, _ in self.lowered)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items)
+
+    def __repr__(self) -> str:
+        return f"HeaderBlock({list(self.items)!r})"
+
+
 class ResponseHead:
     """The status and headers of a response on their way out, and its body controls.
 
@@ -90,17 +111,17 @@ class ResponseHead:
     every ``Vary`` into one token list.
     """
 
-    __slots__ = ("_names", "body", "body_dropped", "body_hooks", "headers", "status")
+    # Class-level defaults: a response pays only for the controls a layer uses.
+    _names: set[str] | None = None
+    #: ``hold_body`` callbacks, in the order the layers asked.
+    body_hooks: list[BodyHook] | None = None
+    #: A replacement body set by ``replace_body`` (``None``: the application's).
+    body: list[bytes] | None = None
+    body_dropped = False
 
     def __init__(self, status: str, headers: HeaderList) -> None:
         self.status = status
         self.headers = headers
-        self._names: set[str] | None = None
-        #: ``hold_body`` callbacks, in the order the layers asked.
-        self.body_hooks: list[BodyHook] | None = None
-        #: A replacement body set by ``replace_body`` (``None``: the application's).
-        self.body: list[bytes] | None = None
-        self.body_dropped = False
 
     # --- status --------------------------------------------------------------------
 
@@ -165,6 +186,23 @@ class ResponseHead:
         self.headers.append((name, value))
         names.add(lower)
         return True
+
+    def set_many(self, block: HeaderBlock) -> None:
+        """:meth:`set` every header of a precomputed block (one test in the common case)."""
+        names = self._lower_names()
+        if not names.isdisjoint(block.names):
+            self.headers[:] = [item for item in self.headers if item[0].lower() not in block.names]
+        self.headers.extend(block.items)
+        names.update(block.names)
+
+    def setdefault_many(self, block: HeaderBlock) -> None:
+        """:meth:`setdefault` every header of a precomputed block."""
+        names = self._lower_names()
+        if names.isdisjoint(block.names):
+            self.headers.extend(block.items)
+        else:
+            self.headers.extend(item for lower, item in block.lowered if lower not in names)
+        names.update(block.names)
 
     def remove(self, name: str) -> bool:
         """Remove every header ``name`` (any case); True when there was one."""
