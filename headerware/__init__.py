@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
 from .core.context import Context
-from .core.layer import Layer, Response, ResponseHead
+from .core.layer import HeaderBlock, Layer, Response, ResponseHead
 from .crypto import CookieEncrypter, CookieSigner
 from .keys import generate_key, load_secret_keys
 from .layers.auth import BearerAuth, bearer_claims
@@ -25,6 +25,7 @@ from .layers.csp import ContentSecurityPolicy, csp_nonce
 from .layers.csrf import CSRFProtect, csrf_token
 from .layers.headers import RequestHeaders, ResponseHeaders, request_header
 from .layers.hosts import TrustedHosts, TrustedProxy, proxy_original
+from .layers.https_redirect import HTTPSRedirect
 from .layers.negotiation import (
     Negotiation,
     negotiate_language,
@@ -57,6 +58,8 @@ __all__ = [
     "CookiePolicyError",
     "CookieSigner",
     "CookieStore",
+    "HTTPSRedirect",
+    "HeaderBlock",
     "Layer",
     "Negotiation",
     "OptionError",

@@ -33,7 +33,11 @@ names it) and whose message names the directive, the value and the fix:
 - script sources that defeat CSP are refused unless named in ``allow_unsafe``:
   ``'unsafe-inline'``, ``'unsafe-eval'``, ``data:``, ``*``, ``http:``, ``https:``,
   ``http://*``, ``https://*`` in ``script-src``/``script-src-elem``/``script-src-attr``
-  (or in ``default-src`` when it is what scripts fall back to). As in browsers and
+  (or in ``default-src`` when it is what scripts fall back to), in any spelling:
+  the scheme's case, a port (``https://*:443``, ``*:*``) or a path
+  (``https://*/``, ``https://*/js/``) do not make a wildcard host any safer, so
+  each source is classified by its normalised form (``HTTPS://*:443/`` is
+  ``https://*``; ``allow_unsafe`` names the normalised form too). As in browsers and
   in Mozilla's HTTP Observatory, ``'unsafe-inline'`` next to a nonce or hash is
   ignored and so allowed, and with ``'strict-dynamic'`` host and scheme sources are
   ignored and so allowed (the usual backwards-compatible strict policy).
@@ -56,7 +60,15 @@ from typing import Any
 
 from .options import OptionError
 
-__all__ = ["DEFAULT_POLICY", "JSON_POLICY", "NONCE_SLOT", "Policy", "csp_hash"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "JSON_POLICY",
+    "NONCE_SLOT",
+    "Policy",
+    "check_allow_unsafe",
+    "check_layer_directives",
+    "csp_hash",
+]
 
 #: Marks where the layer splices the request nonce into a rendered policy.
 NONCE_SLOT = "\x00"
@@ -188,6 +200,29 @@ UNSAFE_SCRIPT_SOURCES = frozenset(
 _NEUTRALISED_BY_STRICT_DYNAMIC = frozenset(
     {"data:", "*", "http:", "https:", "http://*", "https://*"}
 )
+#: A host source split up: scheme, host, port and path (each may be absent).
+_HOST_PARTS = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.\-]*)://)?([^:/]*)(?::([0-9]+|\*))?(/.*)?\Z")
+
+
+def _unsafe_form(source: str) -> str | None:
+    """The member of :data:`UNSAFE_SCRIPT_SOURCES` that ``source`` is spelled as, if any.
+
+    Keywords and schemes compare case-insensitively; a host source whose host is
+    ``*`` is a wildcard whatever its port or path (``https://*:443/js/`` lets any
+    host serve ``/js/``), so it is classified by its scheme alone.
+    """
+    lowered = source.lower()
+    if lowered in UNSAFE_SCRIPT_SOURCES:
+        return lowered
+    match = _HOST_PARTS.match(lowered)
+    if match is None or match.group(2) != "*":
+        return None
+    scheme = match.group(1)
+    if scheme is None:
+        return "*"
+    if scheme in ("http", "https"):
+        return f"{scheme}://*"
+    return None
 
 
 def csp_hash(script_text: str | bytes, algorithm: str = "sha256") -> str:
@@ -223,10 +258,12 @@ class Policy:
     ``nonce_directives`` names the directives the CSP layer adds the request nonce
     to; the policy materialises an inherited one from ``default-src`` (without
     ``'none'``) and marks each place with :data:`NONCE_SLOT`, so the layer only
-    joins precomputed parts around the nonce per request.
+    joins precomputed parts around the nonce per request. ``without_nonce`` is the
+    policy as given, with no nonce added: what a response that cannot use a nonce
+    (a stylesheet, an image, a 304) gets.
     """
 
-    __slots__ = ("allow_unsafe", "directives", "nonced", "parts")
+    __slots__ = ("allow_unsafe", "directives", "nonced", "parts", "without_nonce")
 
     def __init__(
         self,
@@ -246,7 +283,9 @@ class Policy:
                 f"write allow_unsafe=[{allow_unsafe!r}]",
             )
         self.allow_unsafe: bool | frozenset[str] = (
-            allow_unsafe if isinstance(allow_unsafe, bool) else frozenset(allow_unsafe)
+            allow_unsafe
+            if isinstance(allow_unsafe, bool)
+            else frozenset(_unsafe_form(source) or source for source in allow_unsafe)
         )
         try:
             self._build(directives, tuple(nonce_directives))
@@ -280,11 +319,8 @@ class Policy:
         self.directives: Mapping[str, tuple[str, ...]] = MappingProxyType(normalised)
         effective, self.nonced = _add_nonce_slots(normalised, nonce_directives)
         _check_script_safety(effective, self.allow_unsafe)
-        rendered = "; ".join(
-            f"{name} {' '.join(sources)}" if sources else name
-            for name, sources in effective.items()
-        )
-        self.parts: tuple[str, ...] = tuple(rendered.split(NONCE_SLOT))
+        self.parts: tuple[str, ...] = tuple(_render(effective).split(NONCE_SLOT))
+        self.without_nonce: str = _render(normalised)
 
     def render(self, nonce: str | None = None) -> str:
         """The header value; ``nonce`` fills the nonce slots (required when there are any)."""
@@ -296,6 +332,12 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy({self.render('{nonce}')!r})"
+
+
+def _render(directives: Mapping[str, tuple[str, ...]]) -> str:
+    return "; ".join(
+        f"{name} {' '.join(sources)}" if sources else name for name, sources in directives.items()
+    )
 
 
 def _check_name(raw_name: object) -> str:
@@ -514,18 +556,21 @@ def _check_script_safety(
         if _has_nonce_or_hash(sources):
             ignored.add("'unsafe-inline'")
             if "'strict-dynamic'" in sources:
-                ignored |= {s for s in sources if s in _NEUTRALISED_BY_STRICT_DYNAMIC}
+                ignored |= _NEUTRALISED_BY_STRICT_DYNAMIC
         for source in sources:
-            if source in UNSAFE_SCRIPT_SOURCES and source not in ignored:
-                if isinstance(allow_unsafe, frozenset) and source in allow_unsafe:
+            unsafe = _unsafe_form(source)
+            if unsafe is not None and unsafe not in ignored:
+                if isinstance(allow_unsafe, frozenset) and unsafe in allow_unsafe:
                     continue
                 why = (
                     "lets injected inline script run"
-                    if source == "'unsafe-inline'"
+                    if unsafe == "'unsafe-inline'"
                     else "lets injected strings run as code"
-                    if source == "'unsafe-eval'"
+                    if unsafe == "'unsafe-eval'"
                     else "lets script load from anywhere an attacker can put a file"
                 )
+                if unsafe != source:
+                    source = f"{source} (that is {unsafe})"
                 fallback = (
                     " (scripts fall back to default-src because script-src is not set)"
                     if name == "default-src"
@@ -534,5 +579,56 @@ def _check_script_safety(
                 raise _Invalid(
                     f"{name}: {source} {why}{fallback}, which defeats CSP; use the "
                     "request nonce (csp_nonce(environ)) or csp_hash(...) and named hosts, "
-                    f"or accept the risk explicitly with allow_unsafe=[{source!r}]"
+                    f"or accept the risk explicitly with allow_unsafe=[{unsafe!r}]"
                 )
+
+
+# -- options of the CSP layer -----------------------------------------------------
+
+
+def check_allow_unsafe(value: object) -> bool | tuple[str, ...]:
+    """The ``allow_unsafe`` option of the CSP layer: a boolean or a list of sources."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise OptionError(
+            "allow_unsafe",
+            value,
+            f"{value!r} must be true or a list of sources",
+            f"write allow_unsafe=[{value!r}]",
+        )
+    return tuple(value)
+
+
+def check_layer_directives(
+    option: str, source: object, reporting: Mapping[str, list[str]]
+) -> Mapping[str, Any]:
+    """The directives of one policy option, checked for what the layer adds itself."""
+    if not isinstance(source, Mapping):
+        raise OptionError(
+            option,
+            source,
+            f"expected a mapping of directives or a Policy, got {type(source).__name__}",
+            "e.g. {'default-src': [\"'none'\"]}",
+        )
+    names = {str(name).strip().lower() for name in source}
+    for name in reporting:
+        if name in names:
+            raise OptionError(
+                option,
+                source,
+                f"sets {name} itself and the layer's report_uri/report_to/report_path also does",
+                "configure reporting in one place",
+            )
+    for name, value in source.items():
+        values = value.split() if isinstance(value, str) else value
+        if isinstance(values, list | tuple) and any(
+            isinstance(v, str) and v.lower().startswith("'nonce-") for v in values
+        ):
+            raise OptionError(
+                option,
+                source,
+                f"{name}: a fixed nonce is the same on every response and protects nothing",
+                "remove it; the layer adds a fresh one per request (nonce_directives)",
+            )
+    return source

@@ -14,11 +14,12 @@ its own (request hooks top to bottom, response hooks bottom to top):
 ``security_headers``
     Right after the proxy: outermost of the response side, so every response gets
     the security headers, including the early answers of every layer below (a
-    refused host or oversized header, preflights, 401, 403). Its optional HTTPS
-    redirect therefore runs before the host check; it only ever sends the client to
-    https on the host the client itself named.
+    refused host or oversized header, the HTTPS redirect, preflights, 401, 403).
 ``trusted_hosts``
     Refuse a forged ``Host`` before any other work is done for it.
+``https_redirect``
+    Right after the host check, so a redirect is only ever built for a host the
+    server serves (a client-chosen Host gets the 400, not a cacheable 301).
 ``request_headers``
     Refuse malformed or oversized request headers before other layers parse them.
 ``csp``
@@ -57,6 +58,7 @@ LAYERS: dict[str, str] = {
     "proxy": "headerware.layers.hosts:TrustedProxy",
     "security_headers": "headerware.layers.security:SecurityHeaders",
     "trusted_hosts": "headerware.layers.hosts:TrustedHosts",
+    "https_redirect": "headerware.layers.https_redirect:HTTPSRedirect",
     "request_headers": "headerware.layers.headers:RequestHeaders",
     "csp": "headerware.layers.csp:ContentSecurityPolicy",
     "cors": "headerware.layers.cors:CORS",

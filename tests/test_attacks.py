@@ -32,6 +32,7 @@ from headerware.layers.csp import ContentSecurityPolicy
 from headerware.layers.csrf import CSRFProtect
 from headerware.layers.headers import RequestHeaders, ResponseHeaders
 from headerware.layers.hosts import TrustedHosts, TrustedProxy
+from headerware.layers.https_redirect import HTTPSRedirect
 from headerware.layers.negotiation import Negotiation
 from headerware.layers.security import SecurityHeaders
 from headerware.layers.sessions import Sessions, get_session
@@ -303,7 +304,7 @@ def test_crlf_in_request_headers_is_refused(
 
 
 def test_crlf_in_the_https_redirect_target_is_encoded() -> None:
-    stack = Stack([SecurityHeaders(https_redirect=True), ContentSecurityPolicy()], app)
+    stack = Stack([SecurityHeaders(), HTTPSRedirect(), ContentSecurityPolicy()], app)
     recorder = Recorder()
     body = stack(
         make_environ(PATH_INFO="/a\r\nSet-Cookie: evil=1", QUERY_STRING="x=\r\n"), recorder

@@ -20,6 +20,12 @@ from tests.contract import LayerContract, Recorder, consume, make_environ
 Headers = list[tuple[str, str]]
 REPORT_PATH = "/_headerware/csp-report"
 JSON_HEADER = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: The default policy without a nonce (plain HTTP: no upgrade-insecure-requests).
+DEFAULT_HEADER = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+)
 
 
 def nonce_app(content_type: str = "text/html; charset=utf-8", extra: Headers | None = None) -> Any:
@@ -277,6 +283,40 @@ def test_policy_refuses_with_the_fix(
     assert str(info.value).startswith(f"{option}: ")
 
 
+@pytest.mark.parametrize(
+    ("source", "unsafe"),
+    [
+        pytest.param("https://*", "https://*", id="issue11-12-canonical"),
+        pytest.param("https://*/", "https://*", id="issue11-12-trailing-slash"),
+        pytest.param("HTTPS://*", "https://*", id="issue11-12-scheme-case"),
+        pytest.param("https://*:443", "https://*", id="issue11-12-port"),
+        pytest.param("https://*:*", "https://*", id="issue11-12-any-port"),
+        pytest.param("Http://*:8080/js/", "http://*", id="issue11-12-http-port-path"),
+        pytest.param("*:*", "*", id="issue11-12-star-any-port"),
+        pytest.param("*/", "*", id="issue11-12-star-slash"),
+        pytest.param("*:443/x", "*", id="issue11-12-star-port-path"),
+        pytest.param("HTTPS:", "https:", id="issue11-12-scheme-source-case"),
+        pytest.param("DATA:", "data:", id="issue11-12-data-case"),
+        pytest.param("'UNSAFE-EVAL'", "'unsafe-eval'", id="issue11-12-keyword-case"),
+    ],
+)
+def test_unsafe_script_sources_in_any_spelling(source: str, unsafe: str) -> None:
+    for directives in ({"script-src": [source]}, {"default-src": [source]}):
+        with pytest.raises(OptionError, match="defeats CSP") as info:
+            Policy(directives)
+        assert f"allow_unsafe=[{unsafe!r}]" in str(info.value)
+        # Accepting it by its normalised name, or as written, lets exactly it through.
+        assert Policy(directives, allow_unsafe=[unsafe]).render()
+        assert Policy(directives, allow_unsafe=[source]).render()
+    # Nothing else was lost: the same spellings outside scripts are fine, named hosts too.
+    assert Policy({"img-src": [source]}).render()
+    assert Policy({"script-src": ["https://cdn.example.com:443/", "*.example.com"]}).render()
+    # and 'strict-dynamic' next to a nonce still neutralises host and scheme sources.
+    strict = {"script-src": [source, "'strict-dynamic'"]}
+    if unsafe not in ("'unsafe-eval'",):
+        assert Policy(strict, nonce_directives=["script-src"]).render("N")
+
+
 def test_policy_refuses_a_non_mapping() -> None:
     with pytest.raises(ValueError, match="expected a mapping"):
         Policy([("default-src", "'none'")])  # type: ignore[arg-type]
@@ -462,10 +502,17 @@ def test_json_profile(content_type: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/html", "text/plain", "application/jsonx", "image/png"]
+    "content_type",
+    ["text/html", "TEXT/HTML; charset=utf-8", "application/xhtml+xml", "image/svg+xml", None],
 )
-def test_document_profile_for_everything_else(content_type: str) -> None:
-    recorder, body = run(ContentSecurityPolicy(), nonce_app(content_type))
+def test_nonce_policy_on_documents_that_can_use_it(content_type: str | None) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = csp_nonce(environ).encode("ascii")
+        headers = [("Content-Type", content_type)] if content_type else []
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    recorder, body = run(ContentSecurityPolicy(), app)
     assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
 
 
@@ -473,22 +520,156 @@ def test_document_profile_for_everything_else(content_type: str) -> None:
     ("content_type", "json"),
     [
         pytest.param("application/problem+json", True, id="application-plus-json"),
-        pytest.param("text/x+json", False, id="text-plus-json-is-a-document"),
+        pytest.param("text/x+json", False, id="text-plus-json-is-not-json"),
         pytest.param("application/json-seq", False, id="json-seq"),
     ],
 )
 def test_json_classification_is_the_shared_one(content_type: str, json: bool) -> None:
-    recorder, body = run(ContentSecurityPolicy(), nonce_app(content_type))
+    recorder, _ = run(ContentSecurityPolicy(), nonce_app(content_type))
     (value,) = recorder.header_values("Content-Security-Policy")
     if json:
         assert value == JSON_HEADER
-    else:
-        assert f"'nonce-{body.decode()}'" in value
+    else:  # not JSON, and not a document either: the policy without the nonce
+        assert value == DEFAULT_HEADER
 
 
-def test_json_policy_none_gives_json_the_document_policy() -> None:
+def test_json_policy_none_gives_json_the_document_policy_without_nonce() -> None:
     recorder, body = run(ContentSecurityPolicy(json_policy=None), nonce_app("application/json"))
+    assert recorder.header_values("Content-Security-Policy") == [DEFAULT_HEADER]
+    assert len(body) == 24  # the nonce was still made for the app
+
+
+# -- issue 15 / issue 11 item 15: a per-request nonce only where it is used ------------
+
+STATIC_TYPES = [
+    pytest.param("text/css", id="issue11-15-css"),
+    pytest.param("text/javascript", id="issue11-15-js"),
+    pytest.param("image/png", id="issue11-15-image"),
+    pytest.param("text/plain; charset=utf-8", id="issue11-15-text"),
+    pytest.param("application/octet-stream", id="issue11-15-binary"),
+]
+
+
+@pytest.mark.parametrize("content_type", STATIC_TYPES)
+def test_other_types_get_the_policy_without_a_nonce(content_type: str) -> None:
+    trial = {**DEFAULT_POLICY, "require-trusted-types-for": ["'script'"]}
+    layer = ContentSecurityPolicy(report_only_policy=trial)
+    cached = [("Cache-Control", "public, max-age=86400")]
+    recorder, body = run(layer, nonce_app(content_type, cached))
+    assert len(body) == 24  # the app still got a nonce
+    assert recorder.header_values("Content-Security-Policy") == [DEFAULT_HEADER]
+    (trying,) = recorder.header_values("Content-Security-Policy-Report-Only")
+    assert "nonce" not in trying and "require-trusted-types-for 'script'" in trying
+    assert recorder.header_values("Cache-Control") == ["public, max-age=86400"]
+    # The same response is byte-identical on every request: safe for a shared cache.
+    again, _ = run(layer, nonce_app(content_type, cached))
+    assert again.headers == recorder.headers
+
+
+def not_modified_app(content_type: str, extra: Headers | None = None) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("304 Not Modified", [("Content-Type", content_type), *(extra or [])])
+        return []
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("options", "content_type", "kept"),
+    [
+        pytest.param({}, "text/html", [], id="issue11-15-304-html"),
+        pytest.param(
+            {"report_only_policy": DEFAULT_POLICY}, "text/html", [], id="issue11-15-304-both"
+        ),
+        pytest.param({}, "image/svg+xml", [], id="issue11-15-304-svg"),
+        pytest.param({}, "application/json", [JSON_HEADER], id="issue11-15-304-json-static"),
+        pytest.param({}, "text/css", [DEFAULT_HEADER], id="issue11-15-304-css-static"),
+        pytest.param(
+            {"nonce_directives": ()}, "text/html", [DEFAULT_HEADER], id="issue11-15-304-no-nonces"
+        ),
+    ],
+)
+def test_a_304_carries_no_nonce_policy(
+    options: dict[str, Any], content_type: str, kept: list[str]
+) -> None:
+    recorder, body = run(ContentSecurityPolicy(**options), not_modified_app(content_type))
+    assert (recorder.status, body) == ("304 Not Modified", b"")
+    sent = recorder.header_values("Content-Security-Policy")
+    assert sent == kept  # what has no nonce is still sent
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == []
+    assert not any("nonce" in value for _, value in recorder.headers)
+    assert recorder.header_values("Cache-Control") == []
+
+
+def test_a_304_from_the_app_loses_its_own_nonce_policy_too() -> None:
+    own = [
+        ("Content-Security-Policy", "script-src 'nonce-abc'"),
+        ("Content-Security-Policy-Report-Only", "img-src 'self'"),
+        ("ETag", '"x"'),
+    ]
+    recorder, _ = run(ContentSecurityPolicy(), not_modified_app("text/html", own))
+    assert recorder.header_values("Content-Security-Policy") == []
+    assert recorder.header_values("Content-Security-Policy-Report-Only") == ["img-src 'self'"]
+    assert recorder.header_values("ETag") == ['"x"']
+
+
+def test_a_304_through_the_caching_layer_carries_no_nonce_policy() -> None:
+    from headerware.layers.caching import Caching
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = [("Content-Type", "text/html"), ("ETag", '"v1"'), ("Content-Length", "2")]
+        start_response("200 OK", headers)
+        return [b"ok"]
+
+    stack = Stack([ContentSecurityPolicy(), Caching()], app)
+    recorder = Recorder()
+    consume(stack(make_environ(HTTP_IF_NONE_MATCH='"v1"'), recorder))
+    assert recorder.status == "304 Not Modified"
+    assert recorder.header_values("Content-Security-Policy") == []
+    fresh = Recorder()
+    consume(stack(make_environ(), fresh))
+    assert "'nonce-" in fresh.header_values("Content-Security-Policy")[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "cache_control"),
+    [
+        pytest.param([], ["private"], id="issue11-15-nonce-page-gets-private"),
+        pytest.param(
+            [("Cache-Control", "public, max-age=60")],
+            ["public, max-age=60"],
+            id="issue11-15-apps-cache-control-kept",
+        ),
+        pytest.param([("Cache-Control", "no-store")], ["no-store"], id="issue11-15-no-store-kept"),
+    ],
+)
+def test_nonce_page_without_cache_control_is_private(
+    extra: Headers, cache_control: list[str]
+) -> None:
+    recorder, body = run(ContentSecurityPolicy(), nonce_app("text/html", extra))
     assert f"'nonce-{body.decode()}'" in recorder.header_values("Content-Security-Policy")[0]
+    assert recorder.header_values("Cache-Control") == cache_control
+
+
+@pytest.mark.parametrize(
+    ("options", "content_type"),
+    [
+        pytest.param({"nonce_directives": ()}, "text/html", id="static-policy"),
+        pytest.param({}, "text/css", id="stylesheet"),
+        pytest.param({}, "application/json", id="json"),
+    ],
+)
+def test_no_cache_control_added_without_a_nonce(options: dict[str, Any], content_type: str) -> None:
+    recorder, _ = run(ContentSecurityPolicy(**options), nonce_app(content_type))
+    assert recorder.header_values("Content-Security-Policy")
+    assert recorder.header_values("Cache-Control") == []
+
+
+def test_apps_own_nonce_policy_gets_private_too() -> None:
+    own = [("Content-Security-Policy", "script-src 'nonce-abc'")]
+    recorder, _ = run(ContentSecurityPolicy(), nonce_app("text/html", own))
+    assert recorder.header_values("Content-Security-Policy") == ["script-src 'nonce-abc'"]
+    assert recorder.header_values("Cache-Control") == ["private"]
 
 
 def test_enforced_and_report_only_together_share_the_nonce() -> None:
@@ -677,14 +858,32 @@ def test_layer_allow_unsafe_and_policy_objects() -> None:
     )
 
 
-def test_describe() -> None:
-    described = ContentSecurityPolicy(report_path=REPORT_PATH).describe()
-    assert described["policy"].startswith("default-src 'none'; script-src 'self' 'nonce-{nonce}'")
-    assert described["json_policy"].startswith(JSON_HEADER)
+def test_describe_is_option_shaped() -> None:
+    layer = ContentSecurityPolicy(
+        report_path=REPORT_PATH, report_only_policy={"script-src": "'self'", "sandbox": True}
+    )
+    described = layer.describe()
+    # The policies as given: no nonce, no reporting, no upgrade-insecure-requests.
+    assert described["policy"] == {name: list(value) for name, value in DEFAULT_POLICY.items()}
+    assert described["json_policy"] == {name: list(value) for name, value in JSON_POLICY.items()}
+    assert described["report_only_policy"] == {"script-src": ["'self'"], "sandbox": True}
     assert described["report_path"] == REPORT_PATH
+    assert described["report_uri"] is None and described["report_to"] is None  # derived
     assert described["override_app_policy"] is False
     assert described["nonce_directives"] == ["script-src", "style-src"]
     json.dumps(described)
+    again = ContentSecurityPolicy(**described)
+    assert again.describe() == described
+    for scheme in ("http", "https"):
+        first, _ = run(layer, nonce_app(), **{"wsgi.url_scheme": scheme})
+        second, _ = run(again, nonce_app(), **{"wsgi.url_scheme": scheme})
+        assert [name for name, _ in first.headers] == [name for name, _ in second.headers]
+
+
+def test_describe_keeps_an_explicit_upgrade_directive() -> None:
+    policy = {"default-src": ["'self'"], "upgrade-insecure-requests": True}
+    described = ContentSecurityPolicy(policy=policy).describe()
+    assert described["policy"] == {"default-src": ["'self'"], "upgrade-insecure-requests": True}
 
 
 # -- the report receiver -------------------------------------------------------------
@@ -929,7 +1128,7 @@ def test_early_answer_from_an_inner_layer_gets_the_policy() -> None:
         name = "deny"
 
         def on_request(self, ctx: Context) -> Response | None:
-            return Response.text("403 Forbidden", "no")
+            return Response.html("403 Forbidden", "no")
 
     recorder = Recorder()
     stack = Stack([ContentSecurityPolicy(), Deny()], nonce_app())

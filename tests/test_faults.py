@@ -40,7 +40,7 @@ def assert_security_headers(reply: Reply) -> None:
     assert headers.get("X-Frame-Options") == "DENY", dict(headers)
     assert headers.get("X-Content-Type-Options") == "nosniff", dict(headers)
     assert headers.get("Content-Security-Policy"), dict(headers)
-    assert headers.get("Referrer-Policy") == "no-referrer", dict(headers)
+    assert headers.get("Referrer-Policy") == "strict-origin-when-cross-origin", dict(headers)
 
 
 def assert_unavailable(reply: Reply) -> None:

@@ -496,6 +496,11 @@ def test_response_headers_describe() -> None:
     assert "stamp" in described["add"]["Link"][1]
     assert described["remove"] == ["Server"]
     assert described["setdefault"] == {}
+    # Static rules are option-shaped: they paste back into ResponseHeaders(...) as is.
+    static = ResponseHeaders(
+        set={"X-A": "1"}, setdefault={"Cache-Control": "no-cache"}, add={"Vary": ["a", "b"]}
+    )
+    assert ResponseHeaders(**static.describe()).describe() == static.describe()
 
 
 def test_no_rules_leave_the_response_untouched() -> None:

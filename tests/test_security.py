@@ -1,8 +1,7 @@
-"""SecurityHeaders: defaults, profiles, merge policy, HSTS, the HTTPS redirect, config errors."""
+"""SecurityHeaders: defaults, profiles, canonical tokens, merge policy, HSTS, config errors."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 import webtest
 
 from headerware import Layer, OptionError, Stack
+from headerware.config import ConfigError, stack_from_dict
 from headerware.layers.security import DEFAULT_PERMISSIONS_POLICY, SecurityHeaders
 from tests.contract import LayerContract, Recorder, consume, make_environ
 
@@ -27,7 +27,7 @@ DOCUMENT = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Origin-Agent-Cluster": "?1",
     "Permissions-Policy": PERMISSIONS,
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
     "X-Content-Type-Options": "nosniff",
     "X-DNS-Prefetch-Control": "off",
     "X-Download-Options": "noopen",
@@ -38,7 +38,7 @@ DOCUMENT = {
 #: What a JSON response gets by default.
 JSON = {
     "Cross-Origin-Resource-Policy": "same-origin",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
@@ -337,201 +337,108 @@ def test_error_response_through_exc_info_gets_the_headers() -> None:
     assert security(recorder) == single(DOCUMENT)
 
 
-# -- HTTPS redirect ------------------------------------------------------------------------
+# -- issue 11 item 10: enumerated values are sent in their canonical spelling -----------
 
 
 @pytest.mark.parametrize(
-    ("options", "environ", "status", "location"),
+    ("options", "sent"),
     [
-        pytest.param({}, {}, "301 Moved Permanently", "https://localhost/", id="root"),
         pytest.param(
-            {},
-            {"PATH_INFO": "/a/b", "QUERY_STRING": "x=1&y=%20"},
-            "301 Moved Permanently",
-            "https://localhost/a/b?x=1&y=%20",
-            id="path-and-query",
+            {"cross_origin_opener_policy": "SAME-ORIGIN"},
+            {"Cross-Origin-Opener-Policy": "same-origin"},
+            id="issue11-10-coop-uppercase",
         ),
         pytest.param(
-            {}, {"REQUEST_METHOD": "HEAD"}, "301 Moved Permanently", "https://localhost/", id="head"
+            {"cross_origin_embedder_policy": "CREDENTIALLESS"},
+            {"Cross-Origin-Embedder-Policy": "credentialless"},
+            id="issue11-10-coep-uppercase",
         ),
         pytest.param(
-            {},
-            {"REQUEST_METHOD": "POST"},
-            "308 Permanent Redirect",
-            "https://localhost/",
-            id="post",
+            {"cross_origin_resource_policy": "Cross-Origin"},
+            {"Cross-Origin-Resource-Policy": "cross-origin"},
+            id="issue11-10-corp-mixed-case",
         ),
         pytest.param(
-            {"https_redirect_status": 308},
-            {},
-            "308 Permanent Redirect",
-            "https://localhost/",
-            id="308",
+            {"referrer_policy": "ORIGIN"},
+            {"Referrer-Policy": "origin"},
+            id="issue11-10-referrer-uppercase",
         ),
         pytest.param(
-            {"https_redirect_status": 302},
-            {"REQUEST_METHOD": "PUT"},
-            "307 Temporary Redirect",
-            "https://localhost/",
-            id="302-put-becomes-307",
+            {"referrer_policy": " No-Referrer ,STRICT-ORIGIN-WHEN-CROSS-ORIGIN"},
+            {"Referrer-Policy": "no-referrer, strict-origin-when-cross-origin"},
+            id="issue11-10-referrer-list",
         ),
         pytest.param(
-            {},
-            {"HTTP_HOST": "example.com:8080"},
-            "301 Moved Permanently",
-            "https://example.com/",
-            id="http-port-dropped",
+            {"x_content_type_options": "NoSniff", "x_dns_prefetch_control": "OFF"},
+            {"X-Content-Type-Options": "nosniff", "X-DNS-Prefetch-Control": "off"},
+            id="issue11-10-nosniff-dns",
         ),
         pytest.param(
-            {"https_port": 8443},
-            {"HTTP_HOST": "Example.com"},
-            "301 Moved Permanently",
-            "https://Example.com:8443/",
-            id="https-port",
+            {"x_permitted_cross_domain_policies": "None", "x_download_options": " noOpen"},
+            {"X-Permitted-Cross-Domain-Policies": "none", "X-Download-Options": "noopen"},
+            id="issue11-10-xpcdp-download",
         ),
         pytest.param(
-            {},
-            {"HTTP_HOST": "[::1]:8000"},
-            "301 Moved Permanently",
-            "https://[::1]/",
-            id="ipv6",
-        ),
-        pytest.param(
-            {},
-            {"HTTP_HOST": None, "SERVER_NAME": "srv.example", "SERVER_PORT": "80"},
-            "301 Moved Permanently",
-            "https://srv.example/",
-            id="no-host-header",
-        ),
-        pytest.param(
-            {},
-            {"PATH_INFO": "/a\r\nSet-Cookie: x=1", "QUERY_STRING": "q=\r\n"},
-            "301 Moved Permanently",
-            "https://localhost/a%0D%0ASet-Cookie:%20x=1?q=%0D%0A",
-            id="crlf-encoded",
-        ),
-        pytest.param(
-            {},
-            {"PATH_INFO": "/caf\xc3\xa9/100%", "SCRIPT_NAME": "/app"},
-            "301 Moved Permanently",
-            "https://localhost/app/caf%C3%A9/100%25",
-            id="utf8-path-and-percent",
-        ),
-        pytest.param(
-            {},
-            {"PATH_INFO": "//evil.example/x"},
-            "301 Moved Permanently",
-            "https://localhost//evil.example/x",
-            id="double-slash-stays-on-host",
+            {"x_frame_options": "sameorigin"},
+            {"X-Frame-Options": "SAMEORIGIN"},
+            id="issue11-10-xfo-canonical-upper",
         ),
     ],
 )
-def test_https_redirect(
-    options: dict[str, Any], environ: dict[str, Any], status: str, location: str
+def test_enumerated_values_are_sent_canonical(
+    options: dict[str, Any], sent: dict[str, str]
 ) -> None:
-    app = App()
-    recorder, _ = run(SecurityHeaders(app, https_redirect=True, **options), **environ)
-    assert recorder.status == status
-    assert recorder.header_values("Location") == [location]
-    assert app.calls == 0
-    # The redirect itself carries the security headers (no HSTS: it is plain HTTP).
-    assert security(recorder) == single(DOCUMENT)
+    layer = SecurityHeaders(App(), **options)
+    recorder, body = run(layer)
+    assert body == b"ok"
+    expected = {**DOCUMENT, **sent}
+    assert security(recorder) == single(expected)  # nothing else lost or changed
+    for option in options:
+        assert layer.describe()[option] in sent.values()  # describe shows what is sent
+
+
+# -- issue 11 item 13: the redirect moved to the https_redirect layer -------------------
 
 
 @pytest.mark.parametrize(
-    ("path", "redirected"),
+    ("options", "option"),
     [
-        pytest.param("/healthz", False, id="exact"),
-        pytest.param("/healthz/deep", True, id="exact-is-not-a-prefix"),
-        pytest.param("/healthzz", True, id="no-string-prefix"),
-        pytest.param("/.well-known/acme-challenge/token", False, id="prefix"),
-        pytest.param("/.well-known/acme-challenge", False, id="prefix-covers-its-root"),
-        pytest.param("/.well-known/acme-challengex", True, id="prefix-on-a-segment-boundary"),
-        pytest.param("/.well-known/other", True, id="other"),
+        pytest.param({"https_redirect": True}, "https_redirect", id="issue11-13-https-redirect"),
+        pytest.param(
+            {"https_redirect_status": 308}, "https_redirect_status", id="issue11-13-status"
+        ),
+        pytest.param(
+            {"https_redirect_exempt": ["/healthz"]}, "https_redirect_exempt", id="issue11-13-exempt"
+        ),
+        pytest.param({"https_port": 8443}, "https_port", id="issue11-13-port"),
     ],
 )
-def test_https_redirect_exempt_paths(path: str, redirected: bool) -> None:
+def test_retired_redirect_options_point_at_the_new_layer(
+    options: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(OptionError, match=r"https_redirect layer.*\[https_redirect\]") as info:
+        SecurityHeaders(**options)
+    assert info.value.option == option
+    assert "HTTPSRedirect(" in str(info.value)
+    with pytest.raises(ConfigError, match=rf"security_headers\.{option}: .*https_redirect layer"):
+        stack_from_dict({"security_headers": options}, App())
+
+
+def test_https_redirect_false_changes_nothing() -> None:
     app = App()
-    layer = SecurityHeaders(
-        app,
-        https_redirect=True,
-        https_redirect_exempt=["/healthz", "/.well-known/acme-challenge/*"],
-    )
-    recorder, _ = run(layer, PATH_INFO=path)
-    assert recorder.status.startswith("301") is redirected
-    assert app.calls == (0 if redirected else 1)
-
-
-@pytest.mark.parametrize(
-    ("path", "redirected"),
-    [
-        pytest.param("/.well-known", False, id="the-root-itself"),
-        pytest.param("/.well-known/acme/x", False, id="below"),
-        pytest.param("/.well-known/a/../../admin", True, id="dot-segments-leave-the-subtree"),
-        pytest.param("/admin/../.well-known/x", True, id="raw-path-outside"),
-        pytest.param("/admin", True, id="outside"),
-    ],
-)
-def test_https_redirect_exemption_needs_raw_and_resolved_path(path: str, redirected: bool) -> None:
-    app = App()
-    layer = SecurityHeaders(app, https_redirect=True, https_redirect_exempt=["/.well-known/*"])
-    recorder, _ = run(layer, PATH_INFO=path)
-    assert recorder.status.startswith("301") is redirected
-    assert app.calls == (0 if redirected else 1)
-    if redirected:  # the Location is the path as sent: the https request is judged anew
-        assert recorder.header_values("Location") == [f"https://localhost{path}"]
-
-
-def test_https_requests_are_not_redirected() -> None:
-    app = App()
-    recorder, body = run(SecurityHeaders(app, https_redirect=True), **{"wsgi.url_scheme": "https"})
-    assert (recorder.status, body, app.calls) == ("200 OK", b"ok", 1)
-    assert recorder.header_values("Strict-Transport-Security") == [HSTS]
-
-
-@pytest.mark.parametrize(
-    "host",
-    [
-        pytest.param("evil.example\r\nSet-Cookie: a=1", id="crlf"),
-        pytest.param("evil.example/path", id="slash"),
-        pytest.param("user@evil.example", id="userinfo"),
-        pytest.param("a b", id="space"),
-    ],
-)
-def test_https_redirect_refuses_a_bad_host(host: str, caplog: pytest.LogCaptureFixture) -> None:
-    app = App()
-    with caplog.at_level(logging.WARNING, logger="headerware"):
-        recorder, body = run(SecurityHeaders(app, https_redirect=True), HTTP_HOST=host)
-    assert recorder.status == "400 Bad Request"
-    assert body == b"Bad Request: invalid Host header\n"
-    assert recorder.header_values("Location") == []
-    assert recorder.header_values("X-Frame-Options") == ["DENY"]
-    assert events(caplog, "https_redirect_bad_host")
-    assert app.calls == 0
-
-
-def test_https_redirect_report_only(caplog: pytest.LogCaptureFixture) -> None:
-    app = App()
-    layer = SecurityHeaders(app, https_redirect=True, report_only=True)
-    with caplog.at_level(logging.WARNING, logger="headerware"):
-        recorder, body = run(layer, PATH_INFO="/x", REQUEST_METHOD="POST")
+    recorder, body = run(SecurityHeaders(app, https_redirect=False))
     assert (recorder.status, body, app.calls) == ("200 OK", b"ok", 1)
     assert security(recorder) == single(DOCUMENT)
-    (event,) = events(caplog, "https_redirect")
-    assert event == {
-        "layer": "security_headers",
-        "path": "/x",
-        "status": "308 Permanent Redirect",
-        "report_only": True,
-    }
 
 
-def test_https_redirect_through_webtest() -> None:
-    client = webtest.TestApp(SecurityHeaders(App(), https_redirect=True), lint=True)
-    response = client.get("/page?a=1", status=301)
-    assert response.headers["Location"] == "https://localhost/page?a=1"
-    assert client.post("/form", status=308).headers["Location"] == "https://localhost/form"
-    assert client.get("https://localhost/page").text == "ok"
+# -- issue 12: the default Referrer-Policy keeps same-origin form POSTs' Origin --------
+
+
+def test_default_referrer_policy_is_strict_origin_when_cross_origin() -> None:
+    for content_type in ("text/html", "application/json"):
+        recorder, _ = run(SecurityHeaders(App(content_type)))
+        assert recorder.header_values("Referrer-Policy") == ["strict-origin-when-cross-origin"]
+    assert SecurityHeaders().describe()["referrer_policy"] == "strict-origin-when-cross-origin"
 
 
 # -- configuration errors ------------------------------------------------------------------
@@ -635,35 +542,6 @@ def test_https_redirect_through_webtest() -> None:
             "'Bad Name' is not a valid",
             id="rm-name",
         ),
-        pytest.param(
-            {"https_redirect_status": 303},
-            "https_redirect_status",
-            "303 is not one of",
-            id="status",
-        ),
-        pytest.param({"https_port": 0}, "https_port", "0 is not a TCP port", id="port"),
-        pytest.param(
-            {"https_redirect_exempt": ["healthz"]},
-            "https_redirect_exempt",
-            "must start with '/'",
-            id="exempt",
-        ),
-        pytest.param(
-            {"https_redirect_exempt": ["/api/*/x"]},
-            "https_redirect_exempt",
-            "has a '\\*' that is not a final '/\\*'",
-            id="star",
-        ),
-        pytest.param(
-            {"https_redirect_exempt": ["/a/../b"]},
-            "https_redirect_exempt",
-            "not a normalised path",
-            id="exempt-dot-segments",
-        ),
-        pytest.param(
-            {"https_redirect_exempt": "/healthz"}, "https_redirect_exempt", "is a string", id="str"
-        ),
-        pytest.param({"report_only": 1}, "report_only", "1 is not a boolean", id="report-only"),
     ],
 )
 def test_bad_config_fails_at_start_up(options: dict[str, Any], option: str, match: str) -> None:
@@ -673,14 +551,27 @@ def test_bad_config_fails_at_start_up(options: dict[str, Any], option: str, matc
     assert str(info.value).startswith(f"{option}: ")
 
 
-def test_describe() -> None:
-    described = SecurityHeaders(hsts_preload=True, x_frame_options="SAMEORIGIN").describe()
-    assert described["hsts"] == "max-age=31536000; includeSubDomains; preload"
+def test_describe_is_option_shaped() -> None:
+    layer = SecurityHeaders(
+        App(), hsts_preload=True, x_frame_options="SAMEORIGIN", x_xss_protection=None
+    )
+    described = layer.describe()
+    assert described["hsts"] is True
+    assert described["hsts_max_age"] == 31536000
+    assert described["hsts_include_subdomains"] is True
+    assert described["hsts_preload"] is True
     assert described["x_frame_options"] == "SAMEORIGIN"
-    assert described["cross_origin_embedder_policy"] is None
+    assert described["cross_origin_embedder_policy"] is False  # off, as an option says it
+    assert described["x_xss_protection"] is False
     assert described["merge"] == "overwrite"
     assert described["remove_headers"] == ["X-Powered-By", "Server"]
-    assert described["https_redirect"] is False
+    assert not {key for key in described if key.startswith("https")}
+    # Every key is a keyword of __init__ and pastes back to the same layer.
+    again = SecurityHeaders(App(), **described)
+    assert again.describe() == described
+    assert run(again, **{"wsgi.url_scheme": "https"})[0].headers == (
+        run(layer, **{"wsgi.url_scheme": "https"})[0].headers
+    )
 
 
 def test_in_a_stack_with_another_layer_one_value_each() -> None:
@@ -698,7 +589,7 @@ class TestSecurityHeadersContract(LayerContract):
 
 class TestSecurityHeadersHTTPSContract(LayerContract):
     def make_layer(self) -> Layer:
-        return SecurityHeaders(https_redirect=True, hsts_preload=True)
+        return SecurityHeaders(hsts_preload=True)
 
     def environ_extra(self) -> dict[str, Any]:
         return {"wsgi.url_scheme": "https", "SERVER_PORT": "443"}

@@ -22,16 +22,28 @@ The nonce
     page rendered with an empty nonce would fail silently in the browser; pass
     ``default=""`` to opt out of the error.
 
+Which responses get the nonce
+    Only documents that can use it: ``text/html``, ``application/xhtml+xml``,
+    ``image/svg+xml`` and responses without a Content-Type. Every other type
+    (stylesheets, scripts, images, text, JSON when ``json_policy=None``) gets the
+    same policies without a nonce, so a public static response never carries a
+    per-request value. A ``304 Not Modified`` gets no nonce-bearing policy at all
+    (the application's is removed too): a cache updates the stored headers from a
+    304 (RFC 9111, 4.3.4) while the stored body keeps the nonce it was sent with.
+    A response that leaves with a nonce policy and no ``Cache-Control`` of its own
+    gets ``Cache-Control: private`` (the ``caching`` layer, when configured, decides
+    the same way); an application's own ``Cache-Control`` is kept as it is.
+
 Performance
-    Every header value is rendered at construction, for each profile (document or
-    JSON, plain HTTP or HTTPS). With a nonce, the policy is precomputed as the
-    parts around the nonce, and a request only pays for the nonce and one
-    ``str.join``.
+    Every header value is rendered at construction, for each profile (nonce
+    document, other type or JSON; plain HTTP or HTTPS). With a nonce, the policy is
+    precomputed as the parts around the nonce, and a request only pays for the
+    nonce and one ``str.join``.
 
 Options (keyword-only; defaults are the strict ones):
 
 ``policy=DEFAULT_POLICY``
-    The enforced policy for documents (any response that is not JSON):
+    The enforced policy (every response that is not JSON):
     ``default-src 'none'; script-src 'self' 'nonce-…'; style-src 'self'
     'nonce-…'; img-src 'self'; font-src 'self'; connect-src 'self';
     manifest-src 'self'; form-action 'self'; base-uri 'none';
@@ -74,16 +86,10 @@ Options (keyword-only; defaults are the strict ones):
 ``report_path=None``
     Turns on the built-in receiver at this path (e.g. ``"/_headerware/csp-report"``)
     and, when neither ``report_uri`` nor ``report_to`` is given, points both at it.
-    It answers ``POST`` with ``application/csp-report`` or
-    ``application/reports+json``: 204 after logging each violation as the security
-    event ``csp_violation`` (``document_uri``, ``blocked_uri``,
-    ``violated_directive``, ``disposition``, ``source_file``, ``line_number``,
-    ``column_number``, ``status_code``, ``sample``, ``report_format``; URLs without
-    their query string or fragment, which may hold tokens; every string truncated).
-    Another method gets 405, another type 415, no Content-Length 411, a body over
-    ``report_max_bytes`` 413 (not read), malformed JSON or an unexpected shape 400,
-    each logged at INFO as ``csp_report_refused``. At most 100 reports of one body
-    are logged. Off by default: an open endpoint that writes logs is opt-in.
+    It answers ``POST`` reports with 204 after logging each violation as the
+    security event ``csp_violation``, and refuses anything else with a 4xx
+    (:mod:`headerware.csp_reports` documents both). Off by default: an open
+    endpoint that writes logs is opt-in.
 ``report_max_bytes=65536``
     The body cap of the receiver; real reports are a few KiB.
 ``override_app_policy=False``
@@ -98,23 +104,33 @@ Options (keyword-only; defaults are the strict ones):
 
 Every configuration mistake is an :class:`~headerware.options.OptionError`
 naming the option (``policy``, ``report_path``, ...), the value and the fix.
+``describe()`` gives the options as written (the directives of each policy, without
+what the layer adds: the nonce, reporting, ``upgrade-insecure-requests``).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from base64 import b64encode
 from collections.abc import Iterable, Mapping
 from os import urandom
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from werkzeug.http import parse_options_header
-
-from .._headers import HeaderList, is_json, is_safe_value, is_token
-from .._log import security_event
+from .._headers import DOCUMENT, JSON, OTHER, content_kind, is_safe_value
 from ..core.layer import Layer, Response
-from ..csp_policy import DEFAULT_POLICY, JSON_POLICY, Policy
+from ..csp_policy import (
+    DEFAULT_POLICY,
+    JSON_POLICY,
+    Policy,
+    check_allow_unsafe,
+    check_layer_directives,
+)
+from ..csp_reports import (
+    check_report_group,
+    check_report_max_bytes,
+    check_report_path,
+    check_url,
+    receive_report,
+)
 from ..options import OptionError, boolean
 
 if TYPE_CHECKING:
@@ -130,25 +146,9 @@ NONCE_ENVIRON_KEY = "headerware.csp.nonce"
 
 _CSP = "Content-Security-Policy"
 _CSP_RO = "Content-Security-Policy-Report-Only"
-_REPORT_TYPES = frozenset({"application/csp-report", "application/reports+json"})
-_MAX_LOGGED_REPORTS = 100
-_URL_LIMIT = 256
-_TEXT_LIMIT = 128
-_SAMPLE_LIMIT = 40
-# (field logged, csp-report key, reports+json body key, limit, is_url)
-_REPORT_FIELDS: tuple[tuple[str, str, str, int, bool], ...] = (
-    ("document_uri", "document-uri", "documentURL", _URL_LIMIT, True),
-    ("blocked_uri", "blocked-uri", "blockedURL", _URL_LIMIT, True),
-    ("violated_directive", "effective-directive", "effectiveDirective", _TEXT_LIMIT, False),
-    ("disposition", "disposition", "disposition", 16, False),
-    ("source_file", "source-file", "sourceFile", _URL_LIMIT, True),
-    ("sample", "script-sample", "sample", _SAMPLE_LIMIT, False),
-)
-_NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("line_number", "line-number", "lineNumber"),
-    ("column_number", "column-number", "columnNumber"),
-    ("status_code", "status-code", "statusCode"),
-)
+_UPGRADE = "upgrade-insecure-requests"
+_CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
+#: Profile kinds: a document that gets the nonce, any other type, JSON.
 
 #: The headers of one response profile: (header name, policy parts around the nonce).
 _Headers = tuple[tuple[str, tuple[str, ...]], ...]
@@ -177,104 +177,6 @@ def csp_nonce(environ: WSGIEnvironment | Mapping[str, Any], *, default: str | No
 def new_nonce() -> str:
     """A fresh nonce: 128 bits from ``os.urandom``, base64 (24 characters)."""
     return b64encode(urandom(16)).decode("ascii")
-
-
-# -- option validators -----------------------------------------------------------------
-
-
-def _url(option: str, value: object) -> str:
-    """A URL or path that can stand in a directive and a quoted header parameter."""
-    if not isinstance(value, str) or not value:
-        raise OptionError(option, value, f"{value!r} is not a URL or path", "e.g. '/csp-report'")
-    if any(c in value for c in ' \t;,"\\') or not value.isascii() or not value.isprintable():
-        raise OptionError(
-            option,
-            value,
-            f"{value!r} contains whitespace, ';', ',', a quote, a backslash or a "
-            "non-ASCII/control character",
-            "percent-encode it",
-        )
-    return value
-
-
-def _report_path(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise OptionError(
-            "report_path",
-            value,
-            f"{value!r} must be a path starting with '/'",
-            "e.g. '/_headerware/csp-report'",
-        )
-    return _url("report_path", value)
-
-
-def _report_max_bytes(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
-        raise OptionError(
-            "report_max_bytes",
-            value,
-            f"{value!r} is too small for a report",
-            "use at least 1024 (the default 65536 fits every real report)",
-        )
-    return value
-
-
-def _report_group(value: object) -> str:
-    if not isinstance(value, str) or not is_token(value) or not value.isascii():
-        raise OptionError(
-            "report_group", value, f"{value!r} is not an endpoint name", "e.g. 'csp-endpoint'"
-        )
-    Policy({"report-to": [value]}, option="report_group")  # the directive's own grammar
-    return value
-
-
-def _allow_unsafe(value: object) -> bool | tuple[str, ...]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise OptionError(
-            "allow_unsafe",
-            value,
-            f"{value!r} must be true or a list of sources",
-            f"write allow_unsafe=[{value!r}]",
-        )
-    return tuple(value)
-
-
-def _directives(
-    option: str, source: object, reporting: Mapping[str, list[str]]
-) -> Mapping[str, Any]:
-    """The directives of one policy option, checked for what the layer adds itself."""
-    if not isinstance(source, Mapping):
-        raise OptionError(
-            option,
-            source,
-            f"expected a mapping of directives or a Policy, got {type(source).__name__}",
-            "e.g. {'default-src': [\"'none'\"]}",
-        )
-    names = {str(name).strip().lower() for name in source}
-    for name in reporting:
-        if name in names:
-            raise OptionError(
-                option,
-                source,
-                f"sets {name} itself and the layer's report_uri/report_to/report_path also does",
-                "configure reporting in one place",
-            )
-    for name, value in source.items():
-        values = value.split() if isinstance(value, str) else value
-        if isinstance(values, list | tuple) and any(
-            isinstance(v, str) and v.lower().startswith("'nonce-") for v in values
-        ):
-            raise OptionError(
-                option,
-                source,
-                f"{name}: a fixed nonce is the same on every response and protects nothing",
-                "remove it; the layer adds a fresh one per request (nonce_directives)",
-            )
-    return source
 
 
 # -- the layer -------------------------------------------------------------------------
@@ -316,7 +218,7 @@ class ContentSecurityPolicy(Layer):
         if isinstance(nonce_directives, str):
             nonce_directives = (nonce_directives,)
         self.nonce_directives = tuple(nonce_directives)
-        self.allow_unsafe = _allow_unsafe(allow_unsafe)
+        self.allow_unsafe = check_allow_unsafe(allow_unsafe)
         self.upgrade_insecure_requests = boolean(
             "upgrade_insecure_requests", upgrade_insecure_requests
         )
@@ -338,6 +240,7 @@ class ContentSecurityPolicy(Layer):
                 "try report_only_policy next to it",
             )
         self._setup_reporting(report_uri, report_to, report_group, report_path, report_max_bytes)
+        self._added_upgrade = False
         self._build_profiles(policy, report_only_policy, json_policy)
 
     def _setup_reporting(
@@ -348,13 +251,14 @@ class ContentSecurityPolicy(Layer):
         report_path: object,
         report_max_bytes: object,
     ) -> None:
-        self.report_path = _report_path(report_path)
+        self.report_path = check_report_path(report_path)
+        self._given_reporting = (report_uri, report_to)  # describe(): as written
         if self.report_path is not None and report_uri is None and report_to is None:
             report_uri = report_to = self.report_path
-        self.report_max_bytes = _report_max_bytes(report_max_bytes)
-        self.report_uri = None if report_uri is None else _url("report_uri", report_uri)
-        self.report_to = None if report_to is None else _url("report_to", report_to)
-        self.report_group = _report_group(report_group)
+        self.report_max_bytes = check_report_max_bytes(report_max_bytes)
+        self.report_uri = None if report_uri is None else check_url("report_uri", report_uri)
+        self.report_to = None if report_to is None else check_url("report_to", report_to)
+        self.report_group = check_report_group(report_group)
         # report-to goes on HTTPS responses only: the Reporting API works only in
         # secure contexts, and browsers ignore report-uri when report-to is present,
         # so on plain HTTP it would swallow every report.
@@ -377,11 +281,15 @@ class ContentSecurityPolicy(Layer):
         if isinstance(source, Policy):
             allow, source = source.allow_unsafe, source.directives
         reporting = self._secure_reporting if secure else self._reporting
-        directives: dict[str, Any] = {**_directives(option, source, self._secure_reporting)}
+        directives: dict[str, Any] = {
+            **check_layer_directives(option, source, self._secure_reporting)
+        }
         directives.update(reporting)
         upgrade = self.upgrade_insecure_requests and not self.report_only
-        if option == "policy" and secure and upgrade:
-            directives.setdefault("upgrade-insecure-requests", True)
+        names = {str(name).strip().lower() for name in directives}
+        if option == "policy" and secure and upgrade and _UPGRADE not in names:
+            directives[_UPGRADE] = True
+            self._added_upgrade = True
         built = Policy(
             directives,
             allow_unsafe=allow,
@@ -395,7 +303,7 @@ class ContentSecurityPolicy(Layer):
     def _build_profiles(
         self, policy: PolicySource, report_only_policy: PolicySource, json_policy: PolicySource
     ) -> None:
-        """Render the headers of the four profiles: (JSON response?, secure request?)."""
+        """Render the headers of each profile: (kind of response, secure request?)."""
         enforced = _CSP_RO if self.report_only else _CSP
 
         def build(option: str, source: PolicySource, secure: bool) -> Policy | None:
@@ -403,31 +311,35 @@ class ContentSecurityPolicy(Layer):
                 return None
             return self._policy(option, source, nonces=option != "json_policy", secure=secure)
 
-        self._profiles: dict[tuple[bool, bool], _Headers] = {}
+        self._profiles: dict[tuple[str, bool], _Headers] = {}
         for secure in (False, True):
             main = build("policy", policy, secure)
             trial = build("report_only_policy", report_only_policy, secure)
             as_json = build("json_policy", json_policy, secure)
             document = _headers((enforced, main), (_CSP_RO, trial))
-            self._profiles[False, secure] = document
-            self._profiles[True, secure] = (
-                document if as_json is None else _headers((enforced, as_json))
+            other = _static((enforced, main), (_CSP_RO, trial))
+            self._profiles[DOCUMENT, secure] = document
+            self._profiles[OTHER, secure] = other
+            self._profiles[JSON, secure] = (
+                other if as_json is None else _headers((enforced, as_json))
             )
         # The public attributes hold the HTTPS variants (the complete policies).
         self.policy, self.report_only_policy, self.json_policy = main, trial, as_json
-        self._needs_nonce = any(len(parts) > 1 for _, parts in self._profiles[False, False])
+        self._needs_nonce = any(len(parts) > 1 for _, parts in self._profiles[DOCUMENT, False])
         self.handles_request = self._needs_nonce or self.report_path is not None
+        added = {"report-uri", "report-to"}
+        self._given = {
+            "policy": _given(main, added | ({_UPGRADE} if self._added_upgrade else set())),
+            "report_only_policy": _given(trial, added),
+            "json_policy": _given(as_json, added),
+        }
 
     def describe(self) -> dict[str, Any]:
-        """The effective options; ``{nonce}`` marks where the request nonce goes."""
-
-        def shown(policy: Policy | None) -> str | None:
-            return None if policy is None else policy.render("{nonce}")
-
+        """The options as given: each policy's own directives, without what the layer
+        adds (the nonce, reporting, ``upgrade-insecure-requests`` on HTTPS)."""
+        report_uri, report_to = self._given_reporting
         return {
-            "policy": shown(self.policy),
-            "report_only_policy": shown(self.report_only_policy),
-            "json_policy": shown(self.json_policy),
+            **self._given,
             "nonce_directives": list(self.nonce_directives),
             "allow_unsafe": (
                 self.allow_unsafe
@@ -435,8 +347,8 @@ class ContentSecurityPolicy(Layer):
                 else list(self.allow_unsafe)
             ),
             "upgrade_insecure_requests": self.upgrade_insecure_requests,
-            "report_uri": self.report_uri,
-            "report_to": self.report_to,
+            "report_uri": report_uri,
+            "report_to": report_to,
             "report_group": self.report_group,
             "report_path": self.report_path,
             "report_max_bytes": self.report_max_bytes,
@@ -452,28 +364,43 @@ class ContentSecurityPolicy(Layer):
             ctx.state["csp.nonce"] = nonce
             ctx.publish(NONCE_ENVIRON_KEY, nonce)
         if self.report_path is not None and ctx.path == self.report_path:
-            return self._receive(ctx)
+            return receive_report(ctx, self.report_max_bytes)
         return None
 
     # -- response: the profile's policies ------------------------------------------
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         secure = ctx.is_secure
-        headers = self._profiles[is_json(response.content_type), secure]
-        if self.override_app_policy:
-            for name, _ in headers:
-                response.remove(name)
-        else:  # the app's own policy knows its page: keep it, add only what it lacks
-            headers = tuple(item for item in headers if not response.has(item[0].lower()))
-            if not headers:
-                return
-        nonce = ctx.state.get("csp.nonce")
-        if nonce is None and self._needs_nonce:
-            nonce = new_nonce()  # on_request did not run (an outer layer answered)
+        headers = self._profiles[content_kind(response.content_type), secure]
+        if response.status_code == 304:
+            # A cache updates the stored headers from a 304, but the stored body keeps
+            # the nonce it was sent with: no nonce-bearing policy on a 304 (RFC 9111).
+            response.remove_if(_nonce_free)
+            headers = tuple(item for item in headers if len(item[1]) == 1)
+        app_policy = response.has(_CSP_NAMES[0]) or response.has(_CSP_NAMES[1])
+        if app_policy:
+            if self.override_app_policy:
+                for name, _ in headers:
+                    response.remove(name)
+            else:  # the app's own policy knows its page: keep it, add only what it lacks
+                headers = tuple(item for item in headers if not response.has(item[0].lower()))
+        nonce = None
         for name, parts in headers:
-            response.add(name, (nonce or "").join(parts))
-        if secure and self._endpoint is not None:
+            if len(parts) == 1:
+                response.add(name, parts[0])
+                continue
+            if nonce is None:
+                # on_request did not run when an outer layer answered: a fresh one then.
+                nonce = ctx.state.get("csp.nonce") or new_nonce()
+            response.add(name, nonce.join(parts))
+        if headers and secure and self._endpoint is not None:
             self._add_endpoint(response, self._endpoint)
+        carries_nonce = nonce is not None or (
+            app_policy
+            and any("'nonce-" in v for name in _CSP_NAMES for v in response.get_all(name))
+        )
+        if carries_nonce and response.status_code != 304 and not response.has("cache-control"):
+            response.set("Cache-Control", "private")  # a per-request value: no shared cache
 
     def _add_endpoint(self, response: ResponseHead, endpoint: str) -> None:
         """Add our group to Reporting-Endpoints unless the app defines it already."""
@@ -485,99 +412,27 @@ class ContentSecurityPolicy(Layer):
         if self.report_group not in groups:
             response.set("Reporting-Endpoints", f"{current}, {endpoint}")
 
-    # -- the report receiver ------------------------------------------------------
-
-    def _refuse(self, status: str, reason: str, headers: HeaderList | None = None) -> Response:
-        security_event(
-            "csp_report_refused", level=logging.INFO, status=int(status[:3]), reason=reason
-        )
-        return Response.text(status, reason, headers)
-
-    def _receive(self, ctx: Context) -> Response:
-        if ctx.method != "POST":
-            return self._refuse(
-                "405 Method Not Allowed", "CSP reports are sent with POST", [("Allow", "POST")]
-            )
-        mimetype = parse_options_header(ctx.header("content-type") or "")[0].lower()
-        if mimetype not in _REPORT_TYPES:
-            return self._refuse(
-                "415 Unsupported Media Type",
-                "expected application/csp-report or application/reports+json",
-            )
-        try:
-            length = int(ctx.header("content-length") or "")
-        except ValueError:
-            return self._refuse("411 Length Required", "a Content-Length is required")
-        if length < 0:
-            return self._refuse("400 Bad Request", "invalid Content-Length")
-        if length > self.report_max_bytes:
-            return self._refuse(
-                "413 Content Too Large", f"a report may be at most {self.report_max_bytes} bytes"
-            )
-        try:
-            body = ctx.read_body(self.report_max_bytes)
-        except Exception:  # a client that went away: nothing to log but the refusal
-            return self._refuse("400 Bad Request", "the report body could not be read")
-        if body is None or len(body) != length:
-            return self._refuse("400 Bad Request", "the report body is shorter than announced")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return self._refuse("400 Bad Request", "the report is not valid JSON")
-        reports = _extract_reports(payload, mimetype)
-        if reports is None:
-            return self._refuse("400 Bad Request", "the report does not have the expected shape")
-        report_format = mimetype.rpartition("/")[2]
-        for report in reports[:_MAX_LOGGED_REPORTS]:
-            security_event("csp_violation", report_format=report_format, **report)
-        return Response.empty("204 No Content")
-
 
 def _headers(*pairs: tuple[str, Policy | None]) -> _Headers:
     """``(header, policy parts)`` for each policy that is set."""
     return tuple((name, policy.parts) for name, policy in pairs if policy is not None)
 
 
-def _extract_reports(payload: object, mimetype: str) -> list[dict[str, Any]] | None:
-    """The logged fields of each CSP violation in ``payload``; ``None`` for a bad shape."""
-    if mimetype == "application/csp-report":
-        if not isinstance(payload, dict) or not isinstance(payload.get("csp-report"), dict):
-            return None
-        body = payload["csp-report"]
-        fields = _fields(body, 1)
-        if "violated_directive" not in fields and isinstance(body.get("violated-directive"), str):
-            fields["violated_directive"] = _clip(body["violated-directive"], _TEXT_LIMIT)
-        return [fields]
-    if not isinstance(payload, list):
+def _static(*pairs: tuple[str, Policy | None]) -> _Headers:
+    """``(header, (policy without a nonce,))`` for each policy that is set."""
+    return tuple((name, (policy.without_nonce,)) for name, policy in pairs if policy is not None)
+
+
+def _nonce_free(name: str, value: str) -> bool:
+    return "'nonce-" not in value or name.lower() not in _CSP_NAMES
+
+
+def _given(policy: Policy | None, added: set[str]) -> dict[str, Any] | None:
+    """A policy's directives as an option value, without those the layer added."""
+    if policy is None:
         return None
-    reports: list[dict[str, Any]] = []
-    for item in payload:
-        if not isinstance(item, dict):
-            return None
-        if item.get("type") != "csp-violation":
-            continue  # other report types (deprecation, ...) are not ours to log
-        body = item.get("body")
-        if not isinstance(body, dict):
-            return None
-        reports.append(_fields(body, 2))
-    return reports
-
-
-def _clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[:limit] + "..."
-
-
-def _fields(body: dict[str, Any], column: int) -> dict[str, Any]:
-    """Pick, strip and clip the useful fields; ``column`` 1 = csp-report, 2 = reports+json."""
-    fields: dict[str, Any] = {}
-    for field, level2_key, json_key, limit, is_url in _REPORT_FIELDS:
-        value = body.get(level2_key if column == 1 else json_key)
-        if isinstance(value, str):
-            if is_url:
-                value = value.partition("#")[0].partition("?")[0]
-            fields[field] = _clip(value, limit)
-    for field, level2_key, json_key in _NUMBER_FIELDS:
-        number = body.get(level2_key if column == 1 else json_key)
-        if isinstance(number, int) and not isinstance(number, bool):
-            fields[field] = number
-    return fields
+    return {
+        name: list(sources) if sources else True
+        for name, sources in policy.directives.items()
+        if name not in added
+    }

@@ -81,7 +81,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from .._headers import HOP_BY_HOP, is_safe_value, is_token
+from .._headers import check_header_name, is_safe_value, is_token
 from .._log import security_event
 from ..core.context import Context
 from ..core.layer import Layer, Response
@@ -288,21 +288,8 @@ class _Rule:
         return self.policy == "add" and self.name.lower() == "vary"
 
 
-def _check_name(option: str, name: object) -> str:
-    if not isinstance(name, str) or not is_token(name):
-        raise OptionError(
-            option,
-            name,
-            f"{name!r} is not a valid header name",
-            "use letters, digits and !#$%&'*+-.^_`|~ only",
-        )
-    if name.lower() in HOP_BY_HOP:
-        raise OptionError(
-            option,
-            name,
-            f"{name!r} is a hop-by-hop header and must not be set by an application",
-            "remove it",
-        )
+def _check_name(option: str, raw: object) -> str:
+    name = check_header_name(raw, option=option)
     if name.lower() in _FORBIDDEN:
         raise OptionError(
             option,

@@ -1,10 +1,11 @@
-"""Security headers: helmet's modern set, HSTS on HTTPS, an optional HTTPS redirect.
+"""Security headers: helmet's modern set and HSTS on HTTPS.
 
 :class:`SecurityHeaders` (config name ``security_headers``) adds the response
 headers that every site should send, with the defaults of helmet 8 (Node's
 reference middleware) and OWASP's Secure Headers project, and removes the headers
 that only advertise the software stack. Content-Security-Policy is a layer of its
-own (``headerware.layers.csp``).
+own (``headerware.layers.csp``), and so is the HTTPS redirect
+(``headerware.layers.https_redirect``, config name ``https_redirect``).
 
 Defaults, each an option taking a string (the value to send), ``True`` (the
 default value) or ``None``/``False`` (do not send it):
@@ -20,8 +21,9 @@ default value) or ``None``/``False`` (do not send it):
 ``permissions_policy=True``
     The restrictive :data:`DEFAULT_PERMISSIONS_POLICY`: camera, microphone,
     geolocation, USB, payment and the other powerful features off.
-``referrer_policy="no-referrer"``
-    helmet's default: no URL ever leaks to another site (see below).
+``referrer_policy="strict-origin-when-cross-origin"``
+    The browsers' own default: other sites see only the origin, and only over
+    HTTPS (see below).
 ``x_content_type_options="nosniff"``
     No MIME sniffing of text into script or HTML.
 ``x_dns_prefetch_control="off"``
@@ -38,9 +40,16 @@ default value) or ``None``/``False`` (do not send it):
 
 ``Referrer-Policy``: the MDN HTTP Observatory gives the same bonus to
 ``no-referrer``, ``same-origin``, ``strict-origin`` and
-``strict-origin-when-cross-origin``; ``no-referrer`` is helmet's default and the
-most private, ``strict-origin-when-cross-origin`` (the browsers' own default) is
-the usual relaxation for sites whose analytics need the origin.
+``strict-origin-when-cross-origin``. helmet's ``no-referrer`` is not the default
+here: with it browsers send ``Origin: null`` on same-origin form POSTs, which
+origin-checking CSRF defences (Django's among them) refuse. Choose
+``no-referrer`` or ``same-origin`` explicitly when no URL may ever leak.
+
+Enumerated values (COOP, COEP, CORP, Referrer-Policy tokens, nosniff, ...) are
+accepted in any case and sent in their canonical spelling (``SAME-ORIGIN`` is sent
+as ``same-origin``): browsers match these tokens exactly, so a value sent as
+written in another case would silently switch the policy off. X-Frame-Options is
+sent as ``DENY`` / ``SAMEORIGIN``.
 
 ``permissions_policy`` takes a string (sent as is) or a mapping feature ->
 allowlist, e.g. ``{"geolocation": ["self", "https://maps.example"], "camera": []}``
@@ -85,19 +94,12 @@ Merge policy
     removed headers are removed either way.
 
 HTTPS redirect
-    ``https_redirect=False``. When on, a plain-HTTP request is answered with a
-    redirect to the same host (as the client named it), mount prefix, path and
-    query on ``https_port`` (443). ``https_redirect_status=301`` for GET and HEAD
-    (301, 302, 307 or 308); other methods get the method-preserving equivalent
-    (301 -> 308, 302 -> 307) so a POST is never silently turned into a GET.
-    ``https_redirect_exempt=()``: path patterns (:mod:`headerware.paths`: ``/x``
-    exact, ``/x/*`` for ``/x`` and everything below it, ``/x/`` for the subtree
-    without ``/x``) answered over HTTP anyway, e.g. a load balancer's ``/healthz``
-    or ``/.well-known/acme-challenge/*``. An exemption is laxer, so it applies only
-    when the raw and the resolved path both match (``/.well-known/a/../../admin``
-    is redirected). A Host header that is not a valid host gets a 400 instead of a
-    redirect. ``report_only=True`` logs the redirect it would have sent (event
-    ``https_redirect``) and serves the request.
+    Not here any more: the ``https_redirect`` layer
+    (:class:`~headerware.layers.https_redirect.HTTPSRedirect`) runs after the host
+    check. The old options (``https_redirect=true``, ``https_redirect_status``,
+    ``https_redirect_exempt``, ``https_port``) fail at start-up with an
+    :class:`~headerware.options.OptionError` that says so (``https_redirect=false``
+    changes nothing and is accepted).
 
 Configuration errors
     Every bad option fails at construction with an
@@ -107,16 +109,18 @@ Configuration errors
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
 
-from .._headers import HOP_BY_HOP, is_json, is_safe_value, is_token
-from .._log import security_event
-from ..core.layer import Layer, Response
+from .._headers import HOP_BY_HOP, is_json, is_token
+from ..core.layer import HeaderBlock, Layer
 from ..options import OptionError, boolean, choice, seconds
-from ..paths import PathSet
+from ..security_values import (
+    DEFAULT_PERMISSIONS_POLICY,
+    HEADER_OPTIONS,
+    header_value,
+    render_permissions_policy,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -128,74 +132,9 @@ __all__ = ["DEFAULT_PERMISSIONS_POLICY", "SecurityHeaders", "render_permissions_
 
 ONE_YEAR = 31536000
 
-#: Powerful features a typical site never uses, all switched off (``feature=()``).
-DEFAULT_PERMISSIONS_POLICY: Mapping[str, Sequence[str]] = {
-    "accelerometer": (),
-    "browsing-topics": (),
-    "camera": (),
-    "display-capture": (),
-    "geolocation": (),
-    "gyroscope": (),
-    "hid": (),
-    "magnetometer": (),
-    "microphone": (),
-    "midi": (),
-    "payment": (),
-    "screen-wake-lock": (),
-    "serial": (),
-    "usb": (),
-    "xr-spatial-tracking": (),
-}
-
-#: option -> (header name, default value, allowed values or None for free-form).
-_OPTIONS: dict[str, tuple[str, str | None, frozenset[str] | None]] = {
-    "cross_origin_opener_policy": (
-        "Cross-Origin-Opener-Policy",
-        "same-origin",
-        frozenset(
-            {"same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"}
-        ),
-    ),
-    "cross_origin_resource_policy": (
-        "Cross-Origin-Resource-Policy",
-        "same-origin",
-        frozenset({"same-origin", "same-site", "cross-origin"}),
-    ),
-    "cross_origin_embedder_policy": (
-        "Cross-Origin-Embedder-Policy",
-        "require-corp",  # the value ``True`` selects; off unless asked for
-        frozenset({"require-corp", "credentialless", "unsafe-none"}),
-    ),
-    "origin_agent_cluster": ("Origin-Agent-Cluster", "?1", frozenset({"?1", "?0"})),
-    "permissions_policy": ("Permissions-Policy", None, None),
-    "referrer_policy": ("Referrer-Policy", "no-referrer", None),
-    "x_content_type_options": ("X-Content-Type-Options", "nosniff", frozenset({"nosniff"})),
-    "x_dns_prefetch_control": ("X-DNS-Prefetch-Control", "off", frozenset({"off", "on"})),
-    "x_download_options": ("X-Download-Options", "noopen", frozenset({"noopen"})),
-    "x_frame_options": ("X-Frame-Options", "DENY", frozenset({"deny", "sameorigin"})),
-    "x_permitted_cross_domain_policies": (
-        "X-Permitted-Cross-Domain-Policies",
-        "none",
-        frozenset({"none", "master-only", "by-content-type", "by-ftp-filename", "all"}),
-    ),
-    "x_xss_protection": ("X-XSS-Protection", "0", frozenset({"0", "1", "1; mode=block"})),
-}
 _HSTS = "Strict-Transport-Security"
 #: Every header this layer may send, lower-case.
-_KNOWN = frozenset({header.lower() for header, _, _ in _OPTIONS.values()} | {_HSTS.lower()})
-
-_REFERRER_POLICIES = frozenset(
-    {
-        "no-referrer",
-        "no-referrer-when-downgrade",
-        "origin",
-        "origin-when-cross-origin",
-        "same-origin",
-        "strict-origin",
-        "strict-origin-when-cross-origin",
-        "unsafe-url",
-    }
-)
+_KNOWN = frozenset({header.lower() for header, _, _ in HEADER_OPTIONS.values()} | {_HSTS.lower()})
 
 #: What a JSON response gets by default (OWASP REST Security Cheat Sheet).
 _JSON_DEFAULT = (
@@ -206,101 +145,33 @@ _JSON_DEFAULT = (
     "Cross-Origin-Resource-Policy",
 )
 
-_FEATURE = re.compile(r"[a-z][a-z0-9-]*\Z")
-_ORIGIN = re.compile(
-    r"(https?|wss?)://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|(https?|wss?)://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
-)
-_HOST = re.compile(r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?\Z")
-#: Configured status -> (status for GET/HEAD, method-preserving status for the rest).
-_REDIRECT_STATUS = {
-    301: ("301 Moved Permanently", "308 Permanent Redirect"),
-    302: ("302 Found", "307 Temporary Redirect"),
-    307: ("307 Temporary Redirect", "307 Temporary Redirect"),
-    308: ("308 Permanent Redirect", "308 Permanent Redirect"),
+#: The options of the HTTPS redirect this layer used to have -> the new layer's option.
+_RETIRED = {
+    "https_redirect": None,
+    "https_redirect_status": "status",
+    "https_redirect_exempt": "exempt",
+    "https_port": "https_port",
 }
-#: Characters of a decoded path left as they are in a Location (WHATWG path segment).
-_PATH_SAFE = "/!$&'()*+,;=:@-._~"
-#: The raw query string is already percent-encoded by the client: keep ``%``.
-_QUERY_SAFE = "/!$&'()*+,;=:@-._~?%"
-
-Headers = tuple[tuple[str, str], ...]
 
 
 # -- option validators -----------------------------------------------------------------
 
 
-def render_permissions_policy(
-    policy: Mapping[str, Sequence[str] | str], *, option: str = "permissions_policy"
-) -> str:
-    """``{"camera": [], "geolocation": ["self"]}`` -> ``camera=(), geolocation=(self)``."""
-    parts = []
-    for feature, allow in policy.items():
-        if not isinstance(feature, str) or _FEATURE.match(feature) is None:
-            raise OptionError(
-                option,
-                feature,
-                f"{feature!r} is not a feature name",
-                "use lower-case names such as 'camera' or 'geolocation'",
-            )
-        entries = [allow] if isinstance(allow, str) else list(allow)
-        rendered = []
-        for entry in entries:
-            if entry in ("self", "src", "*"):
-                rendered.append(entry)
-            elif isinstance(entry, str) and _ORIGIN.match(entry):
-                rendered.append(f'"{entry}"')
-            else:
-                raise OptionError(
-                    option,
-                    entry,
-                    f"{feature}={entry!r} is not an allowlist entry",
-                    "use 'self', 'src', '*' or an origin like 'https://example.com'",
-                )
-        parts.append(f"{feature}=*" if "*" in rendered else f"{feature}=({' '.join(rendered)})")
-    return ", ".join(parts)
-
-
-def _header_value(option: str, value: object) -> str | None:
-    """The value to send for one header option (``None``: send nothing)."""
-    header, default, allowed = _OPTIONS[option]
-    if value is None or value is False:
-        return None
-    if value is True:
-        if option == "permissions_policy":
-            return render_permissions_policy(DEFAULT_PERMISSIONS_POLICY)
-        return default
-    if option == "permissions_policy" and isinstance(value, Mapping):
-        value = render_permissions_policy(value)
-    if not isinstance(value, str) or not value.strip():
+def _retired(given: Mapping[str, object]) -> None:
+    """Refuse the HTTPS-redirect options that moved to the ``https_redirect`` layer."""
+    for option, value in given.items():
+        if value is None or (option == "https_redirect" and value is False):
+            continue  # not given, or the redirect left off: nothing changes
+        new = _RETIRED[option]
+        moved = "turn it on with" if new is None else f"set {new} in"
         raise OptionError(
             option,
             value,
-            f"{value!r} is not a header value",
-            "give a string, true for the default or none/false to send no header",
+            "the HTTPS redirect is no longer part of security_headers (it must run after "
+            "the host check)",
+            f"use the https_redirect layer: {moved} an [https_redirect] table, or "
+            "HTTPSRedirect(...) from headerware.layers.https_redirect in Python",
         )
-    if not is_safe_value(value):
-        raise OptionError(
-            option,
-            value,
-            f"the value of {header!r} contains a control character (CR, LF, ...) or a "
-            "non-latin-1 character",
-            "remove it",
-        )
-    if allowed is not None and value.strip().lower() not in allowed:
-        fix = f"use one of {sorted(allowed)}"
-        if option == "x_frame_options":
-            fix += "; use Content-Security-Policy frame-ancestors to allow specific origins"
-        raise OptionError(option, value, f"{value!r} is not a value browsers understand", fix)
-    if option == "referrer_policy":
-        for token in value.split(","):
-            if token.strip().lower() not in _REFERRER_POLICIES:
-                raise OptionError(
-                    option,
-                    value,
-                    f"{token.strip()!r} is not a referrer policy",
-                    f"use one of {sorted(_REFERRER_POLICIES)}",
-                )
-    return value
 
 
 def _hsts_value(
@@ -375,17 +246,11 @@ def _json_names(json_headers: object) -> frozenset[str]:
     return names
 
 
-def _port(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise OptionError("https_port", value, f"{value!r} is not a TCP port number", "e.g. 443")
-    return value
-
-
 # -- the layer -------------------------------------------------------------------------
 
 
 class SecurityHeaders(Layer):
-    """Helmet-parity security headers, HSTS on HTTPS, optional HTTPS redirect."""
+    """Helmet-parity security headers and HSTS on HTTPS."""
 
     name: ClassVar[str] = "security_headers"
 
@@ -398,7 +263,8 @@ class SecurityHeaders(Layer):
         cross_origin_embedder_policy: str | bool | None = None,  # breaks embeds: opt in
         origin_agent_cluster: str | bool | None = "?1",
         permissions_policy: str | Mapping[str, Sequence[str] | str] | bool | None = True,
-        referrer_policy: str | bool | None = "no-referrer",  # helmet; Observatory bonus
+        # The browsers' default; no-referrer breaks origin-checking CSRF defences.
+        referrer_policy: str | bool | None = "strict-origin-when-cross-origin",
         x_content_type_options: str | bool | None = "nosniff",
         x_dns_prefetch_control: str | bool | None = "off",
         x_download_options: str | bool | None = "noopen",
@@ -412,13 +278,21 @@ class SecurityHeaders(Layer):
         remove_headers: Collection[str] = ("X-Powered-By", "Server"),  # stack advertising
         json_headers: Collection[str] | None = _JSON_DEFAULT,  # None: full set everywhere
         merge: str = "overwrite",  # headerware's policy wins over the app's
-        https_redirect: bool = False,
-        https_redirect_status: int = 301,
-        https_redirect_exempt: Collection[str] = (),
-        https_port: int = 443,
-        report_only: bool = False,  # only for the redirect: log it, serve the request
+        # Retired: the HTTPS redirect is the https_redirect layer now (refused if given).
+        https_redirect: object = None,
+        https_redirect_status: object = None,
+        https_redirect_exempt: object = None,
+        https_port: object = None,
     ) -> None:
         super().__init__(app)
+        _retired(
+            {
+                "https_redirect": https_redirect,
+                "https_redirect_status": https_redirect_status,
+                "https_redirect_exempt": https_redirect_exempt,
+                "https_port": https_port,
+            }
+        )
         given = {
             "cross_origin_opener_policy": cross_origin_opener_policy,
             "cross_origin_resource_policy": cross_origin_resource_policy,
@@ -433,24 +307,23 @@ class SecurityHeaders(Layer):
             "x_permitted_cross_domain_policies": x_permitted_cross_domain_policies,
             "x_xss_protection": x_xss_protection,
         }
-        self._options = {option: _header_value(option, raw) for option, raw in given.items()}
+        self._options = {option: header_value(option, raw) for option, raw in given.items()}
         self.hsts_value = _hsts_value(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
         self.remove_headers = _header_names("remove_headers", remove_headers)
         self.json_headers = (
             None if json_headers is None else _header_names("json_headers", json_headers)
         )
         self.merge = choice("merge", merge, ("overwrite", "keep"))
+        self.hsts = boolean("hsts", hsts)
+        self.hsts_max_age: int = hsts_max_age
+        self.hsts_include_subdomains = boolean("hsts_include_subdomains", hsts_include_subdomains)
+        self.hsts_preload = boolean("hsts_preload", hsts_preload)
         self._build_profiles(_json_names(json_headers))
-        self._setup_redirect(
-            https_redirect, https_redirect_status, https_redirect_exempt, https_port
-        )
-        self.report_only = boolean("report_only", report_only)
-        self.handles_request = self.https_redirect  # nothing to decide per request
 
     def _build_profiles(self, json_names: frozenset[str]) -> None:
         """Precompute the headers of each (JSON?, secure?) response profile."""
         always = [
-            (_OPTIONS[option][0], value)
+            (HEADER_OPTIONS[option][0], value)
             for option, value in self._options.items()
             if value is not None
         ]
@@ -464,8 +337,8 @@ class SecurityHeaders(Layer):
                 f"remove_headers lists {sorted(clash)[0]!r}, which this layer also sends",
                 "disable that option or drop it from remove_headers",
             )
-        self._profiles: dict[tuple[bool, bool], Headers] = {
-            (json, secure): tuple(
+        self._profiles: dict[tuple[bool, bool], HeaderBlock] = {
+            (json, secure): HeaderBlock(
                 (name, value)
                 for name, value in always + (secure_only if secure else [])
                 if not json or name.lower() in json_names
@@ -474,63 +347,19 @@ class SecurityHeaders(Layer):
             for secure in (False, True)
         }
 
-    def _setup_redirect(
-        self, enabled: object, status: object, exempt: object, port: object
-    ) -> None:
-        self.https_redirect = boolean("https_redirect", enabled)
-        self.https_redirect_status = choice("https_redirect_status", status, _REDIRECT_STATUS)
-        self._safe_status, self._unsafe_status = _REDIRECT_STATUS[self.https_redirect_status]
-        if isinstance(exempt, str) or not isinstance(exempt, Collection):
-            raise OptionError(
-                "https_redirect_exempt",
-                exempt,
-                f"{exempt!r} is a string, not a list of path patterns",
-                f"write [{exempt!r}]",
-            )
-        self._exempt = PathSet(exempt, option="https_redirect_exempt")
-        self.https_redirect_exempt = self._exempt.patterns
-        self.https_port = _port(port)
-        self._port_suffix = "" if self.https_port == 443 else f":{self.https_port}"
-
     def describe(self) -> dict[str, Any]:
         return {
-            **self._options,
-            "hsts": self.hsts_value,
+            **{
+                option: False if value is None else value for option, value in self._options.items()
+            },
+            "hsts": self.hsts,
+            "hsts_max_age": self.hsts_max_age,
+            "hsts_include_subdomains": self.hsts_include_subdomains,
+            "hsts_preload": self.hsts_preload,
             "remove_headers": list(self.remove_headers),
             "json_headers": None if self.json_headers is None else list(self.json_headers),
             "merge": self.merge,
-            "https_redirect": self.https_redirect,
-            "https_redirect_status": self.https_redirect_status,
-            "https_redirect_exempt": list(self.https_redirect_exempt),
-            "https_port": self.https_port,
-            "report_only": self.report_only,
         }
-
-    # -- request: the optional redirect ------------------------------------------
-
-    def on_request(self, ctx: Context) -> Response | None:
-        if ctx.is_secure or self._exempt.both(ctx):
-            return None
-        host = ctx.host
-        if not host or _HOST.match(host) is None:
-            security_event("https_redirect_bad_host", layer=self.name, host=host[:100])
-            if self.report_only:
-                return None
-            return Response.text("400 Bad Request", "Bad Request: invalid Host header\n")
-        if not host.endswith("]") and ":" in host:
-            host = host.rpartition(":")[0]  # the HTTP port; https_port replaces it
-        path = ctx.root_path + ctx.raw_path
-        location = "https://" + host + self._port_suffix + quote(_bytes(path), _PATH_SAFE)
-        query = ctx.query_string
-        if query:
-            location += "?" + quote(_bytes(query), _QUERY_SAFE)
-        status = self._safe_status if ctx.method in ("GET", "HEAD") else self._unsafe_status
-        if self.report_only:
-            security_event(
-                "https_redirect", layer=self.name, path=path[:200], status=status, report_only=True
-            )
-            return None
-        return Response.text(status, f"Redirecting to {location}\n", [("Location", location)])
 
     # -- response: the profile's headers --------------------------------------------
 
@@ -539,16 +368,6 @@ class SecurityHeaders(Layer):
             response.remove(name)
         headers = self._profiles[is_json(response.content_type), ctx.is_secure]
         if self.merge == "overwrite":
-            for name, value in headers:
-                response.set(name, value)
+            response.set_many(headers)
         else:
-            for name, value in headers:
-                response.setdefault(name, value)
-
-
-def _bytes(text: str) -> bytes:
-    """A WSGI string as the bytes the client sent (latin-1), else UTF-8."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
+            response.setdefault_many(headers)

@@ -1,0 +1,213 @@
+"""The CSP violation report receiver of the ``csp`` layer.
+
+:class:`~headerware.layers.csp.ContentSecurityPolicy` turns it on with
+``report_path`` (e.g. ``"/_headerware/csp-report"``) and then answers that path
+itself with :func:`receive_report`:
+
+- ``POST`` with ``application/csp-report`` (CSP level 2, one report) or
+  ``application/reports+json`` (the Reporting API, a list; reports of other types
+  are skipped): **204** after logging each violation as the security event
+  ``csp_violation`` with ``document_uri``, ``blocked_uri``, ``violated_directive``,
+  ``disposition``, ``source_file``, ``line_number``, ``column_number``,
+  ``status_code``, ``sample`` and ``report_format``. URLs lose their query string
+  and fragment (they may hold tokens) and every string is truncated; at most 100
+  reports of one body are logged.
+- Another method: **405** (``Allow: POST``); another media type: **415**; no or an
+  unparsable Content-Length: **411**; a body over ``report_max_bytes``: **413**,
+  not read; a short body, malformed JSON or an unexpected shape: **400**. Each
+  refusal is logged at INFO as ``csp_report_refused`` (status and reason).
+
+The receiver is off by default: an open endpoint that writes logs is opt-in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.http import parse_options_header
+
+from ._headers import is_token
+from ._log import security_event
+from .core.layer import Response
+from .csp_policy import Policy
+from .options import OptionError
+
+if TYPE_CHECKING:
+    from ._headers import HeaderList
+    from .core.context import Context
+
+__all__ = [
+    "check_report_group",
+    "check_report_max_bytes",
+    "check_report_path",
+    "check_url",
+    "receive_report",
+]
+
+_REPORT_TYPES = frozenset({"application/csp-report", "application/reports+json"})
+_MAX_LOGGED_REPORTS = 100
+_URL_LIMIT = 256
+_TEXT_LIMIT = 128
+_SAMPLE_LIMIT = 40
+# (field logged, csp-report key, reports+json body key, limit, is_url)
+_REPORT_FIELDS: tuple[tuple[str, str, str, int, bool], ...] = (
+    ("document_uri", "document-uri", "documentURL", _URL_LIMIT, True),
+    ("blocked_uri", "blocked-uri", "blockedURL", _URL_LIMIT, True),
+    ("violated_directive", "effective-directive", "effectiveDirective", _TEXT_LIMIT, False),
+    ("disposition", "disposition", "disposition", 16, False),
+    ("source_file", "source-file", "sourceFile", _URL_LIMIT, True),
+    ("sample", "script-sample", "sample", _SAMPLE_LIMIT, False),
+)
+_NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("line_number", "line-number", "lineNumber"),
+    ("column_number", "column-number", "columnNumber"),
+    ("status_code", "status-code", "statusCode"),
+)
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def check_url(option: str, value: object) -> str:
+    """A URL or path that can stand in a directive and a quoted header parameter."""
+    if not isinstance(value, str) or not value:
+        raise OptionError(option, value, f"{value!r} is not a URL or path", "e.g. '/csp-report'")
+    if any(c in value for c in ' \t;,"\\') or not value.isascii() or not value.isprintable():
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} contains whitespace, ';', ',', a quote, a backslash or a "
+            "non-ASCII/control character",
+            "percent-encode it",
+        )
+    return value
+
+
+def check_report_path(value: object) -> str | None:
+    """The ``report_path`` option: ``None`` or a path starting with ``/``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise OptionError(
+            "report_path",
+            value,
+            f"{value!r} must be a path starting with '/'",
+            "e.g. '/_headerware/csp-report'",
+        )
+    return check_url("report_path", value)
+
+
+def check_report_max_bytes(value: object) -> int:
+    """The ``report_max_bytes`` option: at least 1 KiB."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise OptionError(
+            "report_max_bytes",
+            value,
+            f"{value!r} is too small for a report",
+            "use at least 1024 (the default 65536 fits every real report)",
+        )
+    return value
+
+
+def check_report_group(value: object) -> str:
+    """The ``report_group`` option: an endpoint name the ``report-to`` directive takes."""
+    if not isinstance(value, str) or not is_token(value) or not value.isascii():
+        raise OptionError(
+            "report_group", value, f"{value!r} is not an endpoint name", "e.g. 'csp-endpoint'"
+        )
+    Policy({"report-to": [value]}, option="report_group")  # the directive's own grammar
+    return value
+
+
+# -- the receiver ----------------------------------------------------------------------
+
+
+def _refuse(status: str, reason: str, headers: HeaderList | None = None) -> Response:
+    security_event("csp_report_refused", level=logging.INFO, status=int(status[:3]), reason=reason)
+    return Response.text(status, reason, headers)
+
+
+def receive_report(ctx: Context, max_bytes: int) -> Response:
+    """Answer one request to the report path: log its violations, or refuse it."""
+    if ctx.method != "POST":
+        return _refuse(
+            "405 Method Not Allowed", "CSP reports are sent with POST", [("Allow", "POST")]
+        )
+    mimetype = parse_options_header(ctx.header("content-type") or "")[0].lower()
+    if mimetype not in _REPORT_TYPES:
+        return _refuse(
+            "415 Unsupported Media Type",
+            "expected application/csp-report or application/reports+json",
+        )
+    try:
+        length = int(ctx.header("content-length") or "")
+    except ValueError:
+        return _refuse("411 Length Required", "a Content-Length is required")
+    if length < 0:
+        return _refuse("400 Bad Request", "invalid Content-Length")
+    if length > max_bytes:
+        return _refuse("413 Content Too Large", f"a report may be at most {max_bytes} bytes")
+    try:
+        body = ctx.read_body(max_bytes)
+    except Exception:  # a client that went away: nothing to log but the refusal
+        return _refuse("400 Bad Request", "the report body could not be read")
+    if body is None or len(body) != length:
+        return _refuse("400 Bad Request", "the report body is shorter than announced")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _refuse("400 Bad Request", "the report is not valid JSON")
+    reports = _extract_reports(payload, mimetype)
+    if reports is None:
+        return _refuse("400 Bad Request", "the report does not have the expected shape")
+    report_format = mimetype.rpartition("/")[2]
+    for report in reports[:_MAX_LOGGED_REPORTS]:
+        security_event("csp_violation", report_format=report_format, **report)
+    return Response.empty("204 No Content")
+
+
+def _extract_reports(payload: object, mimetype: str) -> list[dict[str, Any]] | None:
+    """The logged fields of each CSP violation in ``payload``; ``None`` for a bad shape."""
+    if mimetype == "application/csp-report":
+        if not isinstance(payload, dict) or not isinstance(payload.get("csp-report"), dict):
+            return None
+        body = payload["csp-report"]
+        fields = _fields(body, 1)
+        if "violated_directive" not in fields and isinstance(body.get("violated-directive"), str):
+            fields["violated_directive"] = _clip(body["violated-directive"], _TEXT_LIMIT)
+        return [fields]
+    if not isinstance(payload, list):
+        return None
+    reports: list[dict[str, Any]] = []
+    for item in payload:
+        if not isinstance(item, dict):
+            return None
+        if item.get("type") != "csp-violation":
+            continue  # other report types (deprecation, ...) are not ours to log
+        body = item.get("body")
+        if not isinstance(body, dict):
+            return None
+        reports.append(_fields(body, 2))
+    return reports
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _fields(body: dict[str, Any], column: int) -> dict[str, Any]:
+    """Pick, strip and clip the useful fields; ``column`` 1 = csp-report, 2 = reports+json."""
+    fields: dict[str, Any] = {}
+    for field, level2_key, json_key, limit, is_url in _REPORT_FIELDS:
+        value = body.get(level2_key if column == 1 else json_key)
+        if isinstance(value, str):
+            if is_url:
+                value = value.partition("#")[0].partition("?")[0]
+            fields[field] = _clip(value, limit)
+    for field, level2_key, json_key in _NUMBER_FIELDS:
+        number = body.get(level2_key if column == 1 else json_key)
+        if isinstance(number, int) and not isinstance(number, bool):
+            fields[field] = number
+    return fields
