@@ -337,6 +337,7 @@ def test_describe() -> None:
     assert described["content_types"] == {"text/html": "no-cache", "image/*": "max-age=86400"}
     assert described["etag"] == "weak"
     assert described["authenticated"] == "no-store"
+    assert Caching(**described).describe() == described  # option-shaped: pastes back
 
 
 def test_webtest_304_is_valid() -> None:
@@ -387,6 +388,32 @@ def test_csp_layer_leaves_static_files_public_and_pages_private() -> None:
     environ = make_environ(PATH_INFO="/static/app.css", HTTP_IF_NONE_MATCH=tag)
     assert consume(stack(environ, again)) == b""
     assert again.status == "304 Not Modified"
+
+
+def test_issue15_static_rule_through_csp_and_caching_in_canonical_order() -> None:
+    """Issue 15 item 2: the CSS keeps the rule and an ETag; the nonce page is private."""
+    stack = Stack([ContentSecurityPolicy(), Caching(rules={"/static/*": STATIC_RULE})], site)
+    css = Recorder()
+    consume(stack(make_environ(PATH_INFO="/static/app.css"), css))
+    assert cache_control(css) == [STATIC_RULE]
+    assert css.header_values("ETag") == [f'W/"{generate_etag(CSS)}"']
+    page = Recorder()
+    assert consume(stack(make_environ(PATH_INFO="/page"), page)) == b"<p>hello</p>"
+    assert cache_control(page) == ["private"]
+    assert page.header_values("ETag") == []
+    assert "'nonce-" in page.header_values("Content-Security-Policy")[0]
+
+
+def test_document_without_a_nonce_policy_is_not_personalised() -> None:
+    stack = Stack(
+        [ContentSecurityPolicy(nonce_directives=()), Caching(rules={"/*": "public, max-age=60"})],
+        site,
+    )
+    page = Recorder()
+    consume(stack(make_environ(PATH_INFO="/page"), page))
+    assert "'nonce-" not in page.header_values("Content-Security-Policy")[0]
+    assert cache_control(page) == ["public, max-age=60"]
+    assert page.header_values("ETag") == [f'W/"{generate_etag(b"<p>hello</p>")}"']
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -444,6 +445,33 @@ _OPTION_NAMES = {
 }
 
 
+@pytest.mark.parametrize(
+    "regex",
+    [
+        pytest.param(r"https://(www\.)?example\.com.*", id="issue11-11-cors-regex-past-host"),
+        pytest.param(r"https://example\.com(\..*)?", id="issue11-11-cors-regex-optional-tail"),
+    ],
+)
+def test_regex_running_past_the_host_is_refused(regex: str) -> None:
+    with pytest.raises(OptionError, match="past the end of its host") as info:
+        CORS(allow_origin_regex=[regex], allow_credentials=True)
+    assert info.value.option == "allow_origins"
+    assert repr(regex) in str(info.value)
+    # The anchored form of the same intent keeps working, and stays anchored.
+    good = CORS(allow_origin_regex=[r"https://(www\.)?example\.com(:\d+)?"], allow_credentials=True)
+    for origin, allowed in [
+        ("https://example.com", True),
+        ("https://www.example.com:8443", True),
+        ("https://example.com.evil.example", False),
+    ]:
+        recorder, _ = run(good, text_app(), HTTP_ORIGIN=origin)
+        expected = {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+        }
+        assert cors_headers(recorder) == (expected if allowed else {})
+
+
 def test_rule_errors_name_the_rule() -> None:
     with pytest.raises(OptionError, match=r"rules\['/api/\*'\]\.allow_origins") as info:
         CORS(rules={"/api/*": {"allow_origins": ["*"], "allow_credentials": True}})
@@ -457,9 +485,24 @@ def test_describe() -> None:
     described = example_cors().describe()
     assert described["report_only"] is False
     assert set(described["rules"]) == {"/data", "/api/*"}
-    assert described["rules"]["/data"]["origins"] == [APP_ORIGIN]
-    assert described["rules"]["/data"]["allow_credentials"] is True
-    assert CORS().describe()["rules"]["/*"]["origins"] == []
+    rule = described["rules"]["/data"]
+    assert rule == {
+        "allow_origins": [APP_ORIGIN],
+        "allow_origin_regex": [],
+        "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+        "allow_headers": ["Content-Type", "Authorization"],
+        "expose_headers": [],
+        "allow_credentials": True,
+        "max_age": 600,
+        "allow_private_network": False,
+    }
+    assert CORS(**described).describe() == described  # option-shaped: pastes back
+    single = CORS(allow_origins=["https://B.example", "https://*.a.example"]).describe()
+    assert single["rules"] is None
+    assert single["allow_origins"] == ["https://b.example", "https://*.a.example"]
+    assert single["allow_origin_func"] is None
+    assert set(single) == set(inspect.signature(CORS).parameters) - {"app"}
+    assert CORS(**single).describe() == single
 
 
 def test_closed_by_default() -> None:

@@ -198,11 +198,13 @@ def test_configuration_errors(options: dict[str, Any], message: str) -> None:
 
 
 def test_describe() -> None:
-    assert layer().describe() == {
+    described = layer().describe()
+    assert described == {
         "media_types": {"/data": MEDIA},
         "languages": {"/hello": LANGS},
         "not_acceptable": False,
     }
+    assert Negotiation(**described).describe() == described  # option-shaped: pastes back
 
 
 def test_webtest() -> None:
@@ -242,6 +244,46 @@ def test_many_and_long_headers_still_chosen_right() -> None:
         assert negotiate_media_type(make_environ(HTTP_ACCEPT=long_accept), ["text/html"]) == (
             "text/html"
         )
+
+
+def _huge(first: str, last: str) -> str:
+    """A 700 KiB header: ``first``, padding, then ``last`` (beyond the parse cap)."""
+    padding = ", ".join(["x-pad;q=0.1"] * (700 * 1024 // 13))
+    return f"{first}, {padding}, {last}"
+
+
+HUGE_ACCEPT = _huge("text/html;q=0.5", "application/json")
+HUGE_LANGUAGE = _huge("es;q=0.5", "en")
+
+
+@pytest.mark.parametrize(
+    "via",
+    [
+        pytest.param("layer", id="issue11-8-layer-huge-accept"),
+        pytest.param("helper", id="issue11-8-helper-huge-accept"),
+    ],
+)
+def test_huge_accept_is_answered_from_its_first_entries(via: str) -> None:
+    """Issue 11 item 8: a 700 KiB Accept is cut at the context's ACCEPT_LIMIT (its
+    first entries decide; the late, preferred entry is never parsed), layer and
+    helpers alike, and the answer is still right."""
+    assert len(HUGE_ACCEPT) > 700 * 1024
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if via == "helper":
+            negotiate_media_type(environ, MEDIA)
+            negotiate_language(environ, LANGS)
+        media, language = negotiated_media_type(environ), negotiated_language(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{media} {language}".encode()]
+
+    stack = Stack([layer(languages={"/data": LANGS})] if via == "layer" else [Negotiation()], app)
+    recorder, body = run(
+        stack, PATH_INFO="/data", HTTP_ACCEPT=HUGE_ACCEPT, HTTP_ACCEPT_LANGUAGE=HUGE_LANGUAGE
+    )
+    assert recorder.status == "200 OK"
+    assert body == b"text/html es"
+    assert recorder.header_values("Vary") == ["Accept, Accept-Language"]
 
 
 def test_layer_vary_and_helper_vary_merge() -> None:

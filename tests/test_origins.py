@@ -186,6 +186,76 @@ def test_bad_regexes_refused(regex: str, message: str) -> None:
         OriginMatcher(regex=[regex])
 
 
+@pytest.mark.parametrize(
+    "regex",
+    [
+        pytest.param(r"https://(www\.)?example\.com.*", id="issue11-11-dot-star"),
+        pytest.param(r"https://(www\.)?example\.com.+", id="issue11-11-dot-plus"),
+        pytest.param(r"https://(www\.)?example\.com[^/]*", id="issue11-11-not-slash"),
+        pytest.param(r"https://(www\.)?example\.com\S*", id="issue11-11-non-space"),
+        pytest.param(r"https://(www\.)?example\.com(\..*)?", id="issue11-11-optional-dot-tail"),
+        pytest.param(r"https://example\.com(:\d+|\..*)?", id="issue11-11-port-or-tail"),
+        pytest.param(r"https://(a\.example|b\.example.*)", id="issue11-11-one-alternative"),
+        pytest.param(r"https://example\.com(:\w+)?", id="issue11-11-port-of-letters"),
+        pytest.param(r"https://example\.com(?=:).*", id="issue11-11-lookahead-tail"),
+        pytest.param(r"https://[a-z]*example\.com", id="issue11-11-label-prefix"),
+        pytest.param(r"https://[a-z0-9-]+\.com", id="issue11-11-whole-tld"),
+        pytest.param(r"(https://a\.example)\1", id="issue11-11-backreference"),
+        pytest.param(r"(?x) https://a\.example", id="issue11-11-verbose"),
+    ],
+)
+def test_regex_past_the_host_is_refused(regex: str) -> None:
+    """Issue 11 item 11: a pattern that can match beyond its host (but for a port)
+    is refused at start-up, naming the pattern and the anchored fix."""
+    with pytest.raises(OptionError) as info:
+        OriginMatcher(regex=[regex])
+    assert info.value.option == "allow_origins"
+    assert info.value.value == regex
+    assert repr(regex) in str(info.value) and "(:\\d+)?" in str(info.value)
+    assert "past the end of its host" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("regex", "allowed", "refused"),
+    [
+        pytest.param(
+            r"https://([a-z0-9-]+\.)?example\.com",
+            ["https://example.com", "https://a-1.example.com"],
+            ["https://example.com.evil.example", "https://evilexample.com"],
+            id="optional-subdomain",
+        ),
+        pytest.param(
+            r"https://example\.com(:\d+)?",
+            ["https://example.com", "https://example.com:8443"],
+            ["https://example.com.evil.example", "https://example.com:8443.evil.example"],
+            id="optional-port",
+        ),
+        pytest.param(
+            r"https://(www\.example\.com|example\.org)",
+            ["https://www.example.com", "https://example.org"],
+            ["https://example.org.evil.example"],
+            id="alternatives",
+        ),
+        pytest.param(
+            r"https://[a-z]+-preview\.example\.com",
+            ["https://pr-preview.example.com"],
+            ["https://pr-preview.example.com.evil.example"],
+            id="label-suffix",
+        ),
+        pytest.param(
+            r"^http://localhost:\d{2,5}$",
+            ["http://localhost:8000"],
+            ["http://localhost"],
+            id="port",
+        ),
+    ],
+)
+def test_anchored_regexes_accepted(regex: str, allowed: list[str], refused: list[str]) -> None:
+    matcher = OriginMatcher(regex=[regex])
+    assert all(matcher.allows(origin) for origin in allowed)
+    assert not any(matcher.allows(origin) for origin in refused)
+
+
 def test_null_only_when_listed() -> None:
     assert not OriginMatcher(regex=[r"https://[a-z]+\.example\.com"]).allows("null")
     calls: list[str] = []
@@ -278,8 +348,7 @@ def test_request_origin(environ: dict[str, str], origin: str | None) -> None:
 def test_describe() -> None:
     matcher = OriginMatcher(["https://b.example", "https://*.a.example"], regex=[r"https://x\.y"])
     assert matcher.describe() == {
-        "origins": ["https://b.example"],
-        "patterns": ["https://*.a.example"],
+        "origins": ["https://b.example", "https://*.a.example"],
         "regex": [r"https://x\.y"],
         "func": None,
     }

@@ -24,18 +24,23 @@ Cache-Control, in order of precedence
 
 Which responses carry a CSP nonce
     A nonce is different on every response, so a page that embeds one must not be
-    shared or ETagged. It is decided from the *response*: only a document that can
-    embed a nonce in its markup — ``text/html``, ``application/xhtml+xml``,
-    ``image/svg+xml``, or a response without ``Content-Type`` — counts, and only
-    when a nonce exists for it: its own ``Content-Security-Policy`` (or
-    ``-Report-Only``) header contains ``'nonce-``, or the CSP layer published a
-    nonce for this request (``headerware.csp.nonce``). The CSP layer sits outside
-    this one (its response hook runs after this one's), so its header is not
-    visible here; the published nonce stands for it. Stylesheets, scripts, images,
-    JSON and every other non-document type never count (a nonce in their CSP
-    header is not in their body): with the CSP layer on, a rule such as
-    ``"/static/*": "public, max-age=31536000, immutable"`` still gives public,
-    ETagged static files, while HTML pages are ``private``.
+    shared or ETagged. The rule: a response is personalised because of a nonce
+    only when it is a *document* — ``text/html``, ``application/xhtml+xml``,
+    ``image/svg+xml``, or a response without ``Content-Type`` (the types whose
+    markup can embed a nonce) — that carries, or will carry, a nonce policy:
+    either its own ``Content-Security-Policy`` (or ``-Report-Only``) header
+    contains ``'nonce-``, or the CSP layer published a nonce for this request
+    (``headerware.csp.nonce``). The CSP layer sits outside this one (its response
+    hook runs after this one's), so its header is not visible here yet; the
+    published nonce stands for the nonce policy it gives documents. (When the
+    application keeps a nonce-free policy of its own, the published nonce still
+    counts: the page may have rendered it.) Stylesheets, scripts, images, JSON and
+    every other non-document type never count, whatever their CSP header says —
+    the CSP layer gives them its nonce-free policy, and a nonce in a header is not
+    in their body. So with the CSP layer on, a rule such as
+    ``"/static/*": "public, max-age=31536000, immutable"`` gives public, ETagged
+    static files while HTML pages are ``private``; with ``nonce_directives=()``
+    no nonce exists and pages follow their rules like any response.
 
 ETag and 304 (``etag="weak"`` default, ``"strong"``, or ``None``)
     For ``GET`` ``200`` responses without an ``ETag`` of their own whose body the

@@ -17,7 +17,9 @@ Origins (see :mod:`headerware.origins` for the exact rules)
     ``allow_origins`` (default: none — closed) lists exact origins, subdomain
     patterns ``https://*.example.com``, or ``*`` alone for public, credential-less
     resources. ``null`` only if literally listed. ``allow_origin_regex`` adds
-    regexes matched with ``fullmatch``; ``allow_origin_func`` a callable
+    regexes matched with ``fullmatch`` (refused at start-up when they can match
+    past the end of their host, but for a port: ``example\\.com.*`` would also
+    match ``https://example.com.evil.example``); ``allow_origin_func`` a callable
     ``func(origin) -> bool``. A request ``Origin`` must be in the serialized form
     browsers send (lower-case, ASCII, no default port); anything else matches
     nothing, so no spoofed or malformed value is ever reflected.
@@ -77,6 +79,12 @@ their 401/403 carry the CORS headers and the browser can read the error.
 
 Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
 option (``allow_credentials``, or ``rules['/api/*'].allow_origins`` inside a rule).
+The rules are validated and rendered by :mod:`headerware.cors_rules`.
+
+``describe()`` gives the options as ``CORS`` takes them (``headerware
+check-config`` prints them as TOML that pastes back): the top-level options,
+``rules`` with each rule's effective options (the defaults under its overrides),
+and ``report_only``.
 """
 
 from __future__ import annotations
@@ -89,8 +97,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._headers import HeaderList, is_token
 from .._log import security_event
 from ..core.layer import Layer, Response
-from ..options import OptionError, boolean, seconds
-from ..origins import OriginMatcher, request_origin
+from ..cors_rules import CorsPolicy, compile_rules
+from ..options import boolean
+from ..origins import request_origin
 from ..paths import PathRules
 
 if TYPE_CHECKING:
@@ -99,188 +108,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CORS"]
 
-_VARY_PREFLIGHT = (
-    "Origin",
-    "Access-Control-Request-Method",
-    "Access-Control-Request-Headers",
-)
-_VARY_PNA = "Access-Control-Request-Private-Network"
 _CORS_PREFIX = "access-control-"
-
 _REFUSED_BODY = "CORS preflight refused"
-_POLICY_OPTIONS = frozenset(
-    {
-        "allow_origins",
-        "allow_origin_regex",
-        "allow_origin_func",
-        "allow_methods",
-        "allow_headers",
-        "expose_headers",
-        "allow_credentials",
-        "max_age",
-        "allow_private_network",
-    }
-)
 
 
 def _not_cors(name: str, value: str) -> bool:
     return name[:15].lower() != _CORS_PREFIX
-
-
-class _Policy:
-    """One rule's options, validated and rendered into header values.
-
-    ``where`` is the option prefix of the rule (``""`` for the top-level options,
-    ``"rules['/api/*']."`` inside a rule).
-    """
-
-    __slots__ = (
-        "actual_headers",
-        "allow_all",
-        "credentials",
-        "header_names",
-        "headers_any",
-        "headers_value",
-        "matcher",
-        "max_age",
-        "methods",
-        "methods_any",
-        "methods_value",
-        "options",
-        "pna",
-        "preflight_fixed",
-        "preflight_vary",
-    )
-
-    def __init__(self, options: Mapping[str, Any], where: str) -> None:
-        unknown = set(options) - _POLICY_OPTIONS
-        if unknown:
-            raise OptionError(
-                where.rstrip(".") or "rules",
-                sorted(unknown),
-                f"unknown option(s) {sorted(unknown)}",
-                f"use {sorted(_POLICY_OPTIONS)}",
-            )
-        self.options = dict(options)
-        self.credentials = boolean(
-            f"{where}allow_credentials", options.get("allow_credentials", False)
-        )
-        self._origins(options, where)
-        self._methods_and_headers(options, where)
-        expose = _names(options.get("expose_headers", ()), f"{where}expose_headers")
-        if "*" in expose and self.credentials:
-            raise OptionError(
-                f"{where}expose_headers",
-                expose,
-                "'*' is read literally by browsers on credentialed requests",
-                "list the response headers to expose by name",
-            )
-        max_age = options.get("max_age", 600)
-        self.max_age = None if max_age is None else seconds(f"{where}max_age", max_age)
-        self.pna = boolean(
-            f"{where}allow_private_network", options.get("allow_private_network", False)
-        )
-        self._render(expose)
-
-    def _origins(self, options: Mapping[str, Any], where: str) -> None:
-        self.matcher = OriginMatcher(
-            options.get("allow_origins", ()),
-            regex=options.get("allow_origin_regex", ()),
-            func=options.get("allow_origin_func"),
-            option=f"{where}allow_origins",
-        )
-        self.allow_all = self.matcher.allow_all
-        if self.allow_all and self.credentials:
-            raise OptionError(
-                f"{where}allow_origins",
-                ["*"],
-                "'*' together with allow_credentials=True is refused by browsers and "
-                "would expose credentialed responses to every site",
-                "list the trusted origins explicitly, or set allow_credentials=False",
-            )
-
-    def _methods_and_headers(self, options: Mapping[str, Any], where: str) -> None:
-        methods = _names(options.get("allow_methods", ("GET", "HEAD")), f"{where}allow_methods")
-        self.methods_any = "*" in methods
-        self.methods = frozenset(methods) - {"*"}
-        self.methods_value = ", ".join(m for m in methods if m != "*")
-        headers = _names(options.get("allow_headers", ()), f"{where}allow_headers")
-        self.headers_any = "*" in headers
-        self.header_names = frozenset(h.lower() for h in headers) - {"*"}
-        self.headers_value = ", ".join(h for h in headers if h != "*")
-
-    def _render(self, expose: list[str]) -> None:
-        """The header values of actual responses and preflights, computed once."""
-        actual: HeaderList = []
-        if self.credentials:
-            actual.append(("Access-Control-Allow-Credentials", "true"))
-        if expose:
-            actual.append(("Access-Control-Expose-Headers", ", ".join(expose)))
-        self.actual_headers = tuple(actual)
-        fixed: HeaderList = []
-        if not self.methods_any:
-            fixed.append(("Access-Control-Allow-Methods", self.methods_value))
-        if self.max_age is not None:
-            fixed.append(("Access-Control-Max-Age", str(self.max_age)))
-        if self.credentials:
-            fixed.append(("Access-Control-Allow-Credentials", "true"))
-        self.preflight_fixed = tuple(fixed)
-        vary = list(_VARY_PREFLIGHT) + ([_VARY_PNA] if self.pna else [])
-        self.preflight_vary = ("Vary", ", ".join(vary))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **self.matcher.describe(),
-            "allow_methods": ["*"] if self.methods_any else sorted(self.methods),
-            "allow_headers": sorted(self.header_names) + (["*"] if self.headers_any else []),
-            "expose_headers": dict(self.actual_headers).get("Access-Control-Expose-Headers", ""),
-            "allow_credentials": self.credentials,
-            "max_age": self.max_age,
-            "allow_private_network": self.pna,
-        }
-
-
-def _names(values: Sequence[str] | str, option: str) -> list[str]:
-    """A validated list of header names or methods (tokens) or ``*``."""
-    if isinstance(values, str):
-        raise OptionError(option, values, "give a list, not one string", f"write [{values!r}]")
-    names: list[str] = []
-    for value in values:
-        if not isinstance(value, str) or (value != "*" and not is_token(value)):
-            raise OptionError(
-                option,
-                value,
-                f"{value!r} is not a valid name (an HTTP token) or '*'",
-                "list each name on its own, e.g. ['GET', 'POST']",
-            )
-        if value not in names:
-            names.append(value)
-    return names
-
-
-def _compile_rules(rules: object, defaults: Mapping[str, Any]) -> dict[str, _Policy | None]:
-    """Each rule's policy (``None``: CORS off there), the defaults under its overrides."""
-    if not isinstance(rules, Mapping):
-        raise OptionError(
-            "rules",
-            rules,
-            "give a mapping of path pattern to options",
-            "e.g. {'/api/*': {'allow_origins': ['https://app.example.com']}}",
-        )
-    compiled: dict[str, _Policy | None] = {}
-    for pattern, overrides in rules.items():
-        if overrides is None:
-            compiled[pattern] = None
-            continue
-        if not isinstance(overrides, Mapping):
-            raise OptionError(
-                f"rules[{pattern!r}]",
-                overrides,
-                f"{overrides!r} must be a dict of options or None",
-                "e.g. {'allow_origins': ['https://app.example.com']}",
-            )
-        compiled[pattern] = _Policy({**defaults, **overrides}, f"rules[{pattern!r}].")
-    return compiled
 
 
 class CORS(Layer):
@@ -321,18 +154,22 @@ class CORS(Layer):
             "allow_private_network": allow_private_network,
         }
         self.report_only = boolean("report_only", report_only)
-        self._single: _Policy | None = None
-        self._rules: PathRules[_Policy | None] | None = None
-        self._compiled: dict[str, _Policy | None] = {}
+        self._defaults = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in defaults.items()
+        }
+        self._single: CorsPolicy | None = None
+        self._rules: PathRules[CorsPolicy | None] | None = None
+        self._compiled: dict[str, CorsPolicy | None] = {}
         if rules is None:
-            self._single = _Policy(defaults, "")
+            self._single = CorsPolicy(defaults, "")
         else:
-            self._compiled = _compile_rules(rules, defaults)
+            self._compiled = compile_rules(rules, defaults)
             self._rules = PathRules(self._compiled, option="rules")
 
     # -- helpers ----------------------------------------------------------------
 
-    def _policy(self, ctx: Context) -> _Policy | None:
+    def _policy(self, ctx: Context) -> CorsPolicy | None:
         """The policy of the request's route; a rule is a grant, so it applies only
         when the raw and the resolved path pick it (``PathRules.agreed``)."""
         single = self._single
@@ -355,7 +192,7 @@ class CORS(Layer):
         security_event("cors_refused", level, **fields)
 
     def _refused_preflight(
-        self, ctx: Context, policy: _Policy, origin: str, method: str
+        self, ctx: Context, policy: CorsPolicy, origin: str, method: str
     ) -> tuple[str | None, list[str]]:
         """Why the preflight is refused (``None``: allowed) and the requested headers."""
         if not policy.matcher.allows(origin):
@@ -453,11 +290,14 @@ class CORS(Layer):
             self._refuse(ctx, origin, "origin not allowed", preflight=False)
 
     def describe(self) -> dict[str, Any]:
+        """The options as ``CORS`` takes them: with ``rules``, each rule with its
+        effective options (the defaults under its overrides) and the defaults as given."""
         if self._single is not None:
-            rules: dict[str, Any] = {"/*": self._single.describe()}
-        else:
-            rules = {
-                pattern: None if policy is None else policy.describe()
-                for pattern, policy in self._compiled.items()
-            }
-        return {"rules": rules, "report_only": self.report_only}
+            return {**self._single.describe(), "rules": None, "report_only": self.report_only}
+        rules: dict[str, Any] = {}
+        for pattern, policy in self._compiled.items():
+            described = None if policy is None else policy.describe()
+            if described is not None and described["allow_origin_func"] is None:
+                del described["allow_origin_func"]  # unset; TOML has no null
+            rules[pattern] = described
+        return {**self._defaults, "rules": rules, "report_only": self.report_only}

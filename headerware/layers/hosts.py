@@ -18,8 +18,7 @@
     ``SCRIPT_NAME``). Default: every count is 0 — trust nothing, change nothing —
     because a header a client can forge must never decide the scheme. HSTS, the
     HTTPS redirect, CORS, CSRF and ``TrustedHosts`` all read the scheme, host and
-    client this layer fixed, so **put it first** in the stack (``describe()`` says
-    so for ``headerware check-config``). Behind gunicorn with
+    client this layer fixed, so **put it first** in the stack. Behind gunicorn with
     ``forwarded_allow_ips`` the scheme is already set by the server: then leave
     ``x_proto`` at 0.
 
@@ -155,10 +154,7 @@ class TrustedProxy(Layer):
         return host, port
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **self.counts,
-            "note": "must be the first layer: every later layer reads what it fixed",
-        }
+        return dict(self.counts)
 
 
 def _count(option: str, value: object) -> int:
