@@ -23,7 +23,7 @@ import struct
 import time
 from collections.abc import Sequence
 
-from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
+from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int, int_to_bytes
 from itsdangerous.signer import HMACAlgorithm, Signer
 from itsdangerous.timed import TimestampSigner
 
@@ -31,7 +31,7 @@ from .keys import load_secret_keys
 from .memo import Memo
 from .options import OptionError, seconds
 
-__all__ = ["CookieEncrypter", "CookieSigner", "KeysOption"]
+__all__ = ["CookieEncrypter", "CookieSigner", "KeysOption", "NameSigner", "NamedSigner"]
 
 KeysOption = str | bytes | Sequence[str | bytes] | None
 
@@ -41,6 +41,9 @@ _DIGEST = hashlib.sha256
 #: A signature check: ``(value, issued timestamp or None, "ok")`` or
 #: ``(None, None, reason)``.
 _Checked = tuple[str | None, int | None, str]
+
+#: Only its clock is used (see :func:`_now`); it never signs.
+_CLOCK = TimestampSigner(b"headerware: the clock only, never a signing key")
 
 
 class _PreparedHMAC(HMACAlgorithm):
@@ -90,6 +93,51 @@ def _max_age(value: int | None) -> int | None:
     if value is None:
         return None
     return seconds("max_age", value, minimum=1, example="86400, or None for no expiry")
+
+
+def _now() -> int:
+    """Now in whole seconds, by itsdangerous's clock (``TimestampSigner.get_timestamp``,
+    which tests move): every signer here stamps and checks ages by it."""
+    return _CLOCK.get_timestamp()
+
+
+def _split_token(signed: str) -> tuple[str, bytes, bytes] | str:
+    """``(signed part as text, as bytes, signature)`` of an itsdangerous token
+    (``value[.timestamp].signature``, URL-safe base64 without padding), or the
+    reason it cannot be one: ``unsigned`` or ``bad_signature``."""
+    value, sep, sig = signed.rpartition(".")
+    if not sep:
+        return "unsigned"
+    try:
+        return value, value.encode("utf-8"), sig.encode("ascii")
+    except UnicodeError:
+        return "bad_signature"
+
+
+def _unstamp(value: str, timed: bool) -> _Checked:
+    """The answer for an authentic signed part: with ``timed``, its timestamp split off."""
+    if not timed:
+        return value, None, "ok"
+    value, sep, stamp = value.rpartition(".")
+    if not sep:
+        return None, None, "bad_signature"
+    try:
+        issued = bytes_to_int(base64_decode(stamp))
+    except Exception:
+        return None, None, "bad_signature"
+    return value, issued, "ok"
+
+
+def _fresh(checked: _Checked, max_age: int | None) -> tuple[str | None, str]:
+    """A remembered check's answer now: ``expired`` once older than ``max_age`` (or
+    issued in the future); the age is checked every time, never remembered."""
+    value, issued, reason = checked
+    if value is None or issued is None or max_age is None:
+        return value, reason
+    age = _now() - issued
+    if age > max_age or age < 0:
+        return None, "expired"
+    return value, "ok"
 
 
 class CookieSigner:
@@ -143,52 +191,125 @@ class CookieSigner:
         remembered (:class:`~headerware.memo.Memo`, bounded); with ``max_age`` the
         age is still checked on every request.
         """
-        value, issued, reason = self._verified(signed)
-        if value is None or issued is None:
-            return value, reason
-        assert self.max_age is not None and isinstance(self._signer, TimestampSigner)
-        age = self._signer.get_timestamp() - issued
-        if age > self.max_age or age < 0:
-            return None, "expired"
-        return value, "ok"
+        return _fresh(self._verified(signed), self.max_age)
 
     def _check(self, signed: str) -> _Checked:
         """The signature check proper: ``(value, issued or None, "ok")`` or
-        ``(None, None, reason)``.
-
-        The token format is itsdangerous's (``value[.timestamp].signature``, URL-safe
-        base64 without padding), checked against the precomputed keyed HMAC states
-        directly, newest key first: one HMAC update per key tried.
-        """
-        value, sep, sig = signed.rpartition(".")
-        if not sep:
-            return None, None, "unsigned"
-        try:
-            data = value.encode("utf-8")
-            expected_sig = sig.encode("ascii")
-        except UnicodeError:
-            return None, None, "bad_signature"
+        ``(None, None, reason)``, against the precomputed keyed HMAC states directly,
+        newest key first: one HMAC update per key tried."""
+        parts = _split_token(signed)
+        if isinstance(parts, str):
+            return None, None, parts
+        value, data, expected = parts
         for prepared in self._macs:
             mac = prepared.copy()
             mac.update(data)
-            if hmac.compare_digest(base64_encode(mac.digest()), expected_sig):
-                break
-        else:
-            return None, None, "bad_signature"
-        if self.max_age is None:
-            return value, None, "ok"
-        value, sep, stamp = value.rpartition(".")
-        if not sep:
-            return None, None, "bad_signature"
-        try:
-            issued = bytes_to_int(base64_decode(stamp))
-        except Exception:
-            return None, None, "bad_signature"
-        return value, issued, "ok"
+            if hmac.compare_digest(base64_encode(mac.digest()), expected):
+                return _unstamp(value, self.max_age is not None)
+        return None, None, "bad_signature"
 
     def unsign(self, signed: str) -> str | None:
         """The original value when the signature is valid (and fresh), else ``None``."""
         return self.verify(signed)[0]
+
+
+class NamedSigner:
+    """Signs the values of any number of names, each under its own salt.
+
+    The value of ``name`` is signed under the salt ``f"{salt}:{name}"``: exactly the
+    token ``CookieSigner(secret_keys, f"{salt}:{name}", max_age)`` signs and
+    verifies (itsdangerous' format and ``hmac`` key derivation), so a value signed
+    for one name never verifies as another. What differs is the cost: the keyed
+    HMAC state of each secret key is built once, here, and a name's key is derived
+    from a copy of it by one HMAC evaluation when needed - no signer is built per
+    name, nothing grows with the names a client invents. Checks are remembered
+    (a bounded :class:`~headerware.memo.Memo` by name and token); expiry is still
+    checked every time. :meth:`for_name` gives the one-name view.
+    """
+
+    __slots__ = ("_secrets", "_verified", "max_age", "salt")
+
+    def __init__(
+        self,
+        secret_keys: KeysOption = None,
+        salt: str = "headerware.signed-cookie",
+        max_age: int | None = None,
+        *,
+        allow_dev_key: bool = False,
+        option: str = "secret_keys",
+    ) -> None:
+        self.max_age = _max_age(max_age)
+        self.salt = salt
+        keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key, option=option)
+        # Newest first: the key that signs, and the one most tokens carry.
+        self._secrets = tuple(hmac.new(key, digestmod=_DIGEST) for key in keys)
+        # By f"{len(name)}:{name}{token}" (unambiguous whatever the name holds).
+        self._verified: Memo[str, _Checked] = Memo(
+            f"named_signer:{salt}", self._check, size=1024, max_key_length=4096
+        )
+
+    def _name_key(self, secret: hmac.HMAC, name: str) -> bytes:
+        """The signing key of ``name`` under one secret key (itsdangerous' derivation)."""
+        mac = secret.copy()
+        mac.update(f"{self.salt}:{name}".encode())
+        return mac.digest()
+
+    def sign(self, name: str, value: str) -> str:
+        """``value`` signed for ``name``: ``value[.timestamp].signature``."""
+        data = value.encode("utf-8")
+        if self.max_age is not None:
+            data += b"." + base64_encode(int_to_bytes(_now()))
+        key = self._name_key(self._secrets[0], name)
+        return (data + b"." + base64_encode(hmac.digest(key, data, _DIGEST))).decode("utf-8")
+
+    def verify(self, name: str, signed: str) -> tuple[str | None, str]:
+        """``(value, "ok")``, or ``(None, reason)`` with reason ``unsigned``,
+        ``bad_signature`` or ``expired`` (as :meth:`CookieSigner.verify`)."""
+        return _fresh(self._verified(f"{len(name)}:{name}{signed}"), self.max_age)
+
+    def unsign(self, name: str, signed: str) -> str | None:
+        """The original value when the signature for ``name`` is valid (and fresh)."""
+        return self.verify(name, signed)[0]
+
+    def for_name(self, name: str) -> NameSigner:
+        """The signer of ``name`` alone (``sign``/``verify``/``unsign`` of one value)."""
+        return NameSigner(self, name)
+
+    def _check(self, key: str) -> _Checked:
+        length, _, rest = key.partition(":")
+        split = int(length)
+        name, signed = rest[:split], rest[split:]
+        parts = _split_token(signed)
+        if isinstance(parts, str):
+            return None, None, parts
+        value, data, expected = parts
+        for secret in self._secrets:
+            mac = hmac.digest(self._name_key(secret, name), data, _DIGEST)
+            if hmac.compare_digest(base64_encode(mac), expected):
+                return _unstamp(value, self.max_age is not None)
+        return None, None, "bad_signature"
+
+
+class NameSigner:
+    """One name's view of a :class:`NamedSigner`: the interface of :class:`CookieSigner`."""
+
+    __slots__ = ("name", "signer")
+
+    def __init__(self, signer: NamedSigner, name: str) -> None:
+        self.signer = signer
+        self.name = name
+
+    def sign(self, value: str) -> str:
+        """``value`` signed for this name."""
+        return self.signer.sign(self.name, value)
+
+    def verify(self, signed: str) -> tuple[str | None, str]:
+        """``(value, "ok")`` or ``(None, reason)``."""
+        return self.signer.verify(self.name, signed)
+
+    def unsign(self, signed: str) -> str | None:
+        """The original value when the signature is valid (and fresh), else ``None``."""
+        return self.signer.verify(self.name, signed)[0]
 
 
 def _b64encode(data: bytes) -> str:

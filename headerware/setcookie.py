@@ -28,7 +28,7 @@ from werkzeug.http import parse_date
 if TYPE_CHECKING:
     from .core.layer import ResponseHead
 
-__all__ = ["SetCookie", "parse_attributes", "replace_set_cookies", "split_set_cookie"]
+__all__ = ["SetCookie", "replace_set_cookies"]
 
 _WS = " \t"
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
@@ -36,7 +36,7 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 Attributes = list[tuple[str, "str | None"]]
 
 
-def split_set_cookie(header: str) -> tuple[str, str, str]:
+def _split(header: str) -> tuple[str, str, str]:
     """``(name, value, tail)``; ``tail`` is everything from the first ``;`` on.
 
     ``name`` is ``""`` when the pair has no ``=`` (a nameless cookie).
@@ -49,7 +49,7 @@ def split_set_cookie(header: str) -> tuple[str, str, str]:
     return name.strip(_WS), value.strip(_WS), tail
 
 
-def parse_attributes(tail: str) -> Attributes:
+def _attributes(tail: str) -> Attributes:
     """The attributes of a ``Set-Cookie`` tail (``"; Path=/; Secure"``), in order."""
     attrs: Attributes = []
     for part in tail.split(";"):
@@ -98,8 +98,24 @@ class SetCookie:
     @classmethod
     def parse(cls, header: str) -> SetCookie:
         """Parse a header value; never raises (``name`` is ``""`` for a nameless pair)."""
-        name, value, tail = split_set_cookie(header)
-        return cls(name, value, parse_attributes(tail))
+        name, value, tail = _split(header)
+        return cls(name, value, _attributes(tail))
+
+    @staticmethod
+    def split(header: str) -> tuple[str, str, str]:
+        """``(name, value, tail)`` of a header value, the attributes left unparsed:
+        ``tail`` is everything from the first ``;`` on, verbatim (``""`` when none).
+
+        For layers that look at the name first and parse the attributes only for the
+        cookies they change (:meth:`from_parts`); ``name`` is ``""`` when the pair has
+        no ``=`` (a nameless cookie), only space and tab are trimmed.
+        """
+        return _split(header)
+
+    @classmethod
+    def from_parts(cls, name: str, value: str, tail: str) -> SetCookie:
+        """The cookie of a :meth:`split` header: ``tail``'s attributes parsed, in order."""
+        return cls(name, value, _attributes(tail))
 
     @classmethod
     def build(

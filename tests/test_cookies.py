@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import Any
@@ -286,7 +287,29 @@ def test_describe() -> None:
     described = CookiePolicy(script_readable=["csrf"]).describe()
     assert described["samesite"] == "Lax"
     assert described["secure"] == "auto"
-    assert described["per_cookie"] == {"csrf": {"httponly": False}}
+    assert described["script_readable"] == ["csrf"]
+    assert described["per_cookie"] == {}
+
+
+def test_describe_is_option_shaped() -> None:
+    """Exactly the keywords ``__init__`` takes, with values it accepts as given."""
+    options: dict[str, Any] = {
+        "httponly": False,
+        "script_readable": ["csrf", "ui_*"],
+        "samesite": "strict",
+        "secure": "always",
+        "partitioned": True,
+        "per_cookie": {"theme": {"samesite": "None"}, "sid": {"httponly": True}},
+        "max_cookies": 7,
+        "max_size": 2048,
+        "clean_request": False,
+        "strict": True,
+        "report_only": True,
+    }
+    described = CookiePolicy(**options).describe()
+    assert set(described) == set(inspect.signature(CookiePolicy).parameters) - {"app"}
+    assert described == {**options, "samesite": "Strict"}
+    assert CookiePolicy(**described).describe() == described
 
 
 # -- request cleaning -----------------------------------------------------------------

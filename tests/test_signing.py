@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import inspect
 import logging
 import time
 from typing import Any
@@ -21,6 +23,7 @@ from headerware.layers.signing import (
     REJECTED_ENVIRON_KEY,
     CookieEncrypter,
     CookieSigner,
+    NamedSigner,
     SignedCookies,
     rejected_cookies,
 )
@@ -343,7 +346,8 @@ def test_dev_key_only_when_asked(
     with caplog.at_level(logging.WARNING, "headerware"):
         layer = SignedCookies(cookies=["username"], allow_dev_key=True)
     assert "DEVELOPMENT key" in caplog.text
-    assert layer.describe()["secret_keys"] == "<1 key(s)>"
+    described = layer.describe()
+    assert described["allow_dev_key"] is True and "secret_keys" not in described
 
 
 @pytest.mark.parametrize(
@@ -361,6 +365,8 @@ def test_dev_key_only_when_asked(
         pytest.param({"max_age": -1}, "max_age", "max_age", id="max-age"),
         pytest.param({"salt": ""}, "salt", "salt", id="salt"),
         pytest.param({"report_only": 1}, "report_only", "report_only", id="report-only"),
+        pytest.param({"allow_dev_key": "yes"}, "allow_dev_key", "allow_dev_key",
+                     id="allow-dev-key"),
         pytest.param({"secret_keys": ["short"]}, "secret_keys", "too short", id="short-key"),
     ],
 )  # fmt: skip
@@ -376,8 +382,27 @@ def test_layer_config_errors(options: dict[str, Any], option: str, message: str)
 
 def test_describe_never_shows_keys() -> None:
     described = SignedCookies(cookies=["username"], secret_keys=[NEW, OLD]).describe()
-    assert described["secret_keys"] == "<2 key(s)>"
+    assert "secret_keys" not in described, "a secret is omitted, never shown"
     assert NEW not in repr(described) and OLD not in repr(described)
+
+
+def test_describe_is_option_shaped() -> None:
+    """Exactly the keywords ``__init__`` takes (the secret omitted), as it takes them."""
+    options: dict[str, Any] = {
+        "cookies": ["username", "pref_*"],
+        "encrypted_cookies": ["token"],
+        "allow_dev_key": True,
+        "max_age": 3600,
+        "salt": "my.app",
+        "report_only": True,
+    }
+    described = SignedCookies(secret_keys=[NEW], **options).describe()
+    assert set(described) == set(inspect.signature(SignedCookies).parameters) - {
+        "app",
+        "secret_keys",
+    }
+    assert described == options
+    assert SignedCookies(secret_keys=[NEW], **described).describe() == described
 
 
 class TestSignedCookiesContract(LayerContract):
@@ -615,3 +640,78 @@ def test_a_smuggled_name_cannot_shadow_the_signed_cookie(parser: str) -> None:
         seen = framework_sees(parser, header)
         assert seen.get("username") == "john_doe", (smuggled, seen)
         assert seen.get("plain") == "visible"
+
+
+# -- issue 11, item 9: pattern-matched names cost no signer each ------------------------
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, attribute: str) -> list[int]:
+    calls: list[int] = []
+    original = getattr(owner, attribute)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, attribute, counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "max_age",
+    [
+        pytest.param(None, id="issue11-9-many-pattern-names"),
+        pytest.param(3600, id="issue11-9-many-names-max-age"),
+    ],
+)
+def test_many_pattern_names_build_nothing_per_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, max_age: int | None
+) -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ.get("HTTP_COOKIE"), rejected_cookies(environ)))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    layer = SignedCookies(app, cookies=["pref_*"], secret_keys=[NEW, OLD], max_age=max_age)
+
+    def request(first: int) -> tuple[str, list[str], list[tuple[str, str]]]:
+        pairs, kept, rejected = [], [], []
+        for index in range(first, first + 200):
+            name = f"pref_{index}"
+            # Valid cookies as any CookieSigner of the per-name salt writes them, under
+            # the new key or the old one (rotation).
+            key = NEW if index % 2 else OLD
+            token = CookieSigner([key], f"{SALT}:{name}", max_age=max_age).sign(f"v{index}")
+            if index % 5 == 0:
+                token, reason = f"x{index}" + token[len(f"v{index}") :], "bad_signature"
+            elif index % 7 == 0:
+                token, reason = f"v{index}", "unsigned"
+            else:
+                kept.append(f"{name}=v{index}")
+                reason = ""
+            if reason:
+                rejected.append((name, reason))
+            pairs.append(f"{name}={token}")
+        return "; ".join([*pairs, "plain=1"]), [*kept, "plain=1"], rejected
+
+    batches = [request(first) for first in (0, 200, 400)]
+    # Counted from here: everything a request does.
+    signers = _count_calls(monkeypatch, CookieSigner, "__init__")
+    named = _count_calls(monkeypatch, NamedSigner, "__init__")
+    itsdangerous_signers = _count_calls(monkeypatch, Signer, "__init__")
+    derivations = _count_calls(monkeypatch, Signer, "derive_key")
+    keyed_states = _count_calls(monkeypatch, hmac, "new")
+    with caplog.at_level(logging.WARNING, "headerware"):
+        for header, kept, rejected in batches:
+            recorder = Recorder()
+            assert consume(layer(make_environ(HTTP_COOKIE=header), recorder)) == b"ok"
+            assert recorder.status == "200 OK"
+            cookie, removed = seen.pop()
+            assert cookie == "; ".join(kept), "every valid cookie verified, plain kept"
+            assert list(removed) == rejected
+    assert len(events(caplog)) == sum(len(batch[2]) for batch in batches)
+    # 600 distinct names: not one signer built, not one HMAC key state derived.
+    counts = (signers, named, itsdangerous_signers, derivations, keyed_states)
+    assert counts == ([], [], [], [], [])

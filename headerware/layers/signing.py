@@ -60,10 +60,15 @@ cookie removed from a request is published as ``headerware.signed_cookies.reject
 outside this layer (``Stack([CookiePolicy(), SignedCookies(...)], app)``) so its
 flags and size limit apply to the signed value.
 
-Cost: the signers (derived keys, keyed HMAC states) of exact names are built in
-``__init__``; those of pattern-matched names on first use, then remembered. Each
-signer remembers its recent checks, and without ``max_age`` or encryption the whole
-outcome of a Cookie header is remembered too (:class:`~headerware.memo.Memo`).
+Cost: one keyed signer (:class:`~headerware.crypto.NamedSigner`) serves every
+cookie name: the keyed HMAC state of each secret key is built in ``__init__``, and
+the key of a name's salt (``f"{salt}:{name}"``, the format
+``CookieSigner(keys, f"{salt}:{name}")`` reads and writes) is derived from a copy
+of it, one HMAC, when used. Nothing is built per name, so a client inventing
+hundreds of ``pref_*`` cookies costs a few HMACs per cookie, linear in the header
+it sent, and no memory beyond bounded memos. Checks are remembered by name and
+token, and without ``max_age`` or encryption the whole outcome of a Cookie header
+is remembered too (:class:`~headerware.memo.Memo`).
 """
 
 from __future__ import annotations
@@ -75,11 +80,11 @@ from .._log import security_event
 from ..cookie_names import NameMatcher
 from ..cookies_parse import RequestCookies, parse_request_cookies
 from ..core.layer import Layer, Response, ResponseHead
-from ..crypto import CookieEncrypter, CookieSigner, KeysOption
+from ..crypto import CookieEncrypter, CookieSigner, KeysOption, NamedSigner, NameSigner
 from ..keys import load_secret_keys
 from ..memo import Memo
 from ..options import OptionError, boolean, seconds, string_list, text
-from ..setcookie import SetCookie, parse_attributes, replace_set_cookies, split_set_cookie
+from ..setcookie import SetCookie, replace_set_cookies
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -90,6 +95,7 @@ __all__ = [
     "REJECTED_ENVIRON_KEY",
     "CookieEncrypter",
     "CookieSigner",
+    "NamedSigner",
     "SignedCookies",
     "rejected_cookies",
 ]
@@ -138,12 +144,11 @@ class SignedCookies(Layer):
         self.max_age = (
             None if max_age is None else seconds("max_age", max_age, minimum=1, example="86400")
         )
-        self.keys = load_secret_keys(secret_keys, allow_dev_key=allow_dev_key)
-        # One signer per cookie name (its own salt): exact names now, patterns on use.
-        self._exact_signers = {name: self._make_signer(name) for name in self._signed.exact}
-        self._pattern_signers: Memo[str, CookieSigner] = Memo(
-            "signed_cookies.signers", self._make_signer, size=256, max_key_length=256
-        )
+        self.allow_dev_key = boolean("allow_dev_key", allow_dev_key)
+        self.keys = load_secret_keys(secret_keys, allow_dev_key=self.allow_dev_key)
+        # One keyed signer for every name: the salt of cookie ``name`` is
+        # f"{salt}:{name}", derived per use, never a signer built per name.
+        self.signer = NamedSigner(self.keys, self.salt, self.max_age)
         self._encrypter = (
             CookieEncrypter(self.keys, self.salt + ".encrypted", self.max_age)
             if self._encrypted
@@ -153,7 +158,7 @@ class SignedCookies(Layer):
         self._exact_kinds: dict[str, str] = {
             name: "encrypted" for name in self._encrypted.exact if self._signed.match(name) is None
         }
-        self._exact_kinds.update((name, "signed") for name in self._exact_signers)
+        self._exact_kinds.update((name, "signed") for name in self._signed.exact)
         self._has_patterns = self._signed.has_patterns or self._encrypted.has_patterns
         # Outcomes of whole Cookie headers, when one depends on nothing but the header
         # (no expiry, no decryption) and is acted on.
@@ -165,19 +170,16 @@ class SignedCookies(Layer):
         if self.report_only:
             self.handles_response = False
 
-    def _make_signer(self, name: str) -> CookieSigner:
-        return CookieSigner(self.keys, f"{self.salt}:{name}", self.max_age)
-
-    def signer_for(self, name: str) -> CookieSigner:
-        """The signer of cookie ``name`` (built once; pattern matches remembered)."""
-        signer = self._exact_signers.get(name)
-        return signer if signer is not None else self._pattern_signers(name)
+    def signer_for(self, name: str) -> NameSigner:
+        """The signer of cookie ``name`` (``sign``/``verify``/``unsign``; a view of
+        :attr:`signer`, nothing is built)."""
+        return self.signer.for_name(name)
 
     def describe(self) -> dict[str, Any]:
         return {
             "cookies": list(self._signed.entries),
             "encrypted_cookies": list(self._encrypted.entries),
-            "secret_keys": f"<{len(self.keys)} key(s)>",
+            "allow_dev_key": self.allow_dev_key,
             "max_age": self.max_age,
             "salt": self.salt,
             "report_only": self.report_only,
@@ -197,7 +199,7 @@ class SignedCookies(Layer):
     def _open(self, name: str, kind: str, raw: str) -> tuple[str | None, str]:
         value, quoted = _unquote(raw)
         if kind == "signed":
-            plain, reason = self.signer_for(name).verify(value)
+            plain, reason = self.signer.verify(name, value)
         else:
             assert self._encrypter is not None
             plain, reason = self._encrypter.verify(value, name)
@@ -208,7 +210,7 @@ class SignedCookies(Layer):
     def _seal(self, name: str, kind: str, raw: str) -> str:
         value, quoted = _unquote(raw)
         if kind == "signed":
-            sealed = self.signer_for(name).sign(value)
+            sealed = self.signer.sign(name, value)
         else:
             assert self._encrypter is not None
             sealed = self._encrypter.encrypt(value, name)
@@ -280,13 +282,13 @@ class SignedCookies(Layer):
     def _sign_header(self, header: str) -> str:
         """``header`` with its value signed or encrypted when the cookie is configured
         (deletions go out as they are); every attribute is kept verbatim."""
-        name, value, tail = split_set_cookie(header)
+        name, value, tail = SetCookie.split(header)
         if not name:
             return header
         kind = self._kind(name)
         if kind is None:
             return header
-        if tail and SetCookie(name, value, parse_attributes(tail)).is_deletion():
+        if tail and SetCookie.from_parts(name, value, tail).is_deletion():
             return header
         return f"{name}={self._seal(name, kind, value)}{tail}"
 
