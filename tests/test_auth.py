@@ -273,7 +273,28 @@ class TestVerifiers:
     def test_describe_never_shows_tokens(self) -> None:
         options = BearerAuth(tokens=["secret-token-1"]).describe()
         assert "secret-token-1" not in repr(options)
-        assert options["verifier"] == "tokens"
+        assert "tokens" not in options and "verifier" not in options
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            pytest.param({"signed": True, "secret_keys": ["k" * 32]}, id="issue11-6-signed"),
+            pytest.param({"verifier": "tests.test_auth:verify_static"}, id="issue11-6-verifier"),
+        ],
+    )
+    def test_describe_pastes_back(self, options: dict[str, Any]) -> None:
+        from headerware.config import stack_from_dict
+
+        layer = stack_from_dict({"bearer_auth": options}).layers[0]
+        described = layer.describe()
+        assert "secret_keys" not in described
+        extra = {"secret_keys": ["k" * 32]} if "signed" in options else {}
+        again = stack_from_dict({"bearer_auth": {**described, **extra}}).layers[0]
+        assert again.describe() == described
+
+
+def verify_static(token: str) -> Any:
+    return {"sub": "x"} if token == "valid-token-1" else None
 
 
 class TestExampleContract:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Iterable
@@ -11,7 +12,12 @@ import pytest
 import webtest
 
 from headerware import Stack
-from headerware.layers.csrf import CSRFProtect, csrf_token, request_origin
+from headerware.layers.csrf import (
+    CSRFProtect,
+    csrf_token,
+    origin_fallback_warning,
+    request_origin,
+)
 from headerware.layers.sessions import Sessions, get_session
 from headerware.options import OptionError
 from headerware.wsgi import WSGIContext
@@ -354,4 +360,173 @@ class TestTokenMode:
     def test_oversized_form_is_not_parsed(self) -> None:
         app = token_client(max_form_size=100)
         token = form_token(app.get("/form"))
-        app.post("/form", params={"csrf_token": token, "pad": "x" * 200}, status=403)
+        app.post("/form", params={"csrf_token": token, "pad": "x" * 200}, status=413)
+
+
+# -- issue 11, item 7: the body is read only after the origin check, and bounded -------
+
+
+class RecordingInput:
+    """A ``wsgi.input`` that records how much was read from it."""
+
+    def __init__(self, body: bytes) -> None:
+        self._stream = io.BytesIO(body)
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._stream.readline(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def call(stack: Any, environ: dict[str, Any]) -> tuple[str, bytes]:
+    statuses: list[str] = []
+    body = b"".join(stack(environ, lambda status, headers, exc=None: statuses.append(status)))
+    return statuses[0], body
+
+
+def token_stack(**options: Any) -> Stack:
+    layers = [Sessions(secret_keys=[KEY]), CSRFProtect(mode="token", secret_keys=[KEY], **options)]
+    return Stack(layers, form_app)
+
+
+class TestBoundedForms:
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param({"HTTP_SEC_FETCH_SITE": "cross-site"}, id="issue11-7-cross-site-unread"),
+            pytest.param(
+                {"HTTP_ORIGIN": "https://evil.example"}, id="issue11-7-cross-origin-unread"
+            ),
+        ],
+    )
+    def test_cross_site_post_is_refused_before_the_body_is_read(
+        self, headers: dict[str, str]
+    ) -> None:
+        body = b"csrf_token=x&" + b"a" * (1 << 20)
+        stream = RecordingInput(body)
+        environ = make_environ(
+            REQUEST_METHOD="POST",
+            PATH_INFO="/form",
+            CONTENT_TYPE="application/x-www-form-urlencoded",
+            CONTENT_LENGTH=str(len(body)),
+            **{"wsgi.input": stream},
+            **headers,
+        )
+        status, _ = call(token_stack(max_form_size=2 << 20), environ)
+        assert status.startswith("403")
+        assert stream.read_bytes == 0
+
+    def test_many_fields_refused_before_one_is_decoded(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: Any
+    ) -> None:
+        import headerware.layers.csrf as csrf_module
+
+        decoded: list[str] = []
+        real = csrf_module.unquote_plus
+
+        def counting(text: str, *args: Any, **options: Any) -> str:
+            decoded.append(text)
+            return real(text, *args, **options)
+
+        monkeypatch.setattr(csrf_module, "unquote_plus", counting)
+        app = token_client()
+        token = form_token(app.get("/form"))
+        fields = "&".join(f"f{index}=v" for index in range(10_000))
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.post(
+                "/form",
+                f"{fields}&csrf_token={token}",
+                content_type="application/x-www-form-urlencoded",
+                headers={"Origin": "http://localhost"},
+                status="*",
+            )
+        assert response.status_int == 413
+        assert decoded == []
+        assert [event["reason"] for event in refusals(caplog)] == ["form_too_large"]
+        # The same form within the limit passes, and the app still reads its body.
+        small = app.post("/form", {"csrf_token": token, "theme": "dark"})
+        assert small.status_int == 200 and "theme=dark" in small.text
+        assert len(decoded) <= 2
+
+    def test_many_multipart_parts_refused(self) -> None:
+        app = token_client(max_form_fields=50)
+        token = form_token(app.get("/form"))
+        params = [(f"f{index}", "v") for index in range(100)] + [("csrf_token", token)]
+        response = app.post(
+            "/form", params=params, upload_files=[("file", "a.txt", b"x")], status="*"
+        )
+        assert response.status_int == 413
+
+    def test_oversized_form_is_413_unread_and_header_token_still_works(self) -> None:
+        app = token_client(max_form_size=1024)
+        token = form_token(app.get("/form"))
+        big = {"csrf_token": token, "blob": "x" * 4096}
+        assert app.post("/form", big, status="*").status_int == 413
+        ok = app.post("/form", big, headers={"X-CSRF-Token": token})
+        assert ok.status_int == 200 and ok.text.endswith("x" * 100)
+
+
+# -- issue 11, item 14 --------------------------------------------------------------
+
+
+class TestConfigurationEdges:
+    @pytest.mark.parametrize(
+        "patterns",
+        [
+            pytest.param(["/*"], id="issue11-14-exempt-everything"),
+            pytest.param(["/hooks/*", "*"], id="issue11-14-exempt-everything-star"),
+        ],
+    )
+    def test_exempting_every_path_is_refused(self, patterns: list[str]) -> None:
+        with pytest.raises(OptionError, match="every path") as info:
+            CSRFProtect(exempt_paths=patterns)
+        assert info.value.option == "exempt_paths"
+        CSRFProtect(exempt_paths=["/hooks/*", "/"])  # narrower exemptions are fine
+
+    @pytest.mark.parametrize(
+        ("site", "expected"),
+        [
+            pytest.param(None, 200, id="issue11-14-empty-origin-is-absent"),
+            pytest.param("cross-site", 403, id="issue11-14-empty-origin-sfs-decides"),
+        ],
+    )
+    def test_empty_origin_counts_as_absent(self, site: str | None, expected: int) -> None:
+        headers = {"Origin": ""}
+        if site:
+            headers["Sec-Fetch-Site"] = site
+        response = client().post("/p", "x=1", headers=headers, status="*")
+        assert response.status_int == expected
+        if expected == 200:
+            assert response.text == "POST x=1"
+
+    @pytest.mark.parametrize(
+        ("policy", "warns"),
+        [
+            pytest.param("no-referrer", True, id="issue11-14-no-referrer-warns"),
+            pytest.param("unsafe-url, No-Referrer", True, id="issue11-14-last-policy-wins"),
+            pytest.param("no-referrer, strict-origin-when-cross-origin", False, id="fallback"),
+            pytest.param("same-origin", False, id="same-origin"),
+            pytest.param(None, False, id="unset"),
+        ],
+    )
+    def test_origin_fallback_warning(self, policy: str | None, warns: bool) -> None:
+        warning = origin_fallback_warning(policy)
+        assert (warning is not None) == warns
+        if warning:
+            assert "Origin: null" in warning
+
+    def test_describe_pastes_back(self) -> None:
+        from headerware.config import stack_from_dict
+
+        options = {"mode": "token", "trusted_origins": ["https://a.example"], "secret_keys": [KEY]}
+        described = stack_from_dict({"csrf": options}).layers[0].describe()
+        assert "secret_keys" not in described
+        table = {key: value for key, value in described.items() if value is not None}
+        again = stack_from_dict({"csrf": {**table, "secret_keys": [KEY]}}).layers[0]
+        assert again.describe() == described

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import webtest
@@ -432,3 +432,314 @@ class TestGunicornWorkers:
             if server.stderr is not None:
                 server.stderr.close()
         assert len(pids) == 2
+
+
+# -- issue 11, item 5: a request in flight cannot bring a revoked session back ---------
+
+
+class Racing:
+    """A Sessions stack whose ``/slow*`` paths run ``during()`` in the middle of the
+    request: after the session was loaded, before it is saved (two interleaved
+    requests through the real layer)."""
+
+    def __init__(self, store: ServerStore, **options: Any) -> None:
+        self.during: Any = lambda: None
+        self.layer = Sessions(self.app, store=store, secret_keys=[KEY], **options)
+        self.client = webtest.TestApp(self.layer, lint=True)
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        session = get_session(environ)
+        path = environ["PATH_INFO"]
+        if path.startswith("/login"):
+            session.regenerate()
+            user = path.removeprefix("/login").strip("/")
+            session["user_id"] = int(user or 42)
+        elif path == "/logout":
+            session.clear()
+        elif path == "/theme":
+            session["theme"] = "dark"
+        elif path == "/slow":
+            session.get("user_id")
+            self.during()
+            session["cart"] = "late"
+        elif path == "/slow-regenerate":
+            session.get("user_id")
+            self.during()
+            session.regenerate()
+        elif path == "/id":
+            body = str(session.id).encode()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [body]
+        body = f"user {session.get('user_id')} cart {session.get('cart')}".encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-App", "1")])
+        return [body]
+
+    def other_request(self, path: str) -> Any:
+        """A second request with the same cookie, made while the first one runs."""
+        cookie = self.client.cookies["session"]
+        other = webtest.TestApp(self.layer, lint=True)
+        return other.get(path, headers={"Cookie": f"session={cookie}"})
+
+
+def _revoke(race: Racing, session_id: str) -> None:
+    race.layer.revoke(session_id)
+
+
+def _revoke_user(race: Racing, session_id: str) -> None:
+    assert race.layer.revoke_user(42) == 1
+
+
+def _logout(race: Racing, session_id: str) -> None:
+    race.other_request("/logout")
+
+
+class TestInterruptedSessions:
+    @pytest.mark.parametrize(
+        ("path", "end"),
+        [
+            pytest.param("/slow", _revoke, id="issue11-5-revoke-then-late-save"),
+            pytest.param("/slow", _logout, id="issue11-5-logout-then-late-save"),
+            pytest.param("/slow", _revoke_user, id="issue11-5-revoke-user-then-late-save"),
+            pytest.param("/slow-regenerate", _revoke, id="issue11-5-revoke-then-regenerate"),
+            pytest.param("/slow-regenerate", _logout, id="issue11-5-logout-then-regenerate"),
+        ],
+    )
+    def test_revoked_session_never_comes_back(
+        self, store: ServerStore, caplog: Any, path: str, end: Any
+    ) -> None:
+        race = Racing(store)
+        race.client.get("/login")
+        session_id = race.client.get("/id").text
+        race.during = lambda: end(race, session_id)
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            response = race.client.get(path)
+        # The application's answer is intact; only the late session write is dropped.
+        assert response.status_int == 200 and response.headers["X-App"] == "1"
+        assert response.text == "user 42 cart late" if path == "/slow" else "user 42 cart None"
+        [deleted] = response.headers.getall("Set-Cookie")
+        assert "Max-Age=0" in deleted
+        [event] = events(caplog, "session_interrupted")
+        assert event.hw_fields["reason"] == "revoked"  # type: ignore[attr-defined]
+        assert event.levelno == logging.WARNING
+        assert store.get(storage_key(session_id)) is None
+        # Nothing of the session survives anywhere: the old cookie reads as new.
+        again = race.client.get(
+            "/dashboard", headers={"Cookie": f"session={session_cookie_of(race)}"}
+        )
+        assert again.text == "user None cart None"
+
+    def test_concurrent_update_keeps_the_first_write(self, store: ServerStore, caplog: Any) -> None:
+        race = Racing(store)
+        race.client.get("/login")
+        session_id = race.client.get("/id").text
+        race.during = lambda: race.other_request("/theme")
+        with caplog.at_level(logging.INFO, logger="headerware"):
+            response = race.client.get("/slow")
+        assert response.status_int == 200 and "Set-Cookie" not in response.headers
+        [event] = events(caplog, "session_interrupted")
+        assert event.hw_fields == {  # type: ignore[attr-defined]
+            "reason": "concurrent_update",
+            "changes_dropped": True,
+            "path": "/slow",
+        }
+        stored = store.get(storage_key(session_id))
+        assert stored is not None
+        assert json.loads(stored)["d"] == {"user_id": 42, "theme": "dark"}
+        assert race.client.get("/dashboard").text == "user 42 cart None"
+
+    def test_unhindered_saves_still_work(self, store: ServerStore) -> None:
+        race = Racing(store)
+        race.client.get("/login")
+        assert race.client.get("/slow").text == "user 42 cart late"
+        assert race.client.get("/theme").status_int == 200
+        assert race.client.get("/dashboard").text == "user 42 cart late"
+
+
+def session_cookie_of(race: Racing) -> str:
+    return race.client.cookies.get("session", "") or "none"
+
+
+class TestSQLiteMigration:
+    def test_table_of_an_earlier_release_is_migrated(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.db"
+        connection = sqlite3.connect(path)
+        connection.execute(
+            "CREATE TABLE headerware_sessions "
+            "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL)"
+        )
+        record = json.dumps({"d": {"user_id": 42}, "c": int(time.time()), "t": int(time.time())})
+        connection.execute(
+            "INSERT INTO headerware_sessions VALUES (?, ?, NULL)", (storage_key("old-id"), record)
+        )
+        connection.commit()
+        connection.close()
+        store = SQLiteStore(path)
+        cookie = CookieSigner([KEY], "headerware.session.id").sign("old-id")
+        client = make(store)
+        response = client.get("/dashboard", headers={"Cookie": f"session={cookie}"})
+        assert response.text == "user 42"
+        loaded = store.load(storage_key("old-id"))
+        assert loaded is not None
+        assert store.save(storage_key("old-id"), record, 60, expected=loaded.version)
+        assert not store.save(storage_key("old-id"), record, 60, expected=loaded.version)
+        SQLiteStore(path)  # a second start finds the table migrated
+
+
+# -- issue 11, item 6: log out everywhere, Sentinel and Cluster ------------------------
+
+
+class TestRevokeUser:
+    def test_revoke_user_ends_every_session_of_that_user_only(self, store: ServerStore) -> None:
+        race = Racing(store)
+        phone, laptop, other = (webtest.TestApp(race.layer, lint=True) for _ in range(3))
+        phone.get("/login/42")
+        laptop.get("/login/42")
+        other.get("/login/7")
+        assert race.layer.revoke_user("42") == 2
+        assert phone.get("/dashboard").text == "user None cart None"
+        assert laptop.get("/dashboard").text == "user None cart None"
+        assert other.get("/dashboard").text == "user 7 cart None"
+        assert race.layer.revoke_user(42) == 0
+
+    def test_user_key_is_configurable(self, store: ServerStore) -> None:
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            session = get_session(environ)
+            if environ["PATH_INFO"] == "/login":
+                session["account"] = "alice"
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(session.get("account")).encode()]
+
+        layer = Sessions(app, store=store, secret_keys=[KEY], user_key="account")
+        client = webtest.TestApp(layer)
+        client.get("/login")
+        assert layer.revoke_user("alice") == 1
+        assert client.get("/").text == "None"
+
+    def test_sqlite_revoke_user_uses_the_index(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "s.db")
+        connection = sqlite3.connect(store.path)
+        plan = connection.execute(
+            f"EXPLAIN QUERY PLAN DELETE FROM {store.table} WHERE user = ?", ("x",)
+        ).fetchall()
+        assert any("USING INDEX" in str(row) for row in plan), plan
+
+    @pytest.mark.redis
+    def test_redis_revoke_user_scans_no_keys(self) -> None:
+        import redis
+
+        commands: list[str] = []
+
+        class Recording(redis.Redis):
+            def execute_command(self, *args: Any, **options: Any) -> Any:
+                commands.append(str(args[0]).upper())
+                return super().execute_command(*args, **options)
+
+        client = Recording.from_url(redis_url())
+        store = RedisStore(client=client, prefix=f"hw-test:{uuid.uuid4().hex}:")
+        Racing(store).client.get("/login")
+        commands.clear()
+        assert store.revoke_user(42) == 1
+        assert not {"KEYS", "SCAN"} & set(commands), commands
+
+    def test_cookie_store_cannot_revoke_users(self) -> None:
+        with pytest.raises(RuntimeError, match="revoke_user"):
+            Sessions(app, secret_keys=[KEY]).revoke_user(42)
+
+
+class FakeSentinel:
+    made: ClassVar[list[Any]] = []
+
+    def __init__(self, nodes: Any, **options: Any) -> None:
+        self.nodes, self.options = nodes, options
+        FakeSentinel.made.append(self)
+
+    def master_for(self, service: str, **options: Any) -> Any:
+        self.master = (service, options)
+        return "master-client"
+
+
+class TestDeployments:
+    def test_sentinel_url_is_wired_to_a_sentinel_master(self, monkeypatch: Any) -> None:
+        import redis.sentinel
+
+        FakeSentinel.made = []
+        monkeypatch.setattr(redis.sentinel, "Sentinel", FakeSentinel)
+        store = RedisStore(
+            "redis+sentinel://:hunter2@s1.internal:26379,s2.internal:26380/mymaster/2",
+            socket_timeout=0.5,
+        )
+        [sentinel] = FakeSentinel.made
+        assert sentinel.nodes == [("s1.internal", 26379), ("s2.internal", 26380)]
+        service, options = sentinel.master
+        assert service == "mymaster" and options["db"] == 2
+        assert options["password"] == "hunter2" and options["socket_timeout"] == 0.5
+        assert store._redis() == "master-client"
+        assert "hunter2" not in json.dumps(store.describe())
+        assert "url" not in store.describe()
+
+    def test_sentinel_master_client_object_is_accepted(self) -> None:
+        import redis.sentinel
+
+        master = redis.sentinel.Sentinel([("127.0.0.1", closed_port())]).master_for("x")
+        store = RedisStore(client=master, socket_timeout=0.2)
+        assert store._redis() is master
+        with pytest.raises(StoreUnavailable):
+            store.get("k")  # no sentinel answers: a 503, never a crash
+
+    def test_cluster_flag_builds_a_cluster_client_on_first_use(self, monkeypatch: Any) -> None:
+        import redis.cluster
+
+        built: list[tuple[str, dict[str, Any]]] = []
+
+        def from_url(url: str, **options: Any) -> Any:
+            built.append((url, options))
+            return "cluster-client"
+
+        monkeypatch.setattr(redis.cluster.RedisCluster, "from_url", staticmethod(from_url))
+        store = RedisStore("redis://node1:7000", cluster=True, socket_timeout=0.5)
+        assert built == []  # a cluster client connects when built: not at start-up
+        assert store._redis() == "cluster-client"
+        assert built == [
+            ("redis://node1:7000", {"socket_timeout": 0.5, "socket_connect_timeout": 0.5})
+        ]
+        assert store.describe()["cluster"] is True
+
+    @pytest.mark.redis
+    def test_cluster_client_object_serves_sessions(self) -> None:
+        """A ``RedisCluster`` instance (here one whose commands go to the test server)
+        carries the whole protocol: every command is on one key."""
+        import redis
+        import redis.cluster
+
+        real = redis.Redis.from_url(redis_url())
+
+        class OneNodeCluster(redis.cluster.RedisCluster):
+            def __init__(self) -> None:  # no cluster to discover
+                self.encoder = real.get_encoder()
+
+            def delete(self, *keys: Any) -> Any:  # the real one splits keys by slot
+                return real.delete(*keys)
+
+            def execute_command(self, *args: Any, **options: Any) -> Any:
+                return real.execute_command(*args, **options)
+
+        cluster = OneNodeCluster()
+        store = RedisStore(client=cluster, prefix=f"hw-test:{uuid.uuid4().hex}:")
+        race = Racing(store)
+        race.client.get("/login")
+        assert race.client.get("/dashboard").text == "user 42 cart None"
+        assert race.layer.revoke_user(42) == 1
+        assert race.client.get("/dashboard").text == "user None cart None"
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            pytest.param("redis+sentinel://s1:26379", id="no-service"),
+            pytest.param("redis+sentinel://s1:x/mymaster", id="bad-port"),
+            pytest.param("unix:///tmp/redis.sock", id="cluster-unix"),
+        ],
+    )
+    def test_bad_deployment_urls(self, url: str) -> None:
+        with pytest.raises(OptionError) as info:
+            RedisStore(url, cluster=url.startswith("unix"))
+        assert info.value.option == "url"

@@ -384,10 +384,26 @@ class TestConfiguration:
             CookieStore(max_size=10_000)
         assert info.value.option == "max_size"
 
-    def test_describe(self) -> None:
-        options = Sessions(secret_keys=[KEY]).describe()
-        assert options["store"] == "CookieStore" and options["httponly"] is True
-        assert KEY not in json.dumps(options)
+    @pytest.mark.parametrize(
+        "options",
+        [
+            pytest.param({}, id="issue11-6-secure-follows-https"),
+            pytest.param({"secure": True, "samesite": "None"}, id="issue11-6-secure-true"),
+            pytest.param({"secure": False, "user_key": "account"}, id="issue11-6-secure-false"),
+        ],
+    )
+    def test_describe_pastes_back(self, options: dict[str, Any]) -> None:
+        """describe() is option-shaped: what check-config prints builds the same layer
+        (``secure`` was ``"https"``, which the option refuses)."""
+        from headerware.config import stack_from_dict
+
+        described = Sessions(secret_keys=[KEY], **options).describe()
+        assert KEY not in json.dumps(described) and "secret_keys" not in described
+        assert described["store"] == {"use": "headerware.stores:CookieStore", "max_size": 4000}
+        assert described["secure"] == options.get("secure")
+        table = {key: value for key, value in described.items() if value is not None}
+        again = stack_from_dict({"sessions": {**table, "secret_keys": [KEY]}}).layers[0]
+        assert again.describe() == described
 
 
 class TestFlask:

@@ -203,13 +203,17 @@ class BearerAuth(Layer):
     # -- hooks ------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "paths": list(self.paths),
-            "verifier": self._mode,
-            "max_age": self.max_age if self._mode == "signed" else None,
-            "realm": self.realm,
-            "report_only": self.report_only,
-        }
+        """Option-shaped: ``tokens`` (secrets) and a verifier that cannot be named as
+        ``module:function`` are omitted; give them again."""
+        described: dict[str, Any] = {"paths": list(self.paths)}
+        if self._mode == "signed":
+            described["signed"] = True
+        elif self._mode == "verifier":
+            reference = _reference(self._verifier)
+            if reference is not None:
+                described["verifier"] = reference
+        described.update(max_age=self.max_age, realm=self.realm, report_only=self.report_only)
+        return described
 
     def on_request(self, ctx: Context) -> Response | None:
         if not self._guarded.either(ctx):
@@ -266,6 +270,15 @@ def _check_mode(verifier: object, tokens: object, signed: object) -> str:
             "verifier=<callable>, tokens=[...] or signed=True (with secret_keys)",
         )
     return "verifier" if verifier is not None else "tokens" if tokens is not None else "signed"
+
+
+def _reference(function: Callable[..., Any]) -> str | None:
+    """``"module:qualname"`` of an importable function, else ``None``."""
+    module = getattr(function, "__module__", None)
+    name = getattr(function, "__qualname__", "")
+    if not module or not name or "<" in name:
+        return None
+    return f"{module}:{name}"
 
 
 def _check_realm(realm: object) -> str:

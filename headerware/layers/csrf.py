@@ -15,7 +15,13 @@ browsers, in the style of Go 1.25's ``net/http.CrossOriginProtection``:
    unless the origin is trusted. Unlike Go, the scheme is compared too: an
    ``http://`` page cannot post to the ``https://`` site.
 4. A request with neither header is not from a browser (curl, a server-to-server
-   call, which no other site can make a user's browser send) and passes.
+   call, which no other site can make a user's browser send) and passes. An empty
+   ``Origin:`` counts as absent, as in Go (no browser sends one).
+
+The Origin fallback (step 3) meets a catch: a page served with
+``Referrer-Policy: no-referrer`` makes browsers send ``Origin: null`` even on its
+own form posts, so a browser too old for ``Sec-Fetch-Site`` is refused there.
+:func:`origin_fallback_warning` says so for ``headerware check-config``.
 
 No token is needed, so forms and ``fetch`` calls need no change. Refusals are
 ``403 Forbidden`` with a short reason, as JSON ``{"error": ...}`` or HTML by Accept,
@@ -27,9 +33,14 @@ Token mode (``mode="token"``)
     under ``headerware.session``, through its ``csrf_secret()`` and
     ``current_csrf_secret()`` methods): unsafe requests that pass the origin check
     must also carry a valid token, in the ``X-CSRF-Token`` header or the
-    ``csrf_token`` form field (``application/x-www-form-urlencoded`` or
-    ``multipart/form-data`` bodies up to ``max_form_size`` bytes are read, parsed
-    with werkzeug, and stay readable by the application). Tokens are signed
+    ``csrf_token`` form field. The header is preferred: with it, the body is never
+    read. The origin check runs first, so a cross-site request is refused before
+    its body is touched. Only then is a form body
+    (``application/x-www-form-urlencoded`` or ``multipart/form-data``) read, and
+    only when its ``Content-Length`` is at most ``max_form_size`` bytes (else
+    ``413``); a form of more than ``max_form_fields`` fields is refused with ``413``
+    before one field is decoded (multipart: when the part over the limit is
+    reached). The body stays readable by the application. Tokens are signed
     (itsdangerous) and masked with a fresh random pad on every call, so a compressed
     response never repeats the same secret bytes (BREACH). Templates get one with
     :func:`csrf_token` (the zero-argument callable behind it is published under
@@ -41,9 +52,11 @@ Options
     ``exempt_paths=()``: patterns of :mod:`headerware.paths` (an exact path,
     ``/hooks/*``, ``/hooks/``) never checked (webhooks); a plain entry is exact,
     never a prefix. An exemption makes a request laxer, so it applies only when the
-    raw *and* the resolved path match: ``/hooks/../admin`` is checked.
+    raw *and* the resolved path match: ``/hooks/../admin`` is checked. A pattern
+    covering every path (``/*``) is refused at start-up: remove the layer instead.
     ``mode="origin"`` or ``"token"``. ``field_name="csrf_token"``,
-    ``header_name="X-CSRF-Token"``, ``max_form_size=1048576``, ``token_max_age=None``
+    ``header_name="X-CSRF-Token"``, ``max_form_size=1048576``, ``max_form_fields=1000``,
+    ``token_max_age=None``
     (seconds a token stays valid; the session's timeouts bound it anyway),
     ``secret_keys=None``, ``allow_dev_key=False``, ``salt="headerware.csrf"``
     (token mode). ``report_only=False``: log what would be refused
@@ -60,8 +73,9 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
@@ -69,8 +83,8 @@ from .._headers import is_token
 from .._log import security_event
 from ..core.layer import Layer, Response
 from ..crypto import CookieSigner, KeysOption
-from ..options import OptionError, boolean, choice, non_negative_int, text
-from ..paths import PathSet
+from ..options import OptionError, boolean, choice, non_negative_int, positive_int, text
+from ..paths import PathSet, covers
 from ..responses import error_response
 
 if TYPE_CHECKING:
@@ -78,7 +92,7 @@ if TYPE_CHECKING:
 
     from ..core.context import Context
 
-__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token", "request_origin"]
+__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token", "origin_fallback_warning", "request_origin"]
 
 #: The published key of the zero-argument callable that returns a fresh masked token.
 TOKEN_KEY = "headerware.csrf.token"
@@ -93,6 +107,7 @@ _REASONS = {
     "origin_mismatch": "cross-origin request refused",
     "token_missing": "CSRF token missing",
     "token_invalid": "CSRF token invalid or expired",
+    "form_too_large": "form too large to look for a CSRF token; send it in the header",
 }
 _SECRET_BYTES = 32
 #: A DNS name or IPv4 address (lower-case), or the inside of an IPv6 literal.
@@ -116,6 +131,24 @@ def csrf_token(environ: WSGIEnvironment) -> str:
             "Sessions layer (the default origin mode needs no token)"
         )
     return str(factory())
+
+
+def origin_fallback_warning(referrer_policy: str | None) -> str | None:
+    """A warning when ``Referrer-Policy`` (the header value the site sends) makes
+    browsers send ``Origin: null`` on same-origin form posts, which the Origin
+    fallback refuses; ``None`` when there is nothing to say."""
+    if not referrer_policy:
+        return None
+    # The last policy a browser understands wins; "no-referrer" is understood by all.
+    tokens = [token.strip().lower() for token in referrer_policy.split(",") if token.strip()]
+    if not tokens or tokens[-1] != "no-referrer":
+        return None
+    return (
+        "Referrer-Policy: no-referrer makes browsers send 'Origin: null' on the site's "
+        "own form posts; CSRFProtect refuses them from browsers without Sec-Fetch-Site "
+        "(the Origin fallback). Use 'strict-origin-when-cross-origin' or "
+        "'same-origin', or accept that such browsers cannot post forms"
+    )
 
 
 def _normalise_origin(value: str) -> str | None:
@@ -179,6 +212,19 @@ def _check_trusted(trusted_origins: Iterable[str]) -> frozenset[str]:
     return frozenset(trusted)
 
 
+def _check_exempt(exempt_paths: Iterable[str]) -> PathSet:
+    exempt = PathSet(exempt_paths, option="exempt_paths")
+    for pattern in exempt.patterns:
+        if covers(pattern, "/*"):
+            raise OptionError(
+                "exempt_paths",
+                pattern,
+                f"{pattern!r} exempts every path: the layer would check nothing",
+                "list the paths that need no check (e.g. '/hooks/*'), or remove the layer",
+            )
+    return exempt
+
+
 def _check_header_name(header_name: object) -> str:
     if not isinstance(header_name, str) or not is_token(header_name):
         raise OptionError(
@@ -218,6 +264,7 @@ class CSRFProtect(Layer):
         field_name: str = "csrf_token",
         header_name: str = "X-CSRF-Token",
         max_form_size: int = 1 << 20,
+        max_form_fields: int = 1000,
         token_max_age: int | None = None,
         secret_keys: KeysOption = None,
         allow_dev_key: bool = False,
@@ -226,7 +273,7 @@ class CSRFProtect(Layer):
     ) -> None:
         super().__init__(app)
         self.trusted_origins = _check_trusted(trusted_origins)
-        exempt = PathSet(exempt_paths, option="exempt_paths")
+        exempt = _check_exempt(exempt_paths)
         self._exempt = exempt if exempt else None
         self.exempt_paths = exempt.patterns
         self.mode = choice("mode", mode, ("origin", "token"))
@@ -234,6 +281,7 @@ class CSRFProtect(Layer):
         self.header_name = _check_header_name(header_name)
         self._header_lower = header_name.lower()
         self.max_form_size = non_negative_int("max_form_size", max_form_size, example="1048576")
+        self.max_form_fields = positive_int("max_form_fields", max_form_fields, example="1000")
         self.token_max_age = _check_token_max_age(token_max_age)
         self.report_only = boolean("report_only", report_only)
         self._signer: CookieSigner | None = None
@@ -247,8 +295,11 @@ class CSRFProtect(Layer):
             "mode": self.mode,
             "trusted_origins": sorted(self.trusted_origins),
             "exempt_paths": list(self.exempt_paths),
-            "field_name": self.field_name if self.mode == "token" else None,
-            "header_name": self.header_name if self.mode == "token" else None,
+            "field_name": self.field_name,
+            "header_name": self.header_name,
+            "max_form_size": self.max_form_size,
+            "max_form_fields": self.max_form_fields,
+            "token_max_age": self.token_max_age,
             "report_only": self.report_only,
         }
 
@@ -295,6 +346,8 @@ class CSRFProtect(Layer):
         return hmac.compare_digest(candidate, secret)
 
     def _submitted_token(self, ctx: Context) -> str | None:
+        """The token of the header, else of the form field; raises
+        ``RequestEntityTooLarge`` for a form over ``max_form_size``/``max_form_fields``."""
         header = ctx.header(self._header_lower)
         if header:
             return header.strip()
@@ -302,12 +355,22 @@ class CSRFProtect(Layer):
         if mimetype not in _FORM_TYPES:
             return None
         body = ctx.read_body(self.max_form_size)
+        if body is None:
+            raise RequestEntityTooLarge()  # Content-Length over the limit: nothing read
         if not body:
-            return None  # empty, or longer than max_form_size: not parsed
-        parser = FormDataParser(max_form_memory_size=self.max_form_size, silent=True)
+            return None
+        if mimetype == "application/x-www-form-urlencoded":
+            return _urlencoded_field(body, self.field_name, self.max_form_fields)
+        parser = FormDataParser(
+            max_form_memory_size=self.max_form_size,
+            max_form_parts=self.max_form_fields,
+            silent=False,
+        )
         try:
             _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
-        except Exception:  # werkzeug refuses malformed or oversized forms
+        except RequestEntityTooLarge:
+            raise
+        except Exception:  # werkzeug refuses a malformed form: no token in it
             return None
         for storage in files.values():
             storage.close()
@@ -325,7 +388,7 @@ class CSRFProtect(Layer):
         if exempt is not None and exempt.both(ctx):
             return None
         site = ctx.header("sec-fetch-site")
-        origin = ctx.header("origin")
+        origin = ctx.header("origin") or None  # empty: absent, as in Go
         if site:
             if site not in ("same-origin", "none") and origin not in self.trusted_origins:
                 return self._refuse(ctx, "cross_site", origin, site)
@@ -336,7 +399,10 @@ class CSRFProtect(Layer):
         ):
             return self._refuse(ctx, "origin_mismatch", origin, None)
         if self._signer is not None:
-            token = self._submitted_token(ctx)
+            try:
+                token = self._submitted_token(ctx)
+            except RequestEntityTooLarge:
+                return self._refuse(ctx, "form_too_large", origin, site)
             if token is None:
                 return self._refuse(ctx, "token_missing", origin, site)
             if not self._token_matches(ctx, token):
@@ -353,4 +419,21 @@ class CSRFProtect(Layer):
             security_event("csrf_refused", report_only=True, **fields)
             return None
         security_event("csrf_refused", **fields)
+        if reason == "form_too_large":
+            return error_response(ctx, "413 Content Too Large", _REASONS[reason])
         return error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
+
+
+def _urlencoded_field(body: bytes, name: str, max_fields: int) -> str | None:
+    """The first non-empty value of ``name`` in an urlencoded body; raises
+    ``RequestEntityTooLarge`` before decoding anything when it has too many fields."""
+    if body.count(b"&") >= max_fields:
+        raise RequestEntityTooLarge()
+    text = body.decode("latin-1")
+    for field in text.split("&"):
+        key, _, value = field.partition("=")
+        if unquote_plus(key, errors="replace") == name:
+            found = unquote_plus(value, errors="replace")
+            if found:
+                return found
+    return None

@@ -49,5 +49,5 @@ class CookieStore:
         self.max_size = max_size
 
     def describe(self) -> dict[str, object]:
-        """The store's effective options."""
-        return {"store": "CookieStore", "max_size": self.max_size}
+        """The store as the ``store`` option's factory table (pastes back into TOML)."""
+        return {"use": "headerware.stores:CookieStore", "max_size": self.max_size}

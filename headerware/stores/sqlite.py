@@ -1,7 +1,7 @@
 """Server-side sessions in an SQLite file: embedded, shared by every worker process.
 
-``SQLiteStore(path)`` keeps one row per session (key, JSON text, expiry time) in a
-file every gunicorn worker on the host opens. The database runs in WAL mode, so
+``SQLiteStore(path)`` keeps one row per session (key, JSON text, expiry time, version,
+user id) in a file every gunicorn worker on the host opens. The database runs in WAL mode, so
 readers never wait for the writer and the writer never waits for readers; each
 process and thread gets its own connection (opened lazily, re-opened after a fork,
 so a store built before gunicorn forks its workers is safe). Writes are single
@@ -14,6 +14,13 @@ answers with a ``503``. Nothing stored is touched by a failure.
 
 Expired rows are never returned, and are deleted in bulk on one write in
 ``purge_every`` (no cron job needed).
+
+A save of a loaded session is one guarded ``UPDATE ... WHERE key = ? AND version = ?``
+that bumps the version: a row deleted (revoked, logged out) or rewritten by another
+request since it was loaded is left alone, and the save reports it. A new session
+is an ``INSERT`` that never overwrites. The ``user`` column (with an SQL index)
+serves ``revoke_user``. A table of an earlier release (no ``version``/``user``
+columns) is migrated in place at start-up; its rows stay valid.
 
 Options: ``path`` (the file; ``":memory:"`` is refused because worker processes could
 not share it), ``timeout=2.0`` (seconds of bounded wait for a lock, then 503),
@@ -31,7 +38,7 @@ from pathlib import Path
 
 from .._log import logger
 from ..options import OptionError
-from . import ServerStore, StoreUnavailable
+from . import Loaded, ServerStore, StoreUnavailable, user_id_text, user_index_key
 
 __all__ = ["SQLiteStore"]
 
@@ -70,14 +77,24 @@ class SQLiteStore(ServerStore):
         self.purge_every = purge_every
         self._local = threading.local()
         self._writes = 0
-        self._sql_get = (
-            f"SELECT data FROM {table} WHERE key = ? AND (expires IS NULL OR expires > ?)"
-        )
+        live = "(expires IS NULL OR expires > ?)"
+        self._sql_get = f"SELECT data, version FROM {table} WHERE key = ? AND {live}"
         self._sql_set = (
-            f"INSERT INTO {table} (key, data, expires) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET data = excluded.data, expires = excluded.expires"
+            f"INSERT INTO {table} (key, data, expires, version) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT(key) DO UPDATE SET data = excluded.data, "
+            "expires = excluded.expires, version = version + 1"
+        )
+        self._sql_insert = (
+            f"INSERT INTO {table} (key, data, expires, version, user) VALUES (?, ?, ?, 1, ?) "
+            "ON CONFLICT(key) DO NOTHING"
+        )
+        self._sql_update = (
+            f"UPDATE {table} SET data = ?, expires = ?, user = COALESCE(?, user), "
+            f"version = version + 1 WHERE key = ? AND version = ? AND {live}"
         )
         self._sql_delete = f"DELETE FROM {table} WHERE key = ?"
+        self._sql_delete_loaded = f"DELETE FROM {table} WHERE key = ? AND version = ?"
+        self._sql_revoke_user = f"DELETE FROM {table} WHERE user = ?"
         self._sql_purge = f"DELETE FROM {table} WHERE expires IS NOT NULL AND expires <= ?"
         self._create_table()
 
@@ -89,9 +106,11 @@ class SQLiteStore(ServerStore):
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(
-                    f"CREATE TABLE IF NOT EXISTS {table} "
-                    "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL)"
+                    f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, "
+                    "data TEXT NOT NULL, expires REAL, "
+                    "version INTEGER NOT NULL DEFAULT 1, user TEXT)"
                 )
+                _migrate(connection, table)
             finally:
                 connection.close()
         except sqlite3.Error as exc:
@@ -121,37 +140,103 @@ class SQLiteStore(ServerStore):
         return connection
 
     def get(self, key: str) -> str | None:
-        try:
-            row = self._connection().execute(self._sql_get, (key, time.time())).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite session store: {exc}") from exc
-        return None if row is None else str(row[0])
+        loaded = self.load(key)
+        return None if loaded is None else loaded.text
+
+    def load(self, key: str) -> Loaded | None:
+        row = self._execute(self._sql_get, (key, time.time())).fetchone()
+        return None if row is None else Loaded(str(row[0]), int(row[1]))
 
     def set(self, key: str, value: str, ttl: int | None) -> None:
         now = time.time()
+        self._execute(self._sql_set, (key, value, None if ttl is None else now + ttl))
+        self._written(now)
+
+    def save(
+        self,
+        key: str,
+        value: str,
+        ttl: int | None,
+        *,
+        expected: object = None,
+        user_id: str | None = None,
+    ) -> bool:
+        now = time.time()
         expires = None if ttl is None else now + ttl
+        user = None if user_id is None else user_index_key(user_id)
+        if expected is None:
+            cursor = self._execute(self._sql_insert, (key, value, expires, user))
+        else:
+            cursor = self._execute(self._sql_update, (value, expires, user, key, expected, now))
+        if cursor.rowcount != 1:
+            return False
+        self._written(now)
+        return True
+
+    def delete_loaded(self, key: str, expected: object) -> bool:
+        return bool(self._execute(self._sql_delete_loaded, (key, expected)).rowcount == 1)
+
+    def revoke_user(self, user_id: str | int) -> int:
+        user = user_id_text(user_id)
+        if user is None:
+            raise ValueError(f"revoke_user: {user_id!r} is not a user id (a str or an int)")
+        return int(self._execute(self._sql_revoke_user, (user_index_key(user),)).rowcount)
+
+    def _execute(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Cursor:
         try:
-            connection = self._connection()
-            connection.execute(self._sql_set, (key, value, expires))
+            return self._connection().execute(sql, parameters)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+
+    def _written(self, now: float) -> None:
         self._writes += 1
         if self._writes % self.purge_every == 0:
             # Housekeeping only: the write above is committed, so a busy database
             # here must not turn a saved session into a 503 (a retry would repeat it).
             try:
-                connection.execute(self._sql_purge, (now,))
+                self._connection().execute(self._sql_purge, (now,))
             except sqlite3.Error as exc:
                 logger.info("SQLite session store: purge of expired rows skipped: %s", exc)
 
     def delete(self, key: str) -> None:
-        try:
-            self._connection().execute(self._sql_delete, (key,))
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite session store: {exc}") from exc
+        self._execute(self._sql_delete, (key,))
 
     def describe(self) -> dict[str, object]:
-        return {"store": "SQLiteStore", "path": self.path, "timeout": self.timeout}
+        return {
+            "use": "headerware.stores.sqlite:SQLiteStore",
+            "path": self.path,
+            "timeout": self.timeout,
+            "table": self.table,
+            "purge_every": self.purge_every,
+        }
+
+
+def _migrate(connection: sqlite3.Connection, table: str) -> None:
+    """Add the ``version`` and ``user`` columns (and the user index) to a table of an
+    earlier release. A table already migrated is only read: a worker starting while
+    another process holds the write lock does not wait for it."""
+    if _migrated(connection, table):
+        return
+    connection.execute("BEGIN IMMEDIATE")  # workers starting together migrate once
+    try:
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if "version" not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+        if "user" not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN user TEXT")
+        connection.execute(f"CREATE INDEX IF NOT EXISTS {table}_user ON {table} (user)")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _migrated(connection: sqlite3.Connection, table: str) -> bool:
+    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+    index = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (f"{table}_user",)
+    ).fetchone()
+    return {"version", "user"} <= columns and index is not None
 
 
 def _check_path(path: str | os.PathLike[str]) -> str:
