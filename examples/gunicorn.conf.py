@@ -3,19 +3,38 @@
     export HEADERWARE_SECRET_KEYS=$(headerware keygen)   # the same in every worker
     gunicorn -c examples/gunicorn.conf.py
 
+The app is ``HEADERWARE_APP`` (default: the bare Flask example), wrapped in the stack
+of ``HEADERWARE_CONFIG`` (default: ``examples/headerware.toml``). An app given on the
+command line replaces ``wsgi_app`` below; ``headerware.deploy:wrap(...)`` without
+``config=`` still reads the file this one names (``HEADERWARE_CONFIG`` is set here).
+
 Everything secret comes from the environment; nothing here or in the TOML file is one.
-Every worker builds the same stack from the same file and environment, so a cookie
-signed by one worker verifies in another (shared keys) and a session written by one is
-read by the next (the cookie store, or a shared SQLite file / Redis for server-side
-sessions).
+The configuration is checked here, in the master, before any worker starts: a mistake
+or a missing key (the public development key is refused in production) stops gunicorn
+with the key path and the fix. Every worker builds the same stack from the same file
+and environment, so a cookie signed by one worker verifies in another (shared keys)
+and a session written by one is read by the next (the cookie store, or a shared
+SQLite file / Redis for server-side sessions).
 """
 
 import multiprocessing
 import os
 import tomllib
 
-_config = os.environ.get("HEADERWARE_CONFIG", "examples/headerware.toml")
+from headerware.config import ConfigError
+from headerware.keys import deployment
+
+_config = os.environ.setdefault("HEADERWARE_CONFIG", "examples/headerware.toml")
 _app = os.environ.get("HEADERWARE_APP", "examples.flask_app:flask_app")
+
+# Refuse to start on a bad configuration or without keys, before forking a worker.
+with deployment(development=False):
+    try:
+        from headerware.config import load_config
+
+        load_config(_config)
+    except ConfigError as _error:
+        raise SystemExit(f"headerware: {_config}: {_error}") from None
 
 # The bare app, wrapped by headerware; gunicorn evaluates the call with literal arguments.
 wsgi_app = f"headerware.deploy:wrap({_app!r}, config={_config!r})"

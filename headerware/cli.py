@@ -2,7 +2,10 @@
 
 ``headerware run APP [--config FILE] [--host 127.0.0.1] [--port 8000]``
     Serve any WSGI app (``module:attribute``) wrapped in the configured stack with
-    werkzeug's development server; prints the stack and the URL.
+    werkzeug's development server; prints the stack and the URL. On a loopback
+    address it is development mode (the development key may stand in for a missing
+    ``HEADERWARE_SECRET_KEYS``, with one warning); on any other address the
+    development key is refused, as in production.
 ``headerware check-config FILE [--json]``
     Validate a configuration and print the resulting stack in order, with every
     layer's effective options and the per-route variants; exit 1 with the error.
@@ -13,8 +16,8 @@
     the secrets again (``{ env = "HEADERWARE_SECRET_KEYS" }``).
 ``headerware audit (APP | URL) [--path P ...] [--config FILE] [--fail-under GRADE] [--json]``
     Grade headers and cookies the way the MDN HTTP Observatory does.
-``headerware keygen``
-    Print a new random secret for ``HEADERWARE_SECRET_KEYS``.
+``headerware keygen [--count N]``
+    Print N (default 1) new random secrets for ``HEADERWARE_SECRET_KEYS``.
 
 Exit status: 0 on success, 1 on a configuration or audit failure, 2 on a usage error.
 """
@@ -31,11 +34,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import ConfigError, StackFactory, check_value, layer_options, load_config
-from .keys import ENV_VAR, generate_key
+from .keys import ENV_VAR, deployment, generate_key
 
 if TYPE_CHECKING:
     from .core.layer import Layer
-    from .stack import Stack
 
 __all__ = ["main", "render_stack", "toml_value"]
 
@@ -220,22 +222,53 @@ def _fail(message: str, stream: TextIO) -> int:
     return 1
 
 
-def _load_factory(path: str | None) -> StackFactory:
-    from .deploy import resolve_config
+def _config_failure(source: str | None, exc: ConfigError) -> str:
+    """The error once: a file-level error already names the file."""
+    if not exc.path or not source:
+        return str(exc)
+    return f"{source}: {exc}"
 
-    return resolve_config(path)
+
+def _origin_fallback_notes(factory: StackFactory) -> list[str]:
+    """CSRF's Origin fallback meeting ``Referrer-Policy: no-referrer`` (issue 12), for
+    the whole stack and every route variant that runs CSRF."""
+    from .layers.csrf import origin_fallback_warning
+
+    notes: list[str] = []
+    for variant in (factory.layers, *(layers for _, layers in factory.routes)):
+        names = {layer.name: layer for layer in variant}
+        if "csrf" not in names or "security_headers" not in names:
+            continue
+        policy = names["security_headers"].describe().get("referrer_policy")
+        note = origin_fallback_warning(policy if isinstance(policy, str) else None)
+        if note and note not in notes:
+            notes.append(note)
+    return notes
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        factory = load_config(args.file)
+        with deployment(development=True):  # nothing is served: the dev key may stand in
+            factory = load_config(args.file)
     except ConfigError as exc:
-        return _fail(f"{args.file}: {exc}", sys.stderr)
+        return _fail(_config_failure(args.file, exc), sys.stderr)
+    for note in _origin_fallback_notes(factory):
+        print(f"headerware: warning: {note}", file=sys.stderr)
     if args.json:
         print(_describe_json(factory))
     else:
         print(render_stack(factory.layers, factory.routes, title=f"{args.file}: valid; stack"))
     return 0
+
+
+def _key_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} keys: give 1 or more (e.g. --count 2)")
+    return count
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
@@ -249,28 +282,26 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(app_ref: str, config: str | None) -> Stack:
-    from .deploy import load_app, wrap
-
-    app = load_app(app_ref)
-    return wrap(app, _load_factory(config))
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from werkzeug.serving import run_simple
 
-    try:
-        stack = _build(args.app, args.config)
-    except ConfigError as exc:
-        return _fail(f"{args.config or 'configuration'}: {exc}", sys.stderr)
-    except ValueError as exc:
-        return _fail(str(exc), sys.stderr)
-    if not _is_loopback(args.host):
+    from .deploy import wrap
+
+    local = _is_loopback(args.host)
+    if not local:
         print(
             f"headerware: warning: {args.host} is reachable from other machines; this is a "
-            "development server, use gunicorn (see examples/gunicorn.conf.py) in production",
+            "development server, use gunicorn (see examples/gunicorn.conf.py) in production; "
+            "the development key is refused",
             file=sys.stderr,
         )
+    try:
+        # Development mode only on loopback: nobody else can be served a forged cookie.
+        stack = wrap(args.app, args.config, development=local)
+    except ConfigError as exc:
+        return _fail(_config_failure(args.config, exc), sys.stderr)
+    except ValueError as exc:
+        return _fail(str(exc), sys.stderr)
     source = args.config or "built-in defaults"
     print(render_stack(stack.layers, stack.routes, title=f"headerware stack from {source}"))
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -311,12 +342,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         else:
             from .deploy import load_app, wrap
 
-            app: Any = load_app(args.target)
-            if args.config:
-                app = wrap(app, args.config)
+            with deployment(development=True):  # in-process: nothing is served
+                app: Any = (
+                    wrap(args.target, args.config, development=True)
+                    if args.config
+                    else load_app(args.target)
+                )
             results = audit.audit_app(app, paths, https=not args.http)
     except ConfigError as exc:
-        return _fail(f"{args.config}: {exc}", sys.stderr)
+        return _fail(_config_failure(args.config, exc), sys.stderr)
     except (ValueError, OSError) as exc:
         return _fail(str(exc), sys.stderr)
     if args.json:
@@ -403,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"example:\n  export {ENV_VAR}=$(headerware keygen)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    keygen.add_argument("--count", type=int, default=1, help="how many keys (default 1)")
+    keygen.add_argument("--count", type=_key_count, default=1, help="how many keys (default 1)")
     keygen.set_defaults(handler=_cmd_keygen)
     return parser
 

@@ -73,6 +73,7 @@ import difflib
 import inspect
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -151,6 +152,60 @@ def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     if choices:
         return f"; known: {', '.join(sorted(choices))}"
     return ""
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '([^']+)'")
+
+
+def _keyword_hint(error: TypeError, target: Any) -> str:
+    """A did-you-mean for ``f(typo=...)``: Python's TypeError names only the typo."""
+    match = _UNEXPECTED_KEYWORD.search(str(error))
+    if match is None:
+        return ""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return ""
+    names = [name for name in parameters if name not in ("self", "app")]
+    return _did_you_mean(match.group(1), names)
+
+
+#: ``secure`` is spelled the same for every layer: "auto" (HTTPS requests only),
+#: "always" or true, "never" or false.
+_SECURE_WORDS: dict[str, bool | None] = {
+    "auto": None,
+    "always": True,
+    "never": False,
+    "true": True,
+    "false": False,
+}
+_SECURE_TEXT = {None: "auto", True: "always", False: "never"}
+
+
+def coerce_secure(value: Any, annotation: Any) -> Any:
+    """A ``secure`` value in the spelling the layer's annotation takes.
+
+    ``"auto" | "always" | "never" | true | false`` are accepted for every layer: a
+    layer typed ``str`` (``cookie_policy``) gets the word, one typed ``bool | None``
+    (``sessions``) gets ``None``/``True``/``False``. Anything else is left for the
+    type check to refuse.
+    """
+    if isinstance(value, bool):
+        mode: bool | None = value
+    elif isinstance(value, str) and value.strip().lower() in _SECURE_WORDS:
+        mode = _SECURE_WORDS[value.strip().lower()]
+    else:
+        return value
+    args = typing.get_args(annotation)
+    if annotation is str or (typing.get_origin(annotation) is Literal and "auto" in args):
+        return _SECURE_TEXT[mode]
+    if annotation is bool and mode is not None:
+        return mode
+    if typing.get_origin(annotation) in (Union, types.UnionType) and bool in args:
+        if mode is None and type(None) not in args:
+            return value
+        return mode
+    return value
 
 
 # -- the schema of a layer: its keyword options and their annotations ----------------
@@ -329,6 +384,8 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         members = [arg for arg in args if arg is not type(None)]
+        if _is_factory_table(value) and any(isinstance(arg, type) for arg in members):
+            value = _call_factory(value, path)  # once; its own errors (a typo) surface
         if len(members) == 1 and value is not None:
             return check_value(value, members[0], path)  # Optional[X]: X's own message
         for arg in members:
@@ -410,7 +467,9 @@ def _call_factory(table: Mapping[str, Any], path: str) -> Any:
         return factory(**kwargs)
     except OptionError as exc:  # the factory names its option: path.option
         raise ConfigError.of_layer(exc, path) from exc
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
+        raise ConfigError(path, f"{table['use']}: {exc}" + _keyword_hint(exc, factory)) from exc
+    except ValueError as exc:
         raise ConfigError(path, f"{table['use']}: {exc}") from exc
 
 
@@ -613,6 +672,8 @@ def _check_table(
                 f"unknown option of {cls.__name__}"
                 + _did_you_mean(key, [*schema.options, "enabled"]),
             )
+        if key == "secure":
+            value = coerce_secure(value, option.annotation)
         converted = check_value(value, option.annotation, key_path)
         if key == "report_only":
             report_only = converted
@@ -774,7 +835,9 @@ class _Builder:
         except ValueError as exc:
             raise ConfigError.of_layer(exc, path) from exc
         except TypeError as exc:
-            raise ConfigError(path, f"{cls.__name__} refused the options: {exc}") from exc
+            raise ConfigError(
+                path, f"{cls.__name__} refused the options: {exc}" + _keyword_hint(exc, cls)
+            ) from exc
         self.cache[key] = layer
         return layer
 

@@ -36,6 +36,13 @@ Consecutive headerware filters merge into ONE stack (one pass per request), exac
 ``egg:headerware#app`` (a ``paste.app_factory``) serves any WSGI app named by
 ``target = module:attribute``. Without the package installed, ``use =
 call:headerware.paste:csp`` works too.
+
+Serving a pipeline is production: every factory here refuses the public development
+key (see :mod:`headerware.keys`), so set the keys first::
+
+    export HEADERWARE_SECRET_KEYS=$(headerware keygen)
+    gunicorn --paste examples/paste.ini
+    gunicorn --paste 'examples/paste.ini#toml'
 """
 
 from __future__ import annotations
@@ -46,8 +53,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import registry
-from .config import ConfigError, _did_you_mean, convert_string, layer_options, load_config
+from .config import (
+    ConfigError,
+    _did_you_mean,
+    coerce_secure,
+    convert_string,
+    layer_options,
+    load_config,
+)
 from .core.layer import Layer
+from .keys import deployment
 from .stack import Stack
 
 if TYPE_CHECKING:
@@ -96,7 +111,12 @@ def make_layer(name: str, options: Mapping[str, str]) -> Layer:
             raise ConfigError(
                 path, f"unknown option of {cls.__name__}" + _did_you_mean(key, list(schema.options))
             )
-        kwargs[key] = convert_string(_expand_env(text, path), option.annotation, path)
+        value = _expand_env(text, path)
+        if key == "secure":
+            value = coerce_secure(value, option.annotation)
+        kwargs[key] = (
+            convert_string(value, option.annotation, path) if isinstance(value, str) else value
+        )
     missing = [o.name for o in schema.options.values() if o.required and o.name not in kwargs]
     if missing:
         raise ConfigError(name, f"missing required option {missing[0]!r} of {cls.__name__}")
@@ -110,7 +130,8 @@ def filter_factory(name: str) -> Callable[..., Filter]:
     """The ``paste.filter_factory`` of the layer registered as ``name``."""
 
     def factory(global_conf: Mapping[str, Any], **local_conf: str) -> Filter:
-        layer = make_layer(name, local_conf)  # validated when the pipeline is loaded
+        with deployment(development=False):  # validated when the pipeline is loaded
+            layer = make_layer(name, local_conf)
 
         def make_filter(app: WSGIApplication) -> Stack:
             return Stack([layer], app)
@@ -133,7 +154,8 @@ def stack_filter(global_conf: Mapping[str, Any], **local_conf: str) -> Filter:
     if not path:
         raise ConfigError("stack.config", "missing; set config = %(here)s/headerware.toml")
     here = global_conf.get("here") or os.getcwd()
-    factory = load_config(os.path.join(here, path))
+    with deployment(development=False):
+        factory = load_config(os.path.join(here, path))
 
     def make_filter(app: WSGIApplication) -> Stack:
         return factory(app)
@@ -151,12 +173,14 @@ def app_factory(global_conf: Mapping[str, Any], **local_conf: str) -> WSGIApplic
     unknown = [key for key in local_conf if key not in _PASTE_KEYS | {"target"}]
     if unknown:
         raise ConfigError(f"app.{unknown[0]}", "unknown option; the app factory takes 'target'")
-    return load_app(target)
+    with deployment(development=False):  # an app that wraps itself at import
+        return load_app(target)
 
 
 # One filter factory per registered layer, as entry points and ``call:`` targets.
 proxy = filter_factory("proxy")
 trusted_hosts = filter_factory("trusted_hosts")
+https_redirect = filter_factory("https_redirect")
 request_headers = filter_factory("request_headers")
 security_headers = filter_factory("security_headers")
 csp = filter_factory("csp")

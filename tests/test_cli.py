@@ -237,3 +237,63 @@ def test_run_reports_a_bad_app_and_config(tmp_path: Path) -> None:
         )
         assert result.returncode == 1
         assert message in result.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "two"])
+def test_keygen_refuses_a_count_below_one(count: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["keygen", "--count", count])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--count" in err and ("1 or more" in err or "whole number" in err)
+
+
+def test_toml_syntax_error_names_the_file_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[cors\n")
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count(str(path)) == 1, err
+    assert "invalid TOML" in err
+
+
+@pytest.mark.parametrize("host", [pytest.param("0.0.0.0", id="issue11-4-run-public-refused")])
+def test_run_on_a_public_address_refuses_the_development_key(
+    host: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # HEADERWARE_DEVELOPMENT=1 (the test suite's) does not help.
+    monkeypatch.delenv("HEADERWARE_SECRET_KEYS", raising=False)
+    path = tmp_path / "hw.toml"
+    path.write_text("[sessions]\nallow_dev_key = true\n")
+    code = main(
+        ["run", "tests.hw_test_layers:hello_app", "--config", str(path), "--host", "0.0.0.0"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "sessions.secret_keys" in err
+    assert "export HEADERWARE_SECRET_KEYS=$(headerware keygen)" in err
+
+
+def test_check_config_warns_when_csrf_meets_no_referrer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hw.toml"
+    path.write_text(
+        '[security_headers]\nreferrer_policy = "no-referrer"\n[csrf]\nmode = "origin"\n'
+    )
+    assert main(["check-config", str(path)]) == 0
+    assert "Origin: null" in capsys.readouterr().err
+    path.write_text(
+        '[security_headers]\nreferrer_policy = "strict-origin-when-cross-origin"\n[csrf]\n'
+    )
+    assert main(["check-config", str(path)]) == 0
+    assert "Origin: null" not in capsys.readouterr().err
+
+
+def test_check_config_of_the_example_warns_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(ROOT / "examples" / "headerware.toml")]) == 0
+    captured = capsys.readouterr()
+    assert "Origin: null" not in captured.err  # issue 12: the example no longer breaks forms
+    assert 'referrer_policy = "strict-origin-when-cross-origin"' in captured.out

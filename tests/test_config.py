@@ -445,3 +445,36 @@ class TestConvertString:
         with pytest.raises(ConfigError) as info:
             convert_string(text, annotation, "opt")
         assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("layer", "value", "expected"),
+    [
+        pytest.param("cookie_policy", False, "never", id="policy-bare-false"),
+        pytest.param("cookie_policy", True, "always", id="policy-bare-true"),
+        pytest.param("cookie_policy", "auto", "auto", id="policy-auto"),
+        pytest.param("sessions", "auto", None, id="sessions-auto"),
+        pytest.param("sessions", "always", True, id="sessions-always"),
+        pytest.param("sessions", True, True, id="sessions-true"),
+    ],
+)
+def test_secure_is_spelled_the_same_for_every_layer(
+    layer: str, value: object, expected: object
+) -> None:
+    table: dict[str, object] = {"secure": value}
+    if layer == "sessions":
+        table["secret_keys"] = ["config-test-key-0123456789"]
+    stack = stack_from_dict({layer: table})
+    assert stack.layers[0].describe()["secure"] == expected
+
+
+def test_a_typo_in_a_factory_option_gets_a_did_you_mean(tmp_path: Path) -> None:
+    data = {
+        "sessions": {
+            "secret_keys": ["config-test-key-0123456789"],
+            "store": {"use": "headerware.stores.sqlite:SQLiteStore", "pth": str(tmp_path / "s")},
+        }
+    }
+    with pytest.raises(ConfigError, match=r"did you mean 'path'\?") as info:
+        stack_from_dict(data)
+    assert info.value.path == "sessions.store"

@@ -138,3 +138,114 @@ def test_example_gunicorn_conf(tmp_path: Path, config: str, forwarded_scheme: st
     assert body == f"hello {forwarded_scheme}".encode()
     hsts = header(headers, "Strict-Transport-Security")
     assert (hsts is not None) is (forwarded_scheme == "https")
+
+
+SIGNED = """
+[signed_cookies]
+cookies = ["username"]
+allow_dev_key = true
+"""
+
+
+@pytest.fixture
+def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HEADERWARE_SECRET_KEYS", raising=False)
+
+
+class TestDevelopmentKey:
+    @pytest.mark.usefixtures("no_keys")
+    @pytest.mark.parametrize(
+        "development_env",
+        [
+            pytest.param("1", id="issue11-4-wrap-refuses-even-in-dev-env"),
+            pytest.param("", id="issue11-4-wrap-refuses-without-dev-env"),
+        ],
+    )
+    def test_wrap_refuses_the_development_key(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, development_env: str
+    ) -> None:
+        monkeypatch.setenv("HEADERWARE_DEVELOPMENT", development_env)
+        path = tmp_path / "hw.toml"
+        path.write_text(SIGNED)
+        with pytest.raises(ConfigError, match=r"headerware keygen") as info:
+            wrap(hello_app, config=str(path))
+        assert info.value.path == "signed_cookies.secret_keys"
+
+    def test_wrap_with_keys_serves_the_signing_layer(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HEADERWARE_SECRET_KEYS", "deploy-test-key-0123456789")
+        path = tmp_path / "hw.toml"
+        path.write_text(SIGNED)
+        assert [layer.name for layer in wrap(hello_app, config=str(path)).layers] == [
+            "signed_cookies"
+        ]
+
+    @pytest.mark.usefixtures("no_keys")
+    def test_development_mode_uses_it_with_one_warning(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        path = tmp_path / "hw.toml"
+        path.write_text(SIGNED + "\n[sessions]\nallow_dev_key = true\n")
+        with caplog.at_level("WARNING", "headerware"):
+            wrap(hello_app, config=str(path), development=True)
+            wrap(hello_app, config=str(path), development=True)
+        assert caplog.text.count("DEVELOPMENT key") == 1
+
+
+def test_wrap_without_configuration_says_which_layers_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("HEADERWARE_CONFIG", raising=False)
+    with caplog.at_level("WARNING", "headerware"):
+        wrap(hello_app)
+    assert "no configuration given" in caplog.text
+    assert "security_headers, csp, cookie_policy" in caplog.text
+
+
+def test_already_wrapped_app_names_the_reference_and_the_bare_app() -> None:
+    import examples.flask_app  # noqa: F401  (built in development mode: the test suite)
+
+    with pytest.raises(ValueError) as info:
+        wrap("examples.flask_app:app", config={"security_headers": {}})
+    message = str(info.value)
+    assert "APP examples.flask_app:app is already wrapped" in message
+    assert "examples.flask_app:flask_app" in message
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    import os
+
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HEADERWARE_DEVELOPMENT", "HEADERWARE_SECRET_KEYS", "HEADERWARE_CONFIG")
+    }
+    environ["PYTHONPATH"] = str(ROOT)
+    environ.update(extra)
+    return environ
+
+
+@pytest.mark.parametrize(
+    ("keys", "refused"),
+    [
+        pytest.param("", True, id="issue11-4-gunicorn-conf-refuses-dev-key"),
+        pytest.param("conf-test-key-0123456789abcdef", False, id="with-keys"),
+    ],
+)
+def test_example_gunicorn_conf_check_config(keys: str, refused: bool) -> None:
+    import subprocess
+
+    extra = {"HEADERWARE_SECRET_KEYS": keys} if keys else {}
+    result = subprocess.run(
+        [PYTHON, "-m", "gunicorn", "--check-config", "-c", "examples/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=_production_env(**extra),
+        capture_output=True,
+        timeout=60,
+    )
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    assert (result.returncode != 0) is refused, output
+    if refused:
+        assert "signed_cookies.secret_keys" in output
+        assert "export HEADERWARE_SECRET_KEYS=$(headerware keygen)" in output

@@ -30,8 +30,8 @@ class TestMakeLayer:
                 "max_age": "none",
             },
         )
-        options = layer.describe()["rules"]["/*"]
-        assert options["origins"] == ["https://a.example", "https://b.example"]
+        options = layer.describe()
+        assert options["allow_origins"] == ["https://a.example", "https://b.example"]
         assert options["allow_credentials"] is True
         assert options["max_age"] is None
 
@@ -216,12 +216,13 @@ def test_example_paste_ini_loads_with_the_entry_points(monkeypatch: pytest.Monke
     import examples.wsgi_app  # noqa: F401
 
     monkeypatch.setenv("HEADERWARE_EXAMPLE_TOKEN", "paste-token")
+    monkeypatch.setenv("HEADERWARE_SECRET_KEYS", "paste-test-key-0123456789abcdef")
     ini = (ROOT / "examples" / "paste.ini").read_text()
     app: Any = loadapp(f"config:{ROOT / 'examples' / 'paste.ini'}")
     assert isinstance(app, Stack)
     names = [layer.name for layer in app.layers]
     assert names == [
-        "security_headers", "csp", "cors", "cookie_policy", "signed_cookies",
+        "security_headers", "trusted_hosts", "csp", "cors", "cookie_policy", "signed_cookies",
         "sessions", "csrf", "bearer_auth",
     ]  # fmt: skip
     assert "egg:headerware#app" in ini
@@ -239,7 +240,11 @@ def test_gunicorn_serves_the_example_paste_ini(tmp_path: Path) -> None:
     path = tmp_path / "paste.ini"
     path.write_text(ini)
     args = [PYTHON, "-m", "gunicorn", "--paste", str(path), "-b", f"127.0.0.1:{port}"]
-    with serving(args, port, {"HEADERWARE_EXAMPLE_TOKEN": "t0ken-for-tests"}):
+    env = {
+        "HEADERWARE_EXAMPLE_TOKEN": "t0ken-for-tests",
+        "HEADERWARE_SECRET_KEYS": "paste-test-key-0123456789abcdef",
+    }
+    with serving(args, port, env):
         status, headers, body = get(f"http://127.0.0.1:{port}/")
         api_status, api_headers, _ = get(f"http://127.0.0.1:{port}/api/x")
     assert status == 200 and body == b"hello http"
@@ -248,3 +253,42 @@ def test_gunicorn_serves_the_example_paste_ini(tmp_path: Path) -> None:
     assert "HttpOnly" in (header(headers, "Set-Cookie") or "")
     assert api_status == 401
     assert (header(api_headers, "WWW-Authenticate") or "").startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("factory", "options"),
+    [
+        pytest.param(
+            "signed_cookies",
+            {"cookies": "username", "allow_dev_key": "true"},
+            id="issue11-4-paste-filter-refuses-dev-key",
+        ),
+        pytest.param("stack", {"config": "headerware.toml"}, id="issue11-4-paste-stack-refuses"),
+    ],
+)
+def test_paste_factories_refuse_the_development_key(
+    factory: str, options: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Even with HEADERWARE_DEVELOPMENT=1 (the test suite's): a pipeline is production.
+    monkeypatch.delenv("HEADERWARE_SECRET_KEYS", raising=False)
+    make = paste.stack_filter if factory == "stack" else getattr(paste, factory)
+    with pytest.raises(ConfigError, match=r"export HEADERWARE_SECRET_KEYS=\$\(headerware keygen\)"):
+        make({"here": str(ROOT / "examples")}, **options)
+    monkeypatch.setenv("HEADERWARE_SECRET_KEYS", "paste-test-key-0123456789abcdef")
+    assert callable(make({"here": str(ROOT / "examples")}, **options))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        pytest.param("cookie_policy", "false", "never", id="policy-false"),
+        pytest.param("cookie_policy", "true", "always", id="policy-true"),
+        pytest.param("sessions", "auto", None, id="sessions-auto"),
+        pytest.param("sessions", "always", True, id="sessions-always"),
+    ],
+)
+def test_secure_has_one_spelling(name: str, text: str, expected: object) -> None:
+    options = {"secure": text}
+    if name == "sessions":
+        options["secret_keys"] = "paste-test-key-0123456789abcdef"
+    assert paste.make_layer(name, options).describe()["secure"] == expected
