@@ -1,12 +1,13 @@
-"""What the Flask and the bare WSGI example share: markup, validation, wrapping."""
+"""What the examples share: templates, markup, validation, the article's bodies, wrapping."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import jinja2
     from _typeshed.wsgi import WSGIApplication
 
 #: The configuration both examples load.
@@ -15,18 +16,13 @@ CONFIG_PATH = Path(__file__).with_name("headerware.toml")
 #: A theme is a short lower-case word: safe as a cookie value and in markup.
 THEME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
-PAGE_TEMPLATE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>headerware CSP nonce demo</title></head>
-<body>
-<h1>CSP nonce demo</h1>
-<p>The first inline script carries this request's nonce and runs; the second has no
-nonce and the browser blocks it.</p>
-<script nonce="{nonce}">document.body.dataset.ran = "yes";</script>
-<script>document.body.dataset.unsafe = "ran";</script>
-</body>
-</html>
-"""
+#: The Jinja templates of the Flask and the bare WSGI example (``page.html``: the
+#: nonce through ``headerware.contrib.jinja``'s ``csp_nonce()`` global). The Django
+#: example has the same page as a Django template in ``django_app/templates``.
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+#: The media types ``GET /preferences`` offers, the server's choice first.
+PREFERENCES_OFFERS = ("text/html", "application/json")
 
 PREFERENCES_TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -40,6 +36,45 @@ PREFERENCES_TEMPLATE = """<!doctype html>
 </body>
 </html>
 """
+
+
+#: The seed article's response bodies, word for word.
+COOKIE_SET = "Cookie has been set!"
+COOKIE_DELETED = "Cookie deleted!"
+LOGGED_IN = "Logged in!"
+THEME_SET = "Theme set!"
+PREFERENCES_UPDATED = "Preferences updated!"
+
+
+def wants_json(environ: dict[str, Any]) -> bool:
+    """``GET /preferences``: does the client prefer JSON (q-values honoured)?
+
+    Negotiated through headerware's helper, which also marks the response
+    ``Vary: Accept`` for the negotiation layer to send.
+    """
+    from headerware import negotiate_media_type
+
+    chosen = negotiate_media_type(environ, PREFERENCES_OFFERS, default="text/html")
+    return chosen == "application/json"
+
+
+def jinja_environment() -> jinja2.Environment:
+    """The bare WSGI example's Jinja environment, with headerware's template globals.
+
+    Templates are rendered with ``environ=environ``; Flask's own environment gets the
+    same globals from ``headerware.contrib.flask.init_app``.
+    """
+    import jinja2
+
+    from headerware.contrib.jinja import install
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    install(env)
+    return env
 
 
 def wrap(app: WSGIApplication) -> WSGIApplication:

@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, Response, jsonify, make_response, request
+from flask import Flask, Response, jsonify, render_template, request
 from markupsafe import escape
 
 from examples.common import (
-    PAGE_TEMPLATE,
+    COOKIE_DELETED,
+    COOKIE_SET,
+    LOGGED_IN,
     PREFERENCES_TEMPLATE,
+    PREFERENCES_UPDATED,
+    TEMPLATES_DIR,
     THEME_PATTERN,
+    THEME_SET,
+    wants_json,
     wrap,
 )
-from headerware import csp_nonce, get_session, negotiated_language, negotiated_media_type
+from headerware import get_session, negotiated_language, negotiated_media_type
+from headerware.contrib.flask import init_app
 
-flask_app = Flask(__name__)
+flask_app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
+flask_app.jinja_env.keep_trailing_newline = True
+# csp_nonce() and csrf_token() in every template, read from flask.request.environ.
+init_app(flask_app)
 
 
 @flask_app.get("/")
@@ -32,7 +42,7 @@ def index() -> Response:
 
 @flask_app.get("/page")
 def page() -> Response:
-    return Response(PAGE_TEMPLATE.format(nonce=csp_nonce(request.environ)), mimetype="text/html")
+    return Response(render_template("page.html"), mimetype="text/html")
 
 
 @flask_app.get("/custom-header")
@@ -44,7 +54,7 @@ def custom_header() -> Response:
 
 @flask_app.get("/set-cookie")
 def set_cookie() -> Response:
-    response = Response("Cookie set", mimetype="text/plain")
+    response = Response(COOKIE_SET, mimetype="text/plain")
     response.set_cookie("username", "john_doe", max_age=604800)
     return response
 
@@ -58,7 +68,7 @@ def get_cookie() -> Response:
 
 @flask_app.get("/delete-cookie")
 def delete_cookie() -> Response:
-    response = Response("Cookie deleted", mimetype="text/plain")
+    response = Response(COOKIE_DELETED, mimetype="text/plain")
     response.delete_cookie("username")
     return response
 
@@ -68,7 +78,7 @@ def login() -> Response:
     session = get_session(request.environ)
     session.regenerate()
     session["user_id"] = 42
-    return Response("Logged in", mimetype="text/plain")
+    return Response(LOGGED_IN, mimetype="text/plain")
 
 
 @flask_app.get("/dashboard")
@@ -101,7 +111,7 @@ def protected() -> Response:
 def set_theme(theme: str) -> Response:
     if not THEME_PATTERN.fullmatch(theme):
         return Response("Invalid theme", status=400, mimetype="text/plain")
-    response = Response(f"Theme set to {theme}", mimetype="text/plain")
+    response = Response(THEME_SET, mimetype="text/plain")
     response.set_cookie("theme", theme, max_age=31536000)
     return response
 
@@ -112,14 +122,14 @@ def preferences() -> Response:
         theme = request.form.get("theme", "")
         if not THEME_PATTERN.fullmatch(theme):
             return Response("Invalid theme", status=400, mimetype="text/plain")
-        response = make_response(
-            Response(f"Preferences saved: theme={theme}", mimetype="text/plain")
-        )
+        response = Response(PREFERENCES_UPDATED, mimetype="text/plain")
         response.set_cookie("theme", theme, max_age=31536000)
         return response
     theme = request.cookies.get("theme", "light")
     if not THEME_PATTERN.fullmatch(theme):
         theme = "light"
+    if wants_json(request.environ):
+        return jsonify(theme=theme)
     return Response(PREFERENCES_TEMPLATE.format(theme=theme), mimetype="text/html")
 
 

@@ -17,14 +17,27 @@ from urllib.parse import parse_qs
 
 from werkzeug.http import dump_cookie, parse_cookie
 
-from examples.common import PAGE_TEMPLATE, PREFERENCES_TEMPLATE, THEME_PATTERN, wrap
-from headerware import csp_nonce, get_session, negotiated_language, negotiated_media_type
+from examples.common import (
+    COOKIE_DELETED,
+    COOKIE_SET,
+    LOGGED_IN,
+    PREFERENCES_TEMPLATE,
+    PREFERENCES_UPDATED,
+    THEME_PATTERN,
+    THEME_SET,
+    jinja_environment,
+    wants_json,
+    wrap,
+)
+from headerware import get_session, negotiated_language, negotiated_media_type
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 Reply = tuple[str, list[tuple[str, str]], bytes]
 MAX_FORM_BODY = 64 * 1024
+# Jinja with headerware's csp_nonce() / csrf_token() globals; render(environ=environ).
+TEMPLATES = jinja_environment()
 
 
 def _reply(
@@ -61,7 +74,7 @@ def index(environ: WSGIEnvironment) -> Reply:
 
 
 def page(environ: WSGIEnvironment) -> Reply:
-    markup = PAGE_TEMPLATE.format(nonce=csp_nonce(environ))
+    markup = TEMPLATES.get_template("page.html").render(environ=environ)
     return _reply(markup, content_type="text/html; charset=utf-8")
 
 
@@ -71,7 +84,7 @@ def custom_header(environ: WSGIEnvironment) -> Reply:
 
 def set_cookie(environ: WSGIEnvironment) -> Reply:
     cookie = dump_cookie("username", "john_doe", max_age=604800, path="/")
-    return _reply("Cookie set", headers=[("Set-Cookie", cookie)])
+    return _reply(COOKIE_SET, headers=[("Set-Cookie", cookie)])
 
 
 def get_cookie(environ: WSGIEnvironment) -> Reply:
@@ -81,14 +94,14 @@ def get_cookie(environ: WSGIEnvironment) -> Reply:
 
 def delete_cookie(environ: WSGIEnvironment) -> Reply:
     cookie = dump_cookie("username", "", max_age=0, expires=0, path="/")
-    return _reply("Cookie deleted", headers=[("Set-Cookie", cookie)])
+    return _reply(COOKIE_DELETED, headers=[("Set-Cookie", cookie)])
 
 
 def login(environ: WSGIEnvironment) -> Reply:
     session = get_session(environ)
     session.regenerate()
     session["user_id"] = 42
-    return _reply("Logged in")
+    return _reply(LOGGED_IN)
 
 
 def dashboard(environ: WSGIEnvironment) -> Reply:
@@ -119,7 +132,7 @@ def _theme_cookie(theme: str) -> tuple[str, str]:
 def set_theme(environ: WSGIEnvironment, theme: str) -> Reply:
     if not THEME_PATTERN.fullmatch(theme):
         return _reply("Invalid theme", status="400 Bad Request")
-    return _reply(f"Theme set to {theme}", headers=[_theme_cookie(theme)])
+    return _reply(THEME_SET, headers=[_theme_cookie(theme)])
 
 
 def preferences(environ: WSGIEnvironment) -> Reply:
@@ -127,10 +140,12 @@ def preferences(environ: WSGIEnvironment) -> Reply:
         theme = _form(environ).get("theme", [""])[0]
         if not THEME_PATTERN.fullmatch(theme):
             return _reply("Invalid theme", status="400 Bad Request")
-        return _reply(f"Preferences saved: theme={theme}", headers=[_theme_cookie(theme)])
+        return _reply(PREFERENCES_UPDATED, headers=[_theme_cookie(theme)])
     theme = _cookie(environ, "theme") or "light"
     if not THEME_PATTERN.fullmatch(theme):
         theme = "light"
+    if wants_json(environ):
+        return _reply(json.dumps({"theme": theme}), content_type="application/json")
     markup = PREFERENCES_TEMPLATE.format(theme=theme)
     return _reply(markup, content_type="text/html; charset=utf-8")
 

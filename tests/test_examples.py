@@ -154,7 +154,7 @@ def test_set_cookie_secure_on_https(client: webtest.TestApp) -> None:
 
 def test_get_cookie_round_trip(client: webtest.TestApp) -> None:
     assert client.get("/get-cookie").text == "Hello, stranger!"
-    client.get("/set-cookie")
+    assert client.get("/set-cookie").text == "Cookie has been set!"
     assert client.get("/get-cookie").text == "Hello, john_doe!"
 
 
@@ -184,6 +184,7 @@ def test_tampered_signed_cookie(client: webtest.TestApp) -> None:
 def test_delete_cookie(client: webtest.TestApp) -> None:
     client.get("/set-cookie")
     response = client.get("/delete-cookie")
+    assert response.text == "Cookie deleted!"
     (cookie,) = _set_cookie_headers(response, "username")
     lowered = cookie.lower()
     assert "max-age=0" in lowered or "expires=thu, 01 jan 1970" in lowered
@@ -192,7 +193,7 @@ def test_delete_cookie(client: webtest.TestApp) -> None:
 
 def test_session_login_dashboard(client: webtest.TestApp) -> None:
     assert client.get("/dashboard").text == "Please log in"
-    client.get("/login")
+    assert client.get("/login").text == "Logged in!"
     assert client.get("/dashboard").text == "Welcome user #42"
 
 
@@ -245,6 +246,37 @@ def test_hello_language(client: webtest.TestApp, language: str, expected: str) -
     assert "accept-language" in response.headers["Vary"].lower()
 
 
+@pytest.mark.parametrize(
+    ("accept", "expect_json"),
+    [
+        pytest.param("application/json", True, id="json"),
+        pytest.param("text/html", False, id="html"),
+        pytest.param("text/html;q=0.5, application/json", True, id="json-preferred"),
+        pytest.param("application/json;q=0.4, text/html;q=0.9", False, id="html-preferred"),
+        pytest.param("application/json;q=0, */*", False, id="json-refused"),
+        pytest.param("*/*", False, id="anything"),
+        pytest.param("", False, id="none"),
+    ],
+)
+def test_preferences_negotiation(client: webtest.TestApp, accept: str, expect_json: bool) -> None:
+    """The seed article's ``GET /preferences``: JSON for JSON clients, else the page."""
+    client.set_cookie("theme", "dark")
+    headers = {"Accept": accept} if accept else {}
+    response = client.get("/preferences", headers=headers)
+    assert "accept" in response.headers["Vary"].lower()
+    if expect_json:
+        assert response.content_type == "application/json"
+        assert json.loads(response.text) == {"theme": "dark"}
+    else:
+        assert response.content_type == "text/html"
+        assert "Current theme: dark" in response.text
+
+
+def test_preferences_json_default_theme(client: webtest.TestApp) -> None:
+    response = client.get("/preferences", headers={"Accept": "application/json"})
+    assert response.json == {"theme": "light"}
+
+
 def test_protected_without_token(client: webtest.TestApp) -> None:
     response = client.get("/api/protected", status=401)
     assert response.json == {"error": "Unauthorized"}
@@ -264,6 +296,7 @@ def test_protected_with_token(client: webtest.TestApp) -> None:
 
 def test_set_theme(client: webtest.TestApp) -> None:
     response = client.get("/set-theme/dark")
+    assert response.text == "Theme set!"
     (cookie,) = _set_cookie_headers(response, "theme")
     assert "max-age=31536000" in cookie.lower()
     assert client.get("/preferences").text.count("Current theme: dark") == 1
@@ -280,8 +313,11 @@ def test_preferences_same_origin_post(client: webtest.TestApp) -> None:
         {"theme": "dark"},
         headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
     )
-    assert response.text == "Preferences saved: theme=dark"
+    assert response.text == "Preferences updated!"
     assert _set_cookie_headers(response, "theme")
+    assert client.get("/preferences", headers={"Accept": "application/json"}).json == {
+        "theme": "dark"
+    }
 
 
 def test_preferences_post_without_browser_headers(client: webtest.TestApp) -> None:

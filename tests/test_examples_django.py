@@ -120,6 +120,18 @@ PARITY_REQUESTS = [
         )
     ),
     pytest.param("GET", "/data", {"Accept": "application/json"}, id="data-json"),
+    pytest.param(
+        "GET",
+        "/preferences",
+        {"Accept": "text/html;q=0.5, application/json", "Cookie": "theme=dark"},
+        id="preferences-json",
+    ),
+    pytest.param(
+        "GET",
+        "/preferences",
+        {"Accept": "application/json;q=0, */*", "Cookie": "theme=dark"},
+        id="preferences-html",
+    ),
     pytest.param("GET", "/hello", {"Accept-Language": "es"}, id="hello-es"),
     pytest.param(
         "GET", "/get-cookie", {"Cookie": "username=john_doe; theme=dark"}, id="unsigned-cookie"
@@ -170,7 +182,7 @@ def test_post_needs_no_django_csrf_token(client: webtest.TestApp) -> None:
         {"theme": "dark"},
         headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
     )
-    assert response.text == "Preferences saved: theme=dark"
+    assert response.text == "Preferences updated!"
     assert "csrftoken" not in response.headers.get("Set-Cookie", "")
 
 
@@ -181,7 +193,7 @@ def test_cross_site_post_is_refused_before_django(client: webtest.TestApp) -> No
         headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
         status=403,
     )
-    assert "Preferences saved" not in response.text
+    assert "Preferences updated" not in response.text
     assert response.headers["X-Frame-Options"] == "DENY"
 
 

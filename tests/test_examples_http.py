@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -87,8 +88,35 @@ def test_index_and_security_headers(server: int) -> None:
     assert body == b"Your browser is: Probe/2"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert "nonce-" in headers["Content-Security-Policy"]
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
     assert "Strict-Transport-Security" not in headers
+    # The page with inline script gets a nonce, rendered by the template helpers.
+    _, headers, body = _get(server, "/page")
+    nonce = headers["Content-Security-Policy"].split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">'.encode() in body
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/set-cookie", b"Cookie has been set!"),
+        ("/delete-cookie", b"Cookie deleted!"),
+        ("/login", b"Logged in!"),
+        ("/set-theme/dark", b"Theme set!"),
+    ],
+)
+def test_the_article_bodies(server: int, path: str, body: bytes) -> None:
+    assert _get(server, path)[2] == body
+
+
+def test_preferences_json_or_html(server: int) -> None:
+    accept = {"Accept": "text/html;q=0.5, application/json", "Cookie": "theme=dark"}
+    _, headers, body = _get(server, "/preferences", accept)
+    assert headers["Content-Type"].startswith("application/json")
+    assert "accept" in headers["Vary"].lower()
+    assert json.loads(body) == {"theme": "dark"}
+    _, headers, body = _get(server, "/preferences", {"Accept": "text/html", "Cookie": "theme=dark"})
+    assert b"Current theme: dark" in body
 
 
 def test_custom_header(server: int) -> None:

@@ -13,6 +13,11 @@ headerware does the jobs Django's own middleware would, so these are off:
   With no Django session, Django adds no ``Vary: Cookie``.
 * ``AuthenticationMiddleware``, messages, admin: not needed by the routes.
 
+headerware's Django adapter is on: the ``headerware.contrib.django`` app (its
+``{% load headerware %}`` tags render the nonce in ``templates/page.html``), its
+context processor (``{{ csp_nonce }}``) and ``CSPNonceMiddleware``, which makes
+Django's own CSP nonce (Django >= 6.0) headerware's nonce.
+
 ``CommonMiddleware`` stays for its ``Content-Length``; ``APPEND_SLASH`` is off so
 an unknown path is a 404 as in the other two apps, not a redirect.
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
 DEBUG = False
@@ -32,9 +38,22 @@ DEBUG = False
 # "testserver" is the host name of Django's own test client.
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 
-INSTALLED_APPS: list[str] = []
+INSTALLED_APPS = ["headerware.contrib.django"]
 DATABASES: dict[str, dict[str, str]] = {}
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "headerware.contrib.django.middleware.CSPNonceMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [Path(__file__).with_name("templates")],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": ["headerware.contrib.django.context_processors.headerware"],
+        },
+    }
+]
 APPEND_SLASH = False
 
 ROOT_URLCONF = "examples.django_app.urls"

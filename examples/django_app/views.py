@@ -2,8 +2,9 @@
 
 Views only do application work. They set plain cookies (headerware signs
 ``username`` and adds HttpOnly, SameSite, Path and Secure), read the session,
-CSP nonce and negotiation results from ``request.META`` (Django's name for the
-WSGI environ) through headerware's helpers, and never set security headers.
+negotiation results from ``request.META`` (Django's name for the WSGI environ)
+through headerware's helpers, render the nonce with headerware's template tag
+(``templates/page.html``), and never set security headers.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import render
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods
 
-from examples.common import PAGE_TEMPLATE, PREFERENCES_TEMPLATE, THEME_PATTERN
-from headerware import csp_nonce, get_session, negotiated_language, negotiated_media_type
+from examples.common import (
+    COOKIE_DELETED,
+    COOKIE_SET,
+    LOGGED_IN,
+    PREFERENCES_TEMPLATE,
+    PREFERENCES_UPDATED,
+    THEME_PATTERN,
+    THEME_SET,
+    wants_json,
+)
+from headerware import get_session, negotiated_language, negotiated_media_type
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -62,8 +73,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def page(request: HttpRequest) -> HttpResponse:
-    markup = PAGE_TEMPLATE.format(nonce=csp_nonce(request.META))
-    return HttpResponse(markup, content_type=HTML)
+    # templates/page.html: {% load headerware %} ... <script nonce="{% csp_nonce %}">
+    return render(request, "page.html", content_type=HTML)
 
 
 @safe_methods
@@ -75,7 +86,7 @@ def custom_header(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def set_cookie(request: HttpRequest) -> HttpResponse:
-    response = text("Cookie set")
+    response = text(COOKIE_SET)
     response.set_cookie("username", "john_doe", max_age=604800)
     return response
 
@@ -88,7 +99,7 @@ def get_cookie(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def delete_cookie(request: HttpRequest) -> HttpResponse:
-    response = text("Cookie deleted")
+    response = text(COOKIE_DELETED)
     response.delete_cookie("username")
     return response
 
@@ -98,7 +109,7 @@ def login(request: HttpRequest) -> HttpResponse:
     session = get_session(request.META)
     session.regenerate()
     session["user_id"] = 42
-    return text("Logged in")
+    return text(LOGGED_IN)
 
 
 @safe_methods
@@ -137,7 +148,7 @@ def _theme_response(body: str, theme: str) -> HttpResponse:
 def set_theme(request: HttpRequest, theme: str) -> HttpResponse:
     if not THEME_PATTERN.fullmatch(theme):
         return text("Invalid theme", status=400)
-    return _theme_response(f"Theme set to {theme}", theme)
+    return _theme_response(THEME_SET, theme)
 
 
 @allow("GET", "HEAD", "POST")
@@ -147,10 +158,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
         theme = request.POST.get("theme", "")
         if not THEME_PATTERN.fullmatch(theme):
             return text("Invalid theme", status=400)
-        return _theme_response(f"Preferences saved: theme={theme}", theme)
+        return _theme_response(PREFERENCES_UPDATED, theme)
     theme = request.COOKIES.get("theme", "light")
     if not THEME_PATTERN.fullmatch(theme):
         theme = "light"
+    if wants_json(request.META):
+        return JsonResponse({"theme": theme})
     return HttpResponse(PREFERENCES_TEMPLATE.format(theme=theme), content_type=HTML)
 
 

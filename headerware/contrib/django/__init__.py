@@ -1,0 +1,35 @@
+"""Django: headerware's nonce and CSRF token in Django templates, Django's nonce made ours.
+
+Add the app (for the template tags), the context processor and the middleware::
+
+    INSTALLED_APPS = [..., "headerware.contrib.django"]
+    MIDDLEWARE = [..., "headerware.contrib.django.middleware.CSPNonceMiddleware"]
+    TEMPLATES = [{
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": [
+            ...,
+            "headerware.contrib.django.context_processors.headerware",
+        ]},
+    }]
+
+and wrap Django's WSGI handler in headerware (``stack_from_toml(path,
+get_wsgi_application())``). Django's ``request.META`` *is* the WSGI environ, so
+everything reads the ``headerware.*`` keys the layers published.
+
+* Context processor ``headerware.contrib.django.context_processors.headerware``:
+  ``{{ csp_nonce }}`` (headerware's nonce) and, when headerware's CSRFProtect runs in
+  token mode, ``{{ csrf_token }}`` (a fresh masked token, made only when used).
+  Without headerware's token mode ``csrf_token`` is left alone, so Django's own
+  ``{% csrf_token %}`` keeps working with Django's CsrfViewMiddleware.
+* Template tags, ``{% load headerware %}``: ``{% csp_nonce %}`` (the nonce) and
+  ``{% csrf_input %}`` (``<input type="hidden" name="csrf_token" value="...">``;
+  ``{% csrf_input "other_name" %}`` when CSRFProtect's ``field_name`` differs).
+* ``CSPNonceMiddleware`` (``headerware.contrib.django.middleware``): Django >= 6.0
+  has a CSP nonce of its own (``django.middleware.csp``; the ``csp`` context
+  processor and ``{% csp_nonce_attr %}``, used by the admin's templates). The
+  middleware makes that nonce headerware's nonce, so Django's and third-party
+  templates run under headerware's policy; ``request.csp_nonce`` is set on every
+  Django version. Let headerware send the header: leave ``SECURE_CSP`` empty or
+  Django's ContentSecurityPolicyMiddleware out.
+"""

@@ -1,0 +1,174 @@
+"""headerware.contrib.django: context processor, template tags, CSPNonceMiddleware.
+
+Runs on Django 5.2 (no CSP in core: the middleware only sets ``request.csp_nonce``)
+and Django >= 6.0 (Django's own nonce, read by its ``csp`` context processor and
+``{% csp_nonce_attr %}``, must be headerware's). The example project's settings
+are used, with this module as the URLconf.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from wsgiref.validate import validator
+
+import django
+import pytest
+import webtest
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.test import override_settings
+from django.urls import path
+
+from examples.django_app import wsgi
+from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+from headerware.contrib.django.context_processors import headerware as processor
+from headerware.contrib.django.middleware import CSPNonceMiddleware, adopt_nonce
+
+KEY = "k" * 32
+DJANGO_6 = django.VERSION >= (6, 0)
+
+
+def _render(request: HttpRequest, source: str) -> HttpResponse:
+    return HttpResponse(engines["django"].from_string(source).render(request=request))
+
+
+def tags(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return HttpResponse("posted")
+    return _render(
+        request, '{% load headerware %}<script nonce="{% csp_nonce %}"></script>{% csrf_input %}'
+    )
+
+
+def context(request: HttpRequest) -> HttpResponse:
+    return _render(request, "{{ csp_nonce }}|{{ csrf_token }}")
+
+
+def django_token(request: HttpRequest) -> HttpResponse:
+    return _render(request, "{% csrf_token %}")
+
+
+def nonces(request: HttpRequest) -> HttpResponse:
+    seen: dict[str, Any] = {"attribute": getattr(request, "csp_nonce", None)}
+    if DJANGO_6:
+        from django.middleware.csp import get_nonce
+        from django.template.context_processors import csp
+
+        seen["get_nonce"] = str(get_nonce(request))
+        seen["processor"] = str(csp(request)["csp_nonce"])
+        seen["attr_tag"] = (
+            engines["django"]
+            .from_string("{% csp_nonce_attr %}")
+            .render({"csp_nonce": csp(request)["csp_nonce"]})
+        )
+    # HTML: the CSP layer sends the nonce on pages, not on JSON.
+    return HttpResponse(json.dumps(seen), content_type="text/html")
+
+
+urlpatterns = [
+    path("tags", tags),
+    path("context", context),
+    path("django-token", django_token),
+    path("nonces", nonces),
+]
+
+
+@pytest.fixture(autouse=True)
+def _urls() -> Any:
+    assert wsgi.bare_app  # Django is set up with the example's settings
+    with override_settings(ROOT_URLCONF=__name__):
+        yield
+
+
+def client(*, token_mode: bool = True, csp: bool = True) -> webtest.TestApp:
+    layers: list[Any] = [ContentSecurityPolicy()] if csp else []
+    layers.append(Sessions(secret_keys=[KEY]))
+    if token_mode:
+        layers.append(CSRFProtect(mode="token", secret_keys=[KEY]))
+    app = Stack(layers, validator(wsgi.bare_app))
+    return webtest.TestApp(validator(app), lint=True)
+
+
+def nonce_of(response: Any) -> str:
+    match = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
+    assert match is not None
+    return match.group(1)
+
+
+def test_template_tags_render_the_nonce_and_a_working_token() -> None:
+    app = client()
+    response = app.get("/tags")
+    assert f'<script nonce="{nonce_of(response)}">' in response.text
+    token = re.search(r'<input type="hidden" name="csrf_token" value="([^"]+)">', response.text)
+    assert token is not None
+    assert app.post("/tags", {"csrf_token": token.group(1)}).text == "posted"
+    app.post("/tags", {"csrf_token": "forged"}, status=403)
+
+
+def test_context_processor_gives_nonce_and_token() -> None:
+    response = client().get("/context")
+    nonce, token = response.text.split("|")
+    assert nonce == nonce_of(response)
+    assert len(token) > 20
+
+
+def test_context_processor_leaves_django_csrf_alone_without_token_mode() -> None:
+    response = client(token_mode=False).get("/django-token")
+    assert 'name="csrfmiddlewaretoken"' in response.text
+
+
+def test_csrf_input_without_token_mode_names_the_fix() -> None:
+    template = engines["django"].from_string("{% load headerware %}{% csrf_input %}")
+    request = HttpRequest()
+    request.META["headerware.csp.nonce"] = "n"
+    with pytest.raises(LookupError, match="mode='token'"):
+        template.render(request=request)
+
+
+def test_csrf_input_field_name_and_escaping() -> None:
+    template = engines["django"].from_string('{% load headerware %}{% csrf_input "f" %}')
+    request = HttpRequest()
+    request.META["headerware.csrf.token"] = lambda: '"<t>'
+    assert template.render(request=request) == (
+        '<input type="hidden" name="f" value="&quot;&lt;t&gt;">'
+    )
+
+
+def test_context_processor_without_headerware_is_empty() -> None:
+    request = HttpRequest()
+    assert processor(request) == {}
+
+
+def test_middleware_makes_django_nonce_headerware_nonce() -> None:
+    response = client().get("/nonces")
+    nonce = nonce_of(response)
+    seen = json.loads(response.text)
+    assert seen["attribute"] == nonce
+    if DJANGO_6:
+        assert seen["get_nonce"] == nonce
+        assert seen["processor"] == nonce
+        assert seen["attr_tag"] == f'nonce="{nonce}"'
+
+
+def test_middleware_without_headerware_nonce_changes_nothing() -> None:
+    response = client(csp=False).get("/nonces")
+    assert json.loads(response.text)["attribute"] is None
+
+
+def test_middleware_readopts_after_a_later_middleware_replaced_it() -> None:
+    request = HttpRequest()
+    request.META["headerware.csp.nonce"] = "hw-nonce"
+    middleware = CSPNonceMiddleware(lambda r: HttpResponse(r.csp_nonce))
+    assert middleware(request).content == b"hw-nonce"
+    request._csp_nonce = "django-own"  # as Django's ContentSecurityPolicyMiddleware would
+    middleware.process_view(request, tags, (), {})
+    assert request._csp_nonce == "hw-nonce"
+    assert adopt_nonce(HttpRequest()) is None
+
+
+@pytest.mark.skipif(DJANGO_6, reason="Django 5.2 only: there is no CSP in core")
+def test_django_5_has_no_core_nonce_to_replace() -> None:
+    with pytest.raises(ImportError):
+        import django.middleware.csp  # noqa: F401
