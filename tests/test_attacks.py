@@ -585,3 +585,92 @@ def test_validated_helper_is_sound() -> None:
     # The helper above runs a valid stack cleanly (so the xfails fail for their reason).
     status, headers = _validated(Stack([SecurityHeaders()], app))
     assert status.startswith("200") and ("X-App", "intact") in headers
+
+
+# == seams between headerware and the framework it wraps (issue 11, items 1-3) =========
+
+
+def test_issue11_1_preflight_lookalike_reaches_no_protected_view() -> None:
+    """An OPTIONS with Access-Control-Request-Method but no Origin is not a preflight:
+    CORS does not answer it, so BearerAuth must (Django and Flask views answer OPTIONS
+    like GET)."""
+    response = CLIENT.options(
+        "/api/protected", headers={"Access-Control-Request-Method": "GET"}, status=401
+    )
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "X-App" not in response.headers, "the application was not called"
+    assert_intact(response, from_app=False)
+    # A real preflight is still answered by CORS, without a token.
+    preflight = CLIENT.options(
+        "/api/protected",
+        headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("\xc2\xa0username=admin; keep=1", id="issue11-2-nbsp-name-django"),
+        pytest.param("username; keep=1", id="issue11-2-bare-name-werkzeug"),
+        pytest.param("username=; keep=1", id="issue11-2-empty-unsigned"),
+        pytest.param(
+            "\u3000username=admin; keep=1".encode().decode("latin-1"), id="issue11-2-utf8-space"
+        ),
+    ],
+)
+def test_issue11_2_the_app_sees_only_the_rebuilt_cookie_header(header: str) -> None:
+    """With SignedCookies in the stack, the framework parses only what headerware's
+    strict parser accepted: Django strips Unicode white space from names and werkzeug
+    reads a bare name as present; neither may see an unsigned ``username``."""
+    from django.http import parse_cookie as django_parse_cookie
+
+    seen_headers: list[str] = []
+
+    def framework_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen_headers.append(environ.get("HTTP_COOKIE", ""))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    # No CookiePolicy: SignedCookies alone must hand over a rebuilt header.
+    without_policy = [layer for layer in layers() if not isinstance(layer, CookiePolicy)]
+    client = webtest.TestApp(Stack(without_policy, framework_app), lint=True)
+    client.get("/", extra_environ={"HTTP_COOKIE": header})
+    rebuilt = seen_headers[-1]
+    django_view = django_parse_cookie(rebuilt.encode("latin-1").decode("utf-8", "replace"))
+    werkzeug_view = parse_cookie(rebuilt)
+    assert "username" not in django_view and "username" not in werkzeug_view
+    assert django_view.get("keep") == werkzeug_view.get("keep") == "1", "nothing else lost"
+    # Without headerware both frameworks would have read it (the differential).
+    raw_django = django_parse_cookie(header.encode("latin-1").decode("utf-8", "replace"))
+    try:
+        raw_werkzeug = parse_cookie(header)
+    except UnicodeDecodeError:  # werkzeug decodes the header as UTF-8 first
+        raw_werkzeug = {}
+    assert "username" in raw_django or "username" in raw_werkzeug
+
+
+def test_issue11_3_a_laxer_route_needs_raw_and_resolved_paths_to_agree(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Frameworks route the raw PATH_INFO (``/admin/<path:>`` takes ``../legacy/x``);
+    the route table must not pick the report-only ``/legacy/*`` route for it."""
+    calls: list[str] = []
+
+    def framework_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    legacy = [*layers()[:-3], Negotiation(media_types={"/data": ["application/json"]})]
+    stack = Stack(layers(), framework_app, routes=[("/legacy/*", legacy)])
+    client = webtest.TestApp(stack, lint=True)
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        response = client.get("/admin/../legacy/x", status=400)
+    assert calls == [], "the application was not called"
+    assert "ambiguous_route" in events(caplog)
+    assert_intact(response, from_app=False)
+    # Without a dot segment the routes apply as configured.
+    client.get("/legacy/x")
+    assert calls == ["/legacy/x"]
+    client.get("/api/x", status=401)

@@ -102,3 +102,30 @@ def test_accept_is_parsed_once_and_capped() -> None:
     assert len(parsed) <= ACCEPT_LIMIT // 4, "a 1 MiB value is cut before parsing"
     languages = parse_language_accept("es, " + "en;q=0.1, " * 100_000)
     assert languages.best == "es" and len(languages) <= ACCEPT_LIMIT // 4
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        pytest.param(None, "application/json", id="no-accept-json"),
+        pytest.param("*/*", "application/json", id="curl-json"),
+        pytest.param(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "text/html; charset=utf-8",
+            id="browser-html",
+        ),
+        pytest.param("text/plain", "text/plain; charset=utf-8", id="text"),
+        pytest.param("text/html;q=0.1, application/json", "application/json", id="q-values"),
+        pytest.param("text/html, " * 200, "application/json", id="oversized-not-parsed"),
+    ],
+)
+def test_refusals_negotiate_their_body(accept: str | None, content_type: str) -> None:
+    from headerware.responses import error_response
+
+    extra = {} if accept is None else {"HTTP_ACCEPT": accept}
+    refusal = error_response(WSGIContext(make_environ(**extra)), "403 Forbidden", "Forbidden")
+    headers = dict(refusal.headers)
+    assert headers["Content-Type"] == content_type
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Content-Length"] == str(len(refusal.body))
+    assert b"Forbidden" in refusal.body

@@ -619,8 +619,17 @@ SMUGGLED = [
     ],
 )
 def test_frameworks_alone_read_smuggled_names(parser: str, cookie: str) -> None:
-    """The attack is real: without headerware each parser reads a ``username``."""
-    assert "username" in framework_sees(parser, f"{cookie}; plain=visible", layered=False)
+    """The attack is real: without headerware each parser reads a ``username`` (as of
+    werkzeug 3.1.8 and Django 5.2; a release that stops trimming is skipped, since the
+    layered test below must hold either way)."""
+    import importlib.metadata
+
+    seen = framework_sees(parser, f"{cookie}; plain=visible", layered=False)
+    if "username" not in seen:
+        package = "django" if parser.startswith("django") else "werkzeug"
+        version = importlib.metadata.version(package)
+        pytest.skip(f"{package} {version} no longer reads {cookie!r} as 'username'")
+    assert seen.get("plain") == "visible"
 
 
 @pytest.mark.parametrize("parser", ["flask", *PARSERS])

@@ -26,11 +26,15 @@ one-layer :class:`~headerware.stack.Stack`.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._headers import HeaderList, merge_vary
+from ..options import OptionError
 
 if TYPE_CHECKING:
     from .context import Context
@@ -283,6 +287,37 @@ class Layer:
     middleware: ClassVar[Callable[[list[Layer], Any], Any] | None] = None
 
     app: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each layer class a constructor that names a mistyped option.
+
+        ``SecurityHeaders(hsts_maxage=1)`` raises :class:`OptionError` with a
+        did-you-mean, the way a configuration file's typo does, instead of Python's
+        bare ``TypeError``. Only keywords the signature cannot take are checked."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_checks_options", False):
+            return
+        parameters = inspect.signature(init).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return
+        known = [name for name in parameters if name not in ("self", "app")]
+
+        @functools.wraps(init)
+        def checked_init(self: Layer, *args: Any, **options: Any) -> None:
+            for option in options:
+                if option not in parameters:
+                    close = difflib.get_close_matches(option, known, n=1)
+                    raise OptionError(
+                        option,
+                        options[option],
+                        f"{cls.__name__} has no option {option!r}",
+                        f"did you mean {close[0]!r}?" if close else f"use one of {known}",
+                    )
+            init(self, *args, **options)
+
+        checked_init._checks_options = True  # type: ignore[attr-defined]
+        cls.__init__ = checked_init  # type: ignore[method-assign]
 
     def __init__(self, app: Any = None) -> None:
         self.app = app
