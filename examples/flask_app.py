@@ -3,7 +3,7 @@
 ``flask_app`` is the bare Flask application; ``app`` is the same wrapped in the
 stack that ``examples/headerware.toml`` configures. Serve it with
 ``gunicorn examples.flask_app:app``. The routes and their behaviour are the
-contract of ``shared/DESIGN.md`` and are identical to ``examples/wsgi_app.py``.
+contract of ``docs/examples.md`` and are identical to ``examples/wsgi_app.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``bare_app`` is a plain PEP 3333 application with no framework; ``app`` is the
 same wrapped in the stack that ``examples/headerware.toml`` configures. Serve it
 with ``gunicorn examples.wsgi_app:app``. Same routes, same behaviour as
-``examples/flask_app.py``.
+``examples/flask_app.py``: the contract of ``docs/examples.md``.
 """
 
 from __future__ import annotations

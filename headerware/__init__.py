@@ -18,11 +18,11 @@ from .core.layer import HeaderBlock, Layer, Response, ResponseHead
 from .crypto import CookieEncrypter, CookieSigner
 from .keys import generate_key, load_secret_keys
 from .layers.auth import BearerAuth, bearer_claims
-from .layers.caching import Caching
+from .layers.caching import Caching, cache_policy
 from .layers.cookies import CookiePolicy, CookiePolicyError
-from .layers.cors import CORS
+from .layers.cors import CORS, cors_allow
 from .layers.csp import ContentSecurityPolicy, csp_nonce
-from .layers.csrf import CSRFProtect, csrf_token
+from .layers.csrf import CSRFProtect, csrf_refusal, csrf_token, csrf_verdict
 from .layers.headers import RequestHeaders, ResponseHeaders, request_header
 from .layers.hosts import TrustedHosts, TrustedProxy, proxy_original
 from .layers.https_redirect import HTTPSRedirect
@@ -41,6 +41,7 @@ from .stack import Stack
 from .stores import StoreUnavailable
 from .stores.cookie import CookieStore
 from .stores.sqlite import SQLiteStore
+from .view import csp_amend
 from .wsgi import current_context
 
 __version__ = "0.1.0"
@@ -77,8 +78,13 @@ __all__ = [
     "TrustedHosts",
     "TrustedProxy",
     "bearer_claims",
+    "cache_policy",
+    "cors_allow",
+    "csp_amend",
     "csp_nonce",
+    "csrf_refusal",
     "csrf_token",
+    "csrf_verdict",
     "current_context",
     "generate_key",
     "get_session",

@@ -9,18 +9,34 @@ rule's overrides. :meth:`CorsPolicy.describe` gives the options back in the shap
 
 Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
 option, prefixed inside a rule: ``rules['/api/*'].allow_origins``.
+
+A :class:`CorsGrant` is what a view allowed for its own response at run time
+(:func:`headerware.layers.cors.cors_allow` records one under :data:`ALLOW_KEY`):
+extra serialized origins and extra exposed headers, validated when it is made —
+a :class:`ValueError`, the application's programming error, not configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._headers import HeaderList, is_token
 from .options import OptionError, boolean, seconds
-from .origins import OriginMatcher
+from .origins import OriginMatcher, canonical_origin, parse_origin
 
-__all__ = ["POLICY_OPTIONS", "CorsPolicy", "compile_rules", "option_names"]
+__all__ = [
+    "ALLOW_KEY",
+    "POLICY_OPTIONS",
+    "CorsGrant",
+    "CorsPolicy",
+    "compile_rules",
+    "option_names",
+]
+
+#: The environ key where a view's :class:`CorsGrant` is recorded.
+ALLOW_KEY = "headerware.cors.allow"
 
 _VARY_PREFLIGHT = (
     "Origin",
@@ -207,3 +223,70 @@ def compile_rules(rules: object, defaults: Mapping[str, Any]) -> dict[str, CorsP
             )
         compiled[pattern] = CorsPolicy({**defaults, **overrides}, f"rules[{pattern!r}].")
     return compiled
+
+
+def _grant_origin(origin: object) -> str:
+    """``origin`` when it is a serialized origin a view may allow; ValueError if not."""
+    if origin == "*":
+        raise ValueError(
+            "cors_allow: '*' is not an origin; a view allows one origin at a time "
+            "(configure allow_origins=['*'] for a public, credential-less route)"
+        )
+    if isinstance(origin, str) and origin != "null" and parse_origin(origin) is not None:
+        return origin
+    hint = "e.g. 'https://app.example.com'"
+    if isinstance(origin, str) and origin != "null":
+        with contextlib.suppress(OptionError):
+            hint = f"write {canonical_origin(origin)!r}"
+    raise ValueError(
+        f"cors_allow: {origin!r} is not a serialized origin (lower-case scheme://host[:port], "
+        f"ASCII, no default port, no path; not 'null'): {hint}"
+    )
+
+
+def _grant_header(name: object) -> str:
+    if isinstance(name, str) and name != "*" and is_token(name):
+        return name
+    raise ValueError(
+        f"cors_allow: {name!r} is not a header name (an HTTP token; '*' is not accepted "
+        "from a view): list each response header by name"
+    )
+
+
+class CorsGrant:
+    """What a view allowed for its own response: origins and exposed headers, validated.
+
+    Immutable; :meth:`extended` gives the grant with more added (later calls of
+    ``cors_allow`` add to earlier ones).
+    """
+
+    __slots__ = ("expose_headers", "origins")
+
+    def __init__(self, origins: Sequence[str] = (), expose_headers: Sequence[str] = ()) -> None:
+        if isinstance(origins, str) or isinstance(expose_headers, str):
+            raise ValueError("cors_allow: give lists of origins and header names, not a string")
+        self.origins: frozenset[str] = frozenset(_grant_origin(o) for o in origins)
+        names: list[str] = []
+        for name in expose_headers:
+            checked = _grant_header(name)
+            if checked.lower() not in {n.lower() for n in names}:
+                names.append(checked)
+        self.expose_headers: tuple[str, ...] = tuple(names)
+
+    def extended(self, origins: Sequence[str], expose_headers: Sequence[str]) -> CorsGrant:
+        """This grant with ``origins`` and ``expose_headers`` added."""
+        return CorsGrant([*self.origins, *origins], [*self.expose_headers, *expose_headers])
+
+    def actual_headers(self, policy: CorsPolicy) -> HeaderList:
+        """The headers of an allowed actual response: the policy's, with this grant's
+        exposed headers merged into ``Access-Control-Expose-Headers``."""
+        expose = list(policy.expose)
+        if "*" not in expose:
+            known = {name.lower() for name in expose}
+            expose += [name for name in self.expose_headers if name.lower() not in known]
+        headers: HeaderList = []
+        if policy.credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        if expose:
+            headers.append(("Access-Control-Expose-Headers", ", ".join(expose)))
+        return headers

@@ -1,11 +1,72 @@
 """Signing and encryption primitives shared by the layers that protect values.
 
 :class:`CookieSigner` (itsdangerous' format, HMAC-SHA256, a list of keys as
-rotation: the newest signs, all verify) and :class:`CookieEncrypter` (AES-GCM,
-from the ``crypto`` extra) are used by signed cookies, sessions, CSRF tokens and
-signed bearer tokens. They live here, not in a layer, so no layer imports another.
+rotation: the newest signs, all verify), :class:`NamedSigner` (the same format, one
+salt per cookie name) and :class:`CookieEncrypter` (AES-GCM, from the ``crypto``
+extra) are used by signed cookies, sessions, CSRF tokens and signed bearer tokens.
+They live here, not in a layer, so no layer imports another.
 
-Both are built once, at start-up: the derived keys and keyed HMAC states (or AES
+The signed-cookie format
+------------------------
+
+A cookie signed by :class:`~headerware.layers.signing.SignedCookies` is exactly what
+plain itsdangerous (2.x) writes and reads, with these parameters:
+
+secret key
+    Each key of ``secret_keys`` / ``HEADERWARE_SECRET_KEYS`` (comma-separated, newest
+    first, surrounding white space stripped) as its UTF-8 bytes: the key is used as
+    written, never base64-decoded. The newest key signs; every key verifies.
+    itsdangerous lists keys the other way round (oldest first, the last one signs):
+    pass ``list(reversed(keys))``.
+salt
+    ``f"{salt}:{name}"``: the layer's ``salt`` option (default
+    ``"headerware.signed-cookie"``), a colon and the cookie's name, so
+    ``username`` is signed under ``"headerware.signed-cookie:username"``.
+key derivation
+    itsdangerous' ``"hmac"``: the signing key is ``HMAC(secret key, salt)`` with the
+    digest below (itsdangerous' default, ``"django-concat"``, is *not* used).
+digest
+    SHA-256 (``hashlib.sha256``), for the key derivation and the signature.
+signature
+    ``HMAC(signing key, signed part)``, in URL-safe base64 without ``=`` padding
+    (itsdangerous' ``base64_encode``), after a ``.`` separator.
+timestamp
+    Only with ``max_age``: the signed part is ``value.timestamp``, the timestamp being
+    the signing time in whole seconds since the Unix epoch as a big-endian unsigned
+    integer of the fewest bytes, in the same base64 (itsdangerous'
+    ``TimestampSigner``). A signature older than ``max_age`` seconds, or dated in the
+    future, is refused as ``expired``.
+value
+    The cookie value as the application set it, as UTF-8. A quoted value
+    (``"a b"``) is signed inside the quotes: the cookie is ``"a b.signature"``.
+
+So ``username=john_doe`` goes out as ``username=john_doe.<signature>`` (without
+``max_age``) or ``username=john_doe.<timestamp>.<signature>``, and::
+
+    import hashlib
+    from itsdangerous import Signer, TimestampSigner
+
+    signer = Signer(                       # TimestampSigner when max_age is set
+        list(reversed(keys)),              # newest key last
+        salt="headerware.signed-cookie:username",
+        key_derivation="hmac",
+        digest_method=hashlib.sha256,
+    )
+    signer.unsign(cookie_value)            # b"john_doe", or BadSignature
+    signer.sign("john_doe")                # a value SignedCookies accepts
+    # with max_age: TimestampSigner(...).unsign(cookie_value, max_age=max_age)
+
+``tests/test_itsdangerous_interop.py`` does exactly this, both ways, through real
+requests. Encrypted cookies (``encrypted_cookies``, :class:`CookieEncrypter`) are
+not itsdangerous tokens: AES-256-GCM, the key derived with HKDF-SHA256 under
+``f"{salt}.encrypted"``, the cookie name as associated data (see the class). The
+session cookie and CSRF tokens use :class:`CookieSigner` with their own salts and
+payload formats, documented by their layers.
+
+Cost
+----
+
+Everything is built once, at start-up: the derived keys and keyed HMAC states (or AES
 keys) are computed in ``__init__``, never per request. Each signer remembers its
 recent signature checks (a :class:`~headerware.memo.Memo`: a client sends the same
 token on every request); expiry (``max_age``) is still checked every time.

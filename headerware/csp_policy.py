@@ -45,6 +45,20 @@ names it) and whose message names the directive, the value and the fix:
   the sources named, which keeps the exception visible in the configuration.
 
 :func:`csp_hash` returns the quoted ``'sha256-...'`` source for an inline block.
+
+Amendments (one response's extra sources, from :func:`headerware.view.csp_amend`)
+    :func:`check_amendment` validates a view's extra sources for one directive with
+    the checks above, and refuses more: only hosts, safe schemes, ``'self'``,
+    ``'report-sample'`` and hashes can be added. ``'unsafe-inline'``,
+    ``'unsafe-eval'``, ``'unsafe-hashes'``, ``'wasm-unsafe-eval'``,
+    ``'strict-dynamic'``, ``'none'``, a fixed nonce and the wildcard sources
+    (``*``, ``data:``, ``http:``, ``https:``, ``https://*``) are a ``ValueError``
+    in every directive: a view widens a policy by a name, never by a class of
+    sources. :func:`amend_policy` returns the policy with the additions: a
+    directive the policy lacks is first written out from the one it falls back to
+    (``script-src-elem`` from ``script-src``, then ``default-src``; a ``'none'``
+    is replaced), and one that falls back to nothing (``form-action`` when unset)
+    allows everything already and is left alone.
 """
 
 from __future__ import annotations
@@ -65,9 +79,12 @@ __all__ = [
     "JSON_POLICY",
     "NONCE_SLOT",
     "Policy",
+    "amend_policy",
     "check_allow_unsafe",
+    "check_amendment",
     "check_layer_directives",
     "csp_hash",
+    "freeze_amendments",
 ]
 
 #: Marks where the layer splices the request nonce into a rendered policy.
@@ -632,3 +649,110 @@ def check_layer_directives(
                 "remove it; the layer adds a fresh one per request (nonce_directives)",
             )
     return source
+
+
+# -- amendments: one response's extra sources ------------------------------------------
+
+#: Where a directive falls back to when the policy does not set it (CSP level 3).
+_FALLBACK: Mapping[str, tuple[str, ...]] = {
+    "script-src-elem": ("script-src", "default-src"),
+    "script-src-attr": ("script-src", "default-src"),
+    "style-src-elem": ("style-src", "default-src"),
+    "style-src-attr": ("style-src", "default-src"),
+    "worker-src": ("child-src", "script-src", "default-src"),
+    "frame-src": ("child-src", "default-src"),
+}
+#: The keywords a view may add; every other one changes what the directive means.
+_AMEND_KEYWORDS = frozenset({"'self'", "'report-sample'"})
+#: An amendment: (directive, sources), both normalised by :func:`check_amendment`.
+Amendment = tuple[str, tuple[str, ...]]
+
+
+def check_amendment(directive: object, sources: Iterable[object]) -> Amendment:
+    """A view's extra sources for one directive, checked; ``ValueError`` if refused."""
+    where = f"csp_amend({directive!r})"
+    if not isinstance(directive, str) or directive.strip().lower() not in _FETCH | _RESTRICTED:
+        hint = (
+            _did_you_mean(directive.strip().lower(), _FETCH | _RESTRICTED)
+            if isinstance(directive, str)
+            else ""
+        )
+        raise ValueError(
+            f"{where}: not a directive that takes sources (script-src, img-src, "
+            f"connect-src, form-action, ...){hint}"
+        )
+    name = directive.strip().lower()
+    checked: list[str] = []
+    for source in sources:
+        if not isinstance(source, str):
+            raise ValueError(f"{where}: source {source!r} must be a string")
+        bad = _FORBIDDEN.search(source)
+        if bad is not None:
+            raise ValueError(
+                f"{where}: {source!r} contains {bad.group()!r}; give one source per "
+                "argument, without whitespace, ';', ',', control or non-ASCII characters"
+            )
+        try:
+            normalised = _check_source(name, source, where)
+        except _Invalid as error:
+            raise ValueError(error.problem) from None
+        unsafe = _unsafe_form(normalised)
+        refused = unsafe is not None or (
+            normalised.startswith("'")
+            and normalised not in _AMEND_KEYWORDS
+            and not normalised.startswith(("'sha256-", "'sha384-", "'sha512-"))
+        )
+        if refused:
+            raise ValueError(
+                f"{where}: {source} is refused: a view may add hosts, schemes such as "
+                "wss: or blob:, 'self' and hashes (csp_hash(...)), never a source that "
+                "widens the policy to a class of content (the request nonce is already "
+                "there: csp_nonce(environ)); change the layer's configuration instead"
+            )
+        checked.append(normalised)
+    if not checked:
+        raise ValueError(f"{where}: give at least one source")
+    return name, tuple(dict.fromkeys(checked))
+
+
+def freeze_amendments(value: object) -> tuple[Amendment, ...] | None:
+    """A recorded list of amendments as a hashable key; ``None`` if not of that shape."""
+    if not isinstance(value, list | tuple):
+        return None
+    frozen: list[Amendment] = []
+    for item in value:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            return None
+        name, sources = item
+        if not isinstance(name, str) or not isinstance(sources, list | tuple):
+            return None
+        if not all(isinstance(source, str) for source in sources):
+            return None
+        frozen.append((name, tuple(sources)))
+    return tuple(frozen)
+
+
+def _amend_directives(
+    directives: Mapping[str, tuple[str, ...]], amendments: Iterable[Amendment]
+) -> dict[str, tuple[str, ...]]:
+    result = dict(directives)
+    for name, sources in amendments:
+        current = result.get(name)
+        if current is None:
+            chain = _FALLBACK.get(name, ("default-src",) if name in _FETCH else ())
+            current = next((result[base] for base in chain if base in result), None)
+            if current is None:
+                continue  # the directive restricts nothing: adding would only narrow it
+        base = () if current == ("'none'",) else current
+        result[name] = tuple(dict.fromkeys((*base, *sources)))
+    return result
+
+
+def amend_policy(policy: Policy, amendments: Iterable[Amendment], *, option: str) -> Policy:
+    """``policy`` with a response's extra sources (checked again as a whole)."""
+    return Policy(
+        _amend_directives(policy.directives, amendments),
+        allow_unsafe=policy.allow_unsafe,
+        nonce_directives=policy.nonced,
+        option=option,
+    )

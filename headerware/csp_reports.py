@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.http import parse_options_header
 
-from ._headers import is_token
+from ._headers import is_safe_value, is_token
 from ._log import security_event
 from .core.layer import Response
 from .csp_policy import Policy
@@ -37,13 +37,16 @@ from .options import OptionError
 if TYPE_CHECKING:
     from ._headers import HeaderList
     from .core.context import Context
+    from .core.layer import ResponseHead
 
 __all__ = [
+    "add_endpoint",
     "check_report_group",
     "check_report_max_bytes",
     "check_report_path",
     "check_url",
     "receive_report",
+    "reporting_directives",
 ]
 
 _REPORT_TYPES = frozenset({"application/csp-report", "application/reports+json"})
@@ -119,6 +122,37 @@ def check_report_group(value: object) -> str:
         )
     Policy({"report-to": [value]}, option="report_group")  # the directive's own grammar
     return value
+
+
+def reporting_directives(
+    report_uri: str | None, report_to: str | None, group: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]], str | None]:
+    """The reporting directives for plain HTTP and for HTTPS, and the endpoint member.
+
+    ``report-to`` goes on HTTPS responses only: the Reporting API works only in
+    secure contexts, and browsers ignore ``report-uri`` when ``report-to`` is
+    present, so on plain HTTP it would swallow every report.
+    """
+    plain: dict[str, list[str]] = {} if report_uri is None else {"report-uri": [report_uri]}
+    secure = dict(plain)
+    if report_to is None:
+        return plain, secure, None
+    secure["report-to"] = [group]
+    endpoint = f'{group}="{report_to}"'
+    if not is_safe_value(endpoint):
+        raise OptionError("report_to", report_to, "cannot be sent in a header")
+    return plain, secure, endpoint
+
+
+def add_endpoint(response: ResponseHead, group: str, endpoint: str) -> None:
+    """Add the group to Reporting-Endpoints unless the app defines it already."""
+    current = response.get("reporting-endpoints")
+    if current is None:
+        response.add("Reporting-Endpoints", endpoint)
+        return
+    groups = {member.split("=", 1)[0].strip() for member in current.split(",")}
+    if group not in groups:
+        response.set("Reporting-Endpoints", f"{current}, {endpoint}")
 
 
 # -- the receiver ----------------------------------------------------------------------

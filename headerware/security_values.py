@@ -12,12 +12,22 @@ syntax of the ``Permissions-Policy`` header). Feature names are lower-case token
 an allowlist entry is ``self``, ``src``, ``*`` or an origin (``https://a.example``,
 ``https://*.a.example:8443``, no path). Each mistake is an
 :class:`~headerware.options.OptionError` naming the layer option (``option=``).
+
+Feature names are checked against :data:`PERMISSIONS_POLICY_FEATURES`, the features
+browsers implement today: a name not in it (a typo, ``camra``) fails with a
+did-you-mean. A retired feature (:data:`RETIRED_PERMISSIONS_POLICY_FEATURES`:
+``interest-cohort``, ``document-domain``, ``vibrate``, ...) is still sent, and
+:func:`header_value` logs one warning on the ``headerware`` logger naming each and
+what replaced it. A feature newer than this list can be sent by giving the whole
+header as a string, which is sent as written (only retired names in it warn).
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ._headers import is_safe_value
 from .options import OptionError
@@ -25,6 +35,8 @@ from .options import OptionError
 __all__ = [
     "DEFAULT_PERMISSIONS_POLICY",
     "HEADER_OPTIONS",
+    "PERMISSIONS_POLICY_FEATURES",
+    "RETIRED_PERMISSIONS_POLICY_FEATURES",
     "header_value",
     "render_permissions_policy",
 ]
@@ -48,6 +60,147 @@ DEFAULT_PERMISSIONS_POLICY: Mapping[str, Sequence[str]] = {
     "xr-spatial-tracking": (),
 }
 
+#: The Permissions-Policy features browsers implement, as of 2026-01. Sources: the
+#: W3C's list (https://github.com/w3c/webappsec-permissions-policy/blob/main/features.md)
+#: and Chromium's permissions policy feature list
+#: (services/network/public/cpp/permissions_policy/permissions_policy_features.json5),
+#: with MDN's Permissions-Policy directive pages for the other engines. Update it
+#: from those when browsers ship a new feature.
+PERMISSIONS_POLICY_FEATURES: frozenset[str] = frozenset(
+    {
+        # Standardized (W3C/WHATWG specifications)
+        "accelerometer",
+        "ambient-light-sensor",
+        "autoplay",
+        "battery",
+        "bluetooth",
+        "camera",
+        "compute-pressure",
+        "cross-origin-isolated",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "gamepad",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "identity-credentials-get",
+        "idle-detection",
+        "local-fonts",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "otp-credentials",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-create",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "speaker-selection",
+        "storage-access",
+        "sync-xhr",
+        "usb",
+        "web-share",
+        "window-management",
+        "xr-spatial-tracking",
+        # Proposed or shipped in one engine (Chromium's list)
+        "all-screens-capture",
+        "attribution-reporting",
+        "browsing-topics",
+        "captured-surface-control",
+        "clipboard-read",
+        "clipboard-write",
+        "controlled-frame",
+        "deferred-fetch",
+        "deferred-fetch-minimal",
+        "digital-credentials-create",
+        "digital-credentials-get",
+        "direct-sockets",
+        "direct-sockets-private",
+        "execution-while-not-rendered",
+        "execution-while-out-of-viewport",
+        "fenced-unpartitioned-storage-read",
+        "focus-without-user-activation",
+        "join-ad-interest-group",
+        "keyboard-map",
+        "language-detector",
+        "language-model",
+        "local-network-access",
+        "media-playback-while-not-visible",
+        "on-device-speech-recognition",
+        "popins",
+        "private-aggregation",
+        "private-state-token-issuance",
+        "private-state-token-redemption",
+        "rewriter",
+        "run-ad-auction",
+        "shared-autofill",
+        "shared-storage",
+        "shared-storage-select-url",
+        "smart-card",
+        "sub-apps",
+        "summarizer",
+        "translator",
+        "unload",
+        "usb-unrestricted",
+        "vertical-scroll",
+        "web-app-installation",
+        "web-printing",
+        "writer",
+        # User-Agent Client Hints delegation (one feature per hint)
+        "ch-device-memory",
+        "ch-downlink",
+        "ch-dpr",
+        "ch-ect",
+        "ch-prefers-color-scheme",
+        "ch-prefers-reduced-motion",
+        "ch-prefers-reduced-transparency",
+        "ch-rtt",
+        "ch-save-data",
+        "ch-ua",
+        "ch-ua-arch",
+        "ch-ua-bitness",
+        "ch-ua-form-factors",
+        "ch-ua-full-version",
+        "ch-ua-full-version-list",
+        "ch-ua-high-entropy-values",
+        "ch-ua-mobile",
+        "ch-ua-model",
+        "ch-ua-platform",
+        "ch-ua-platform-version",
+        "ch-ua-wow64",
+        "ch-viewport-height",
+        "ch-viewport-width",
+        "ch-width",
+    }
+)
+
+#: Features browsers no longer implement (same sources and date), with what replaced
+#: them. Still sent as given (an old browser may read them), with a warning at start-up.
+RETIRED_PERMISSIONS_POLICY_FEATURES: Mapping[str, str] = {
+    "conversion-measurement": "renamed attribution-reporting",
+    "document-domain": "document.domain setters are disabled by default in browsers; "
+    "nothing to restrict",
+    "interest-cohort": "FLoC was withdrawn; browsing-topics took its place",
+    "layout-animations": "moved to Document Policy",
+    "lazyload": "never shipped; use loading=lazy",
+    "legacy-image-formats": "moved to Document Policy",
+    "navigation-override": "never shipped",
+    "oversized-images": "moved to Document Policy",
+    "speaker": "renamed speaker-selection",
+    "sync-script": "never shipped",
+    "trust-token-redemption": "renamed private-state-token-redemption",
+    "unoptimized-images": "moved to Document Policy",
+    "unsized-media": "moved to Document Policy",
+    "vibrate": "never shipped as a policy feature",
+    "vr": "renamed xr-spatial-tracking",
+    "wake-lock": "renamed screen-wake-lock",
+    "window-placement": "renamed window-management",
+}
+
+_logger = logging.getLogger("headerware")
+
 _FEATURE = re.compile(r"[a-z][a-z0-9-]*\Z")
 _ORIGIN = re.compile(
     r"(https?|wss?)://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|(https?|wss?)://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
@@ -67,6 +220,7 @@ def render_permissions_policy(
                 f"{feature!r} is not a feature name",
                 "use lower-case names such as 'camera' or 'geolocation'",
             )
+        _check_feature(option, feature)
         entries = [allow] if isinstance(allow, str) else list(allow)
         rendered = []
         for entry in entries:
@@ -83,6 +237,50 @@ def render_permissions_policy(
                 )
         parts.append(f"{feature}=*" if "*" in rendered else f"{feature}=({' '.join(rendered)})")
     return ", ".join(parts)
+
+
+def _check_feature(option: str, feature: str) -> None:
+    """Refuse a feature name browsers do not know (retired ones pass: they warn)."""
+    if feature in PERMISSIONS_POLICY_FEATURES or feature in RETIRED_PERMISSIONS_POLICY_FEATURES:
+        return
+    close = difflib.get_close_matches(feature, sorted(PERMISSIONS_POLICY_FEATURES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise OptionError(
+        option,
+        feature,
+        f"{feature!r} is not a Permissions-Policy feature browsers know{hint}",
+        "fix the name; a feature newer than headerware's list can be sent by giving the "
+        "whole header as a string (sent as written)",
+    )
+
+
+def _string_features(value: str) -> list[str]:
+    """The feature names of a Permissions-Policy header given as a string."""
+    names = []
+    for member in value.split(","):
+        name = member.partition("=")[0].strip()
+        if _FEATURE.match(name):
+            names.append(name)
+    return names
+
+
+def _warn_retired(option: str, features: Iterable[str]) -> None:
+    """One warning naming every retired feature of the policy (they are still sent)."""
+    retired = [
+        name for name in dict.fromkeys(features) if name in RETIRED_PERMISSIONS_POLICY_FEATURES
+    ]
+    if retired:
+        why = "; ".join(f"{name}: {RETIRED_PERMISSIONS_POLICY_FEATURES[name]}" for name in retired)
+        _logger.warning(
+            "%s: Permissions-Policy lists retired feature%s %s, sent anyway but browsers "
+            "ignore %s (%s); remove %s",
+            option,
+            "s" if len(retired) > 1 else "",
+            ", ".join(retired),
+            "them" if len(retired) > 1 else "it",
+            why,
+            "them" if len(retired) > 1 else "it",
+        )
 
 
 #: option -> (header name, default value, allowed values or None for free-form).
@@ -142,7 +340,11 @@ def header_value(option: str, value: object) -> str | None:
             return render_permissions_policy(DEFAULT_PERMISSIONS_POLICY)
         return default
     if option == "permissions_policy" and isinstance(value, Mapping):
-        value = render_permissions_policy(value)
+        rendered = render_permissions_policy(value)
+        _warn_retired(option, value)
+        value = rendered
+    elif option == "permissions_policy" and isinstance(value, str):
+        _warn_retired(option, _string_features(value))
     if not isinstance(value, str) or not value.strip():
         raise OptionError(
             option,

@@ -85,7 +85,8 @@ class WSGIContext(Context):
 
     @property
     def method(self) -> str:
-        return str(self.environ.get("REQUEST_METHOD") or "GET").upper()
+        method: str = self.environ.get("REQUEST_METHOD") or "GET"
+        return method if method.isupper() else method.upper()
 
     @property
     def raw_path(self) -> str:
@@ -101,7 +102,12 @@ class WSGIContext(Context):
 
     @property
     def scheme(self) -> str:
-        return str(self.environ.get("wsgi.url_scheme") or "http")
+        scheme: str = self.environ.get("wsgi.url_scheme") or "http"
+        return scheme
+
+    @property
+    def is_secure(self) -> bool:
+        return bool(self.environ.get("wsgi.url_scheme") == "https")
 
     @property
     def host(self) -> str:
@@ -124,9 +130,9 @@ class WSGIContext(Context):
         return str(value) if value else None
 
     def header(self, name: str) -> str | None:
-        key = _KEYS.get(name)
-        value = self.environ.get(environ_key(name.lower()) if key is None else key)
-        return None if value is None else str(value)
+        # PEP 3333: environ values are native strings.
+        value: str | None = self.environ.get(_KEYS.get(name) or environ_key(name.lower()))
+        return value
 
     def header_items(self) -> list[tuple[str, str]]:
         items: list[tuple[str, str]] = []

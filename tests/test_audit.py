@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +32,16 @@ CORPUS: list[dict[str, Any]] = json.loads((FIXTURES / "corpus.json").read_text()
 GOLDEN: dict[str, dict[str, Any]] = {
     g["id"]: g for g in json.loads((FIXTURES / "golden.json").read_text())
 }
+#: Where .ci/run installs the package (npm --prefix), unless OBSERVATORY_DIR says otherwise.
+_OBSERVATORY_PREFIX = Path(
+    os.environ.get("HEADERWARE_OBSERVATORY_PREFIX")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "headerware"
+    / "observatory"
+)
 OBSERVATORY_DIR = Path(
-    os.environ.get("OBSERVATORY_DIR", "/tmp/obs/node_modules/@mdn/mdn-http-observatory")
+    os.environ.get("OBSERVATORY_DIR")
+    or _OBSERVATORY_PREFIX / "node_modules" / "@mdn" / "mdn-http-observatory"
 )
 
 
@@ -79,11 +88,41 @@ def test_corpus_and_golden_cover_each_other() -> None:
     assert len(seen) >= 45
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not (OBSERVATORY_DIR / "package.json").exists(),
-    reason="needs node and @mdn/mdn-http-observatory@1.4.8 (see observatory_reference.mjs)",
+def _require_observatory() -> None:
+    """Skip locally without node or the package; in CI (``CI`` set) fail instead, so
+    the agreement claim is never passed by skipping (.ci/run installs the package and
+    sets ``OBSERVATORY_DIR``)."""
+    missing = []
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not (OBSERVATORY_DIR / "package.json").exists():
+        missing.append(f"@mdn/mdn-http-observatory@1.4.8 in OBSERVATORY_DIR={OBSERVATORY_DIR}")
+    if not missing:
+        return
+    why = f"needs {' and '.join(missing)} (see .ci/run and observatory_reference.mjs)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must install the Observatory: {why}")
+    pytest.skip(why)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [
+        pytest.param("1", pytest.fail.Exception, id="ci-fails"),
+        pytest.param("", pytest.skip.Exception, id="local-skips"),
+    ],
 )
+def test_a_missing_observatory_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "OBSERVATORY_DIR", tmp_path / "nothing")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match=r"mdn-http-observatory@1\.4\.8"):
+        _require_observatory()
+
+
 def test_golden_regenerated_live_from_the_package() -> None:
+    _require_observatory()
     version = json.loads((OBSERVATORY_DIR / "package.json").read_text())["version"]
     assert version == "1.4.8"
     out = subprocess.run(

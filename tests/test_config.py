@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import webtest
 
-from headerware import Layer, OptionError, Stack
+from headerware import CORS, CookiePolicy, Layer, OptionError, SecurityHeaders, Stack
 from headerware.config import (
     ConfigError,
     StackFactory,
@@ -478,3 +478,59 @@ def test_a_typo_in_a_factory_option_gets_a_did_you_mean(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"did you mean 'path'\?") as info:
         stack_from_dict(data)
     assert info.value.path == "sessions.store"
+
+
+# -- a typo in a Python keyword option (issue 15 item 6) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "typo", "suggestion"),
+    [
+        pytest.param(
+            lambda: SecurityHeaders(hsts_maxage=1),
+            "hsts_maxage",
+            "hsts_max_age",
+            id="issue15-6-security-headers",
+        ),
+        pytest.param(
+            lambda: CORS(allow_orgins=["https://a.example"]),
+            "allow_orgins",
+            "allow_origins",
+            id="issue15-6-cors",
+        ),
+        pytest.param(
+            lambda: CookiePolicy(same_site="Lax"),
+            "same_site",
+            "samesite",
+            id="issue15-6-cookie-policy",
+        ),
+        pytest.param(lambda: Strict(limt=2), "limt", "limit", id="issue15-6-custom-layer"),
+    ],
+)
+def test_a_keyword_typo_gets_a_did_you_mean(build: Any, typo: str, suggestion: str) -> None:
+    """Direct construction names the option like a configuration file does, instead
+    of Python's bare ``TypeError: unexpected keyword argument``."""
+    with pytest.raises(OptionError, match=rf"did you mean '{suggestion}'\?") as info:
+        build()
+    assert info.value.option == typo
+    assert isinstance(info.value, ValueError)
+
+
+def test_keyword_checks_keep_valid_construction_and_subclasses() -> None:
+    assert Strict(limit=2).limit == 2
+    assert Strict(text_app).app is text_app
+
+    class Stricter(Strict):  # inherits the checked constructor
+        name = "stricter"
+
+    with pytest.raises(OptionError, match=r"did you mean 'limit'\?"):
+        Stricter(limitt=1)
+    # a real option with a bad value is still the layer's own error
+    with pytest.raises(OptionError, match=r"limit: -1 must be 0 or more"):
+        Strict(limit=-1)
+
+
+def test_a_keyword_typo_in_a_file_names_the_key_path() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'hsts_max_age'") as info:
+        stack_from_dict({"security_headers": {"hsts_maxage": 1}})
+    assert info.value.path == "security_headers.hsts_maxage"

@@ -9,6 +9,7 @@ are used, with this module as the URLconf.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 from wsgiref.validate import validator
@@ -20,10 +21,14 @@ from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.test import override_settings
 from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt as django_csrf_exempt
 
 from examples.django_app import wsgi
 from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
 from headerware.contrib.django.context_processors import headerware as processor
+from headerware.contrib.django.decorators import csrf_exempt
 from headerware.contrib.django.middleware import CSPNonceMiddleware, adopt_nonce
 
 KEY = "k" * 32
@@ -172,3 +177,115 @@ def test_middleware_readopts_after_a_later_middleware_replaced_it() -> None:
 def test_django_5_has_no_core_nonce_to_replace() -> None:
     with pytest.raises(ImportError):
         import django.middleware.csp  # noqa: F401
+
+
+# -- issue 12: per-view CSRF exemption (CSRFProtect(defer_to_framework=True)) ------
+
+ran_views: list[str] = []
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+CSRF_MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "headerware.contrib.django.middleware.CSPNonceMiddleware",
+    "headerware.contrib.django.middleware.CSRFMiddleware",
+]
+
+
+def preferences(request: HttpRequest) -> HttpResponse:
+    ran_views.append("preferences")
+    return HttpResponse("Preferences updated!")
+
+
+@csrf_exempt
+def payment_hook(request: HttpRequest) -> HttpResponse:
+    ran_views.append("payment_hook")
+    return HttpResponse("paid")
+
+
+@django_csrf_exempt
+def django_exempt(request: HttpRequest) -> HttpResponse:
+    ran_views.append("django_exempt")
+    return HttpResponse("django-exempt")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class ExemptView(View):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        ran_views.append("class_view")
+        return HttpResponse("class-view")
+
+
+urlpatterns += [
+    path("preferences", preferences),
+    path("hooks/pay", payment_hook),
+    path("hooks/django", django_exempt),
+    path("hooks/class", ExemptView.as_view()),
+]
+
+
+def deferring_client(**options: Any) -> webtest.TestApp:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    ran_views.clear()
+    with override_settings(MIDDLEWARE=CSRF_MIDDLEWARE):
+        handler = WSGIHandler()  # loads MIDDLEWARE now
+    layers = [CSRFProtect(defer_to_framework=True, **options)]
+    return webtest.TestApp(validator(Stack(layers, validator(handler))), lint=True)
+
+
+def events(caplog: Any, name: str) -> list[dict[str, Any]]:
+    return [
+        record.hw_fields for record in caplog.records if getattr(record, "hw_event", "") == name
+    ]
+
+
+def test_cross_site_post_to_a_normal_view_is_refused_before_it_runs(caplog: Any) -> None:
+    app = deferring_client()
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        response = app.post("/preferences", {"theme": "dark"}, headers=CROSS_SITE, status=403)
+    assert response.json == {"error": "Forbidden: cross-site request refused"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert ran_views == [], "the view must not run"
+    assert events(caplog, "csrf_verdict_unchecked") == []
+    html = app.post("/preferences", headers={**CROSS_SITE, "Accept": "text/html"}, status=403)
+    assert html.content_type == "text/html" and ran_views == []
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "view"),
+    [
+        pytest.param("/hooks/pay", "paid", "payment_hook", id="headerware-decorator"),
+        pytest.param("/hooks/django", "django-exempt", "django_exempt", id="django-decorator"),
+        pytest.param("/hooks/class", "class-view", "class_view", id="class-based-view"),
+    ],
+)
+def test_exempt_views_run(url: str, body: str, view: str, caplog: Any) -> None:
+    app = deferring_client()
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        assert app.post(url, {"a": "1"}, headers=CROSS_SITE).text == body
+    assert ran_views == [view]
+    (exempted,) = events(caplog, "csrf_view_exempt")
+    assert exempted["reason"] == "cross_site"
+    assert events(caplog, "csrf_verdict_unchecked") == []
+
+
+def test_same_origin_passes_and_an_unknown_url_stays_a_404(caplog: Any) -> None:
+    app = deferring_client()
+    same = app.post("/preferences", headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.text == "Preferences updated!"
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        app.post("/nowhere", headers=CROSS_SITE, status=404)
+    assert events(caplog, "csrf_verdict_unchecked") == []
+
+
+def test_without_the_middleware_the_layer_refuses_after_the_fact(caplog: Any) -> None:
+    """defer_to_framework without the adapter is never silent: logged, and refused."""
+    ran_views.clear()
+    app = webtest.TestApp(
+        validator(Stack([CSRFProtect(defer_to_framework=True)], validator(wsgi.bare_app))),
+        lint=True,
+    )
+    with caplog.at_level(logging.INFO, logger="headerware"):
+        app.post("/preferences", headers=CROSS_SITE, status=403)
+    assert ran_views == ["preferences"]
+    (unchecked,) = events(caplog, "csrf_verdict_unchecked")
+    assert unchecked["reason"] == "cross_site"

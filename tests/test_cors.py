@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from typing import Any
 
@@ -23,7 +24,7 @@ PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-
 
 
 def example_cors(**extra: Any) -> CORS:
-    """The examples' contract (DESIGN.md, CORS row)."""
+    """The examples' contract (docs/examples.md, CORS row)."""
     options: dict[str, Any] = {
         "allow_origins": [APP_ORIGIN],
         "allow_credentials": True,
@@ -134,6 +135,11 @@ class TestPreflight:
                 "malformed",
                 id="malformed-header-list",
             ),
+            pytest.param(
+                {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "P<U>T"},
+                "malformed Access-Control-Request-Method",
+                id="malformed-method",
+            ),
         ],
     )
     def test_refused_preflight(
@@ -142,13 +148,45 @@ class TestPreflight:
         with caplog.at_level(logging.INFO, logger="headerware"):
             recorder, body = run(example_cors(), never_called, **preflight(**extra))
         assert recorder.status == "403 Forbidden"
-        assert body == b"CORS preflight refused"
+        # issue 15 item 5: the body says why (JSON for a fetch's */*), not the configuration.
+        assert recorder.header_values("Content-Type") == ["application/json"]
+        message = json.loads(body)["error"]
+        assert message.startswith("CORS preflight refused: ") and reason in message
+        assert APP_ORIGIN not in message and "DELETE" not in message
+        assert recorder.header_values("Cache-Control") == ["no-store"]
         assert cors_headers(recorder) == {}
         assert recorder.header_values("Vary") == [PREFLIGHT_VARY]
         [record] = [r for r in caplog.records if getattr(r, "hw_event", "") == "cors_refused"]
         assert reason in record.hw_fields["reason"]  # type: ignore[attr-defined]
         assert record.hw_fields["preflight"] is True  # type: ignore[attr-defined]
         assert record.levelno == logging.WARNING
+
+    @pytest.mark.parametrize(
+        ("accept", "content_type", "expected"),
+        [
+            pytest.param(
+                "text/html",
+                "text/html; charset=utf-8",
+                "<p>CORS preflight refused: header &#x27;x-foo&#x27; not allowed</p>",
+                id="html",
+            ),
+            pytest.param(
+                "text/plain",
+                "text/plain; charset=utf-8",
+                "CORS preflight refused: header 'x-foo' not allowed\n",
+                id="text",
+            ),
+        ],
+    )
+    def test_refused_preflight_negotiates_its_body(
+        self, accept: str, content_type: str, expected: str
+    ) -> None:
+        environ = preflight(HTTP_ACCEPT=accept, HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-foo")
+        recorder, body = run(example_cors(), never_called, **environ)
+        assert recorder.status == "403 Forbidden"
+        assert recorder.header_values("Content-Type") == [content_type]
+        assert expected in body.decode()
+        assert recorder.header_values("Vary") == [PREFLIGHT_VARY]
 
     def test_plain_options_goes_to_the_app(self) -> None:
         environ = preflight()

@@ -1178,3 +1178,85 @@ def test_threads_never_share_a_nonce() -> None:
         thread.join()
     every = [nonce for out in results for nonce in out]
     assert len(set(every)) == len(every) == 800
+
+
+# -- issue 12: the development profile (werkzeug debugger, framework error pages) --------
+
+
+def failing_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise RuntimeError("boom")
+
+
+def debugger_client(**options: Any) -> webtest.TestApp:
+    from werkzeug.debug import DebuggedApplication
+
+    debugged = DebuggedApplication(failing_app, evalex=False)
+    return webtest.TestApp(ContentSecurityPolicy(debugged, **options), lint=True)
+
+
+def test_development_profile_from_the_documented_toml(caplog: pytest.LogCaptureFixture) -> None:
+    import tomllib
+
+    from headerware.config import stack_from_dict
+
+    snippet = '[csp]\nprofile = "development"   # DEVELOPMENT ONLY: blocks nothing\n'
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        stack = stack_from_dict(tomllib.loads(snippet), nonce_app())
+    (warning,) = [r for r in caplog.records if "profile='development'" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and "never use it in production" in warning.msg
+    response = webtest.TestApp(stack, lint=True).get("/")
+    assert "Content-Security-Policy" not in response.headers  # nothing is enforced
+    trial = response.headers["Content-Security-Policy-Report-Only"]
+    assert "'nonce-" in trial  # the production policy, reported: the console lists violations
+    assert "unsafe" not in trial  # no 'unsafe-inline' anywhere
+
+
+def test_development_profile_lets_the_werkzeug_debugger_page_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        page = debugger_client(profile="development").get("/", status=500, expect_errors=True)
+    assert "<script>" in page.text  # the debugger's inline script (no nonce)
+    assert "Content-Security-Policy" not in page.headers
+    assert "unsafe" not in page.headers["Content-Security-Policy-Report-Only"]
+
+
+def test_production_profile_blocks_the_debugger_inline_script(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        page = debugger_client().get("/", status=500, expect_errors=True)
+    enforced = directives_of(page.headers["Content-Security-Policy"])
+    assert "'unsafe-inline'" not in enforced["script-src"]
+    assert "<script>" in page.text  # without the nonce: a browser blocks it
+
+
+def test_development_profile_describe_pastes_back() -> None:
+    described = ContentSecurityPolicy(profile="development").describe()
+    assert described["profile"] == "development" and described["report_only"] is True
+    again = ContentSecurityPolicy(**described)
+    assert again.describe() == described
+    assert ContentSecurityPolicy().describe()["profile"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        pytest.param({"profile": "dev"}, "'dev' is not one of", id="issue12-profile-typo"),
+        pytest.param(
+            {"profile": "development", "report_only_policy": {"default-src": ["'self'"]}},
+            "already sends `policy` as the report-only header",
+            id="issue12-profile-with-report-only-policy",
+        ),
+    ],
+)
+def test_development_profile_refusals(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(OptionError, match=match) as raised:
+        ContentSecurityPolicy(**options)
+    assert raised.value.option == "profile"
+
+
+def test_production_profile_logs_no_development_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        ContentSecurityPolicy()
+    assert "development" not in caplog.text

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
 import webtest
@@ -14,7 +15,9 @@ import webtest
 from headerware import Stack
 from headerware.layers.csrf import (
     CSRFProtect,
+    csrf_refusal,
     csrf_token,
+    csrf_verdict,
     origin_fallback_warning,
     request_origin,
 )
@@ -43,11 +46,11 @@ def client(**options: Any) -> webtest.TestApp:
     return webtest.TestApp(CSRFProtect(echo_app, **options), lint=True)
 
 
-def refusals(caplog: Any) -> list[dict[str, Any]]:
+def refusals(caplog: Any, event: str = "csrf_refused") -> list[dict[str, Any]]:
     return [
         r.hw_fields  # type: ignore[attr-defined]
         for r in caplog.records
-        if getattr(r, "hw_event", "") == "csrf_refused"
+        if getattr(r, "hw_event", "") == event
     ]
 
 
@@ -221,8 +224,23 @@ class TestOriginMode:
                 {"trusted_origins": ["https://a.example/"]}, "trusted_origins", id="trailing-slash"
             ),
             pytest.param(
-                {"trusted_origins": ["https://*.example.com"]}, "trusted_origins", id="wildcard"
+                {"trusted_origins": ["https://*.com"]}, "trusted_origins", id="wildcard-tld"
             ),
+            pytest.param(
+                {"trusted_origins": ["https://a.*.example.com"]},
+                "trusted_origins",
+                id="wildcard-inner-label",
+            ),
+            pytest.param(
+                {"trusted_origins": ["https://*example.com"]},
+                "trusted_origins",
+                id="wildcard-not-a-label",
+            ),
+            pytest.param(
+                {"trusted_origins": ["ftp://*.example.com"]}, "trusted_origins", id="wildcard-ftp"
+            ),
+            pytest.param({"trusted_origins": ["*"]}, "trusted_origins", id="star"),
+            pytest.param({"defer_to_framework": "yes"}, "defer_to_framework", id="defer"),
             pytest.param({"trusted_origins": ["a.example"]}, "trusted_origins", id="no-scheme"),
             pytest.param(
                 {"trusted_origins": ["https://a.example:443"]}, "trusted_origins", id="default-port"
@@ -425,7 +443,7 @@ class TestBoundedForms:
     def test_many_fields_refused_before_one_is_decoded(
         self, monkeypatch: pytest.MonkeyPatch, caplog: Any
     ) -> None:
-        import headerware.layers.csrf as csrf_module
+        import headerware.csrf_tokens as csrf_module
 
         decoded: list[str] = []
         real = csrf_module.unquote_plus
@@ -530,3 +548,166 @@ class TestConfigurationEdges:
         table = {key: value for key, value in described.items() if value is not None}
         again = stack_from_dict({"csrf": {**table, "secret_keys": [KEY]}}).layers[0]
         assert again.describe() == described
+
+
+# -- issue 12: wildcard trusted origins, deferred verdicts --------------------------
+
+
+def validated(layers: list[Any], app: Any) -> webtest.TestApp:
+    return webtest.TestApp(validator(Stack(layers, validator(app))), lint=True)
+
+
+WILDCARD_TABLE = [
+    pytest.param("https://a.example.com", 200, id="issue12-wildcard-subdomain"),
+    pytest.param("https://b.a.example.com", 200, id="issue12-wildcard-deeper"),
+    pytest.param("https://app.trusted.example", 200, id="issue12-exact-still-works"),
+    pytest.param("https://example.com", 403, id="issue12-wildcard-apex-not-included"),
+    pytest.param("https://example.com.evil.example", 403, id="issue12-wildcard-suffix-spoof"),
+    pytest.param("https://evilexample.com", 403, id="issue12-wildcard-label-boundary"),
+    pytest.param("http://a.example.com", 403, id="issue12-wildcard-scheme"),
+    pytest.param("https://a.example.com:8443", 403, id="issue12-wildcard-port"),
+    pytest.param("https://A.example.com", 403, id="issue12-wildcard-not-serialized"),
+    pytest.param("null", 403, id="issue12-wildcard-null"),
+]
+
+
+class TestWildcardTrustedOrigins:
+    TRUSTED = ("https://*.example.com", "https://app.trusted.example")
+
+    @pytest.mark.parametrize("site", ["cross-site", "same-site", None])
+    @pytest.mark.parametrize(("origin", "expected"), WILDCARD_TABLE)
+    def test_matched_like_cors(
+        self, origin: str, expected: int, site: str | None, caplog: Any
+    ) -> None:
+        headers = {"Origin": origin, **({"Sec-Fetch-Site": site} if site else {})}
+        app = validated([CSRFProtect(trusted_origins=self.TRUSTED)], echo_app)
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.post("/p", params={"a": "1"}, headers=headers, status="*")
+        assert response.status_int == expected
+        if expected == 200:
+            assert response.text == "POST a=1" and response.headers["X-App"] == "1"
+        else:
+            assert "X-App" not in response.headers
+            (event,) = refusals(caplog)
+            assert event["origin"] == origin
+
+    def test_describe_keeps_the_pattern_and_pastes_back(self) -> None:
+        from headerware.config import stack_from_dict
+
+        layer = CSRFProtect(trusted_origins=["https://*.Example.com", "https://B.example"])
+        described = layer.describe()
+        assert described["trusted_origins"] == ["https://b.example", "https://*.Example.com"]
+        again = stack_from_dict({"csrf": described}).layers[0]
+        assert again.describe() == described
+
+
+class Recorder:
+    """A bare WSGI app with two views; ``/hooks/*`` is exempt, the rest checks."""
+
+    def __init__(self, *, checks: bool = True, stream: bool = False) -> None:
+        self.ran: list[str] = []
+        self.verdicts: list[str | None] = []
+        self.checks = checks
+        self.stream = stream
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        if self.checks:
+            refusal = csrf_refusal(environ)
+            self.verdicts.append(csrf_verdict(environ))
+            if refusal is not None and not path.startswith("/hooks/"):
+                start_response(refusal.status, refusal.headers)
+                return [refusal.body]
+        self.ran.append(path)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if self.stream:
+            return (chunk for chunk in [b"ran ", path.encode()])
+        return [b"ran " + path.encode()]
+
+
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+
+
+class TestDeferToFramework:
+    def test_app_enforces_the_verdict_and_exempts_a_view(self, caplog: Any) -> None:
+        recorder = Recorder()
+        app = validated([CSRFProtect(defer_to_framework=True)], recorder)
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            refused = app.post("/preferences", {"theme": "dark"}, headers=CROSS_SITE, status=403)
+            exempt = app.post("/hooks/pay", {"a": "1"}, headers=CROSS_SITE)
+        assert refused.json == {"error": "Forbidden: cross-site request refused"}
+        assert refused.headers["Cache-Control"] == "no-store"
+        assert exempt.text == "ran /hooks/pay"
+        assert recorder.ran == ["/hooks/pay"], "the refused view must not run"
+        assert recorder.verdicts == ["cross_site", "cross_site"]
+        events = refusals(caplog)
+        assert [event["deferred"] for event in events] == [True, True]
+        assert refusals(caplog, "csrf_verdict_unchecked") == []
+
+    def test_passing_requests_carry_a_none_verdict(self) -> None:
+        recorder = Recorder()
+        app = validated([CSRFProtect(defer_to_framework=True)], recorder)
+        app.get("/preferences")
+        app.post("/preferences", headers={"Sec-Fetch-Site": "same-origin"})
+        app.post("/preferences")  # no browser headers: not a browser
+        assert recorder.verdicts == [None, None, None]
+        assert recorder.ran == ["/preferences"] * 3
+
+    def test_enforcing_layer_publishes_a_passing_verdict(self) -> None:
+        recorder = Recorder()
+        app = validated([CSRFProtect()], recorder)
+        app.post("/p", headers={"Sec-Fetch-Site": "same-origin"})
+        app.post("/p", headers=CROSS_SITE, status=403)
+        assert recorder.verdicts == [None] and recorder.ran == ["/p"]
+
+    def test_refusal_negotiated_like_the_layer(self) -> None:
+        app = validated([CSRFProtect(defer_to_framework=True)], Recorder())
+        headers = {**CROSS_SITE, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+        response = app.post("/p", headers=headers, status=403)
+        assert response.content_type == "text/html"
+        assert "cross-site request refused" in response.text
+
+    def test_form_too_large_is_a_413_refusal(self) -> None:
+        recorder = Recorder()
+        layers = [
+            Sessions(secret_keys=[KEY]),
+            CSRFProtect(mode="token", secret_keys=[KEY], max_form_size=10, defer_to_framework=True),
+        ]
+        app = validated(layers, recorder)
+        app.post("/p", {"csrf_token": "x" * 50}, status=413)
+        assert recorder.verdicts == ["form_too_large"] and recorder.ran == []
+
+    def test_report_only_defers_nothing(self) -> None:
+        recorder = Recorder()
+        app = validated([CSRFProtect(defer_to_framework=True, report_only=True)], recorder)
+        assert app.post("/p", headers=CROSS_SITE).text == "ran /p"
+        assert recorder.verdicts == [None]
+
+    @pytest.mark.parametrize(
+        "stream",
+        [
+            pytest.param(False, id="issue12-defer-unchecked-list"),
+            pytest.param(True, id="issue12-defer-unchecked-stream"),
+        ],
+    )
+    def test_unchecked_verdict_is_never_silent(self, stream: bool, caplog: Any) -> None:
+        recorder = Recorder(checks=False, stream=stream)
+        app = validated([CSRFProtect(defer_to_framework=True)], recorder)
+        with caplog.at_level(logging.WARNING, logger="headerware"):
+            response = app.post("/preferences", headers=CROSS_SITE, status=403)
+            passed = app.post("/preferences", headers={"Sec-Fetch-Site": "same-origin"})
+        assert response.json == {"error": "Forbidden: cross-site request refused"}
+        assert passed.text == "ran /preferences"
+        unchecked = refusals(caplog, "csrf_verdict_unchecked")
+        assert len(unchecked) == 1
+        assert unchecked[0]["reason"] == "cross_site" and unchecked[0]["path"] == "/preferences"
+
+    def test_verdict_without_the_layer_names_the_fix(self) -> None:
+        with pytest.raises(LookupError, match="CSRFProtect"):
+            csrf_verdict({})
+        with pytest.raises(LookupError, match="CSRFProtect"):
+            csrf_refusal({})
+
+    def test_describe_has_the_option(self) -> None:
+        assert CSRFProtect(defer_to_framework=True).describe()["defer_to_framework"] is True
+        assert CSRFProtect().describe()["defer_to_framework"] is False

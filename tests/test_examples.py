@@ -1,8 +1,8 @@
-"""The examples contract (shared/DESIGN.md): the same HTTP tests against both apps.
+"""The examples contract (docs/examples.md): the same HTTP tests against all three apps.
 
-Every test runs in-process through WebTest (with lint) against the Flask app and
-the bare WSGI app; ``TestOverGunicorn`` repeats the key rows over real HTTP with
-both apps served by gunicorn on 127.0.0.1.
+Every test runs in-process through WebTest (with lint) against the Flask app, the
+bare WSGI app and the Django project; ``tests/test_examples_http.py`` repeats the
+key rows over real HTTP with the apps served by gunicorn on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -366,20 +366,25 @@ def test_cors_on_405(client: webtest.TestApp) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 
 
-@pytest.mark.parametrize("path", ["/data", "/api/protected"])
-def test_cors_preflight(client: webtest.TestApp, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "allowed_methods"),
+    [("/data", "GET", {"GET"}), ("/api/protected", "PUT", {"GET", "POST", "PUT", "DELETE"})],
+)
+def test_cors_preflight(
+    client: webtest.TestApp, path: str, method: str, allowed_methods: set[str]
+) -> None:
     response = client.options(
         path,
         headers={
             "Origin": ALLOWED_ORIGIN,
-            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Method": method,
             "Access-Control-Request-Headers": "content-type, authorization",
         },
     )
     assert response.status_int in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     methods = {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")}
-    assert {"GET", "POST", "PUT", "DELETE"} <= methods
+    assert methods == allowed_methods
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert "content-type" in allowed and "authorization" in allowed
     assert response.headers["Access-Control-Allow-Credentials"] == "true"

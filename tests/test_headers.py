@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -117,8 +118,8 @@ def test_malformed_request_headers_get_400(
     with caplog.at_level(logging.WARNING, logger="headerware"):
         recorder, body = run(RequestHeaders(app), **extra)
     assert recorder.status == "400 Bad Request"
-    assert body == f"Bad Request: malformed {header} header\n".encode()
-    assert recorder.header_values("Content-Type") == ["text/plain; charset=utf-8"]
+    assert json.loads(body) == {"error": f"Bad Request: malformed {header} header"}
+    assert recorder.header_values("Content-Type")[0].startswith("application/json")
     assert app.calls == 0
     (event,) = events(caplog, "request_header_malformed")
     assert event["header"] == header
@@ -197,7 +198,8 @@ def test_refusal_keeps_the_outer_layers_headers() -> None:
     for extra, status in (({"HTTP_X_A": "a\nb"}, "400"), (many(200), "431")):
         recorder, body = run(stack, **extra)
         assert recorder.status.startswith(status)
-        assert body.startswith(b"Bad Request" if status == "400" else b"Request Header Fields")
+        message = json.loads(body)["error"]
+        assert message.startswith("Bad Request" if status == "400" else "Request Header Fields")
         assert recorder.header_values("X-Frame-Options") == ["DENY"]
         assert recorder.header_values("X-Content-Type-Options") == ["nosniff"]
         assert recorder.header_values("Content-Length") == [str(len(body))]
@@ -225,9 +227,60 @@ def test_request_headers_through_webtest() -> None:
     client = webtest.TestApp(RequestHeaders(CountingApp(), max_count=5), lint=True)
     assert client.get("/", headers={"X-A": "1"}).text == "ok"
     refused = client.get("/", headers={f"X-H{i}": "1" for i in range(6)}, status=431)
-    assert refused.content_type == "text/plain"
+    assert refused.content_type == "application/json"
+    assert refused.json == {"error": "Request Header Fields Too Large: too many request headers"}
     bad = client.get("/", extra_environ={"HTTP_X_A": "a\x00"}, status=400)
-    assert bad.text == "Bad Request: malformed X-A header\n"
+    assert bad.json == {"error": "Bad Request: malformed X-A header"}
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "expected"),
+    [
+        pytest.param(
+            "text/html,application/xhtml+xml,*/*;q=0.8",
+            "text/html",
+            "<p>Bad Request: malformed X-A header</p>",
+            id="issue15-5-malformed-html",
+        ),
+        pytest.param(
+            "text/plain",
+            "text/plain",
+            "Bad Request: malformed X-A header\n",
+            id="issue15-5-malformed-text",
+        ),
+        pytest.param(
+            "application/json",
+            "application/json",
+            '{"error":"Bad Request: malformed X-A header"}',
+            id="issue15-5-malformed-json",
+        ),
+        pytest.param(
+            "text/html;q=0.1, " * 200 + "text/plain",
+            "application/json",
+            '"Bad Request: malformed X-A header"',
+            id="issue15-5-malformed-huge-accept-is-not-parsed",
+        ),
+    ],
+)
+def test_refusal_body_is_negotiated(accept: str, content_type: str, expected: str) -> None:
+    # The same refusal body as every other layer's (headerware.responses.error_response).
+    app = CountingApp()
+    client = webtest.TestApp(RequestHeaders(app), lint=True)
+    bad = client.get(
+        "/", headers={"Accept": accept}, extra_environ={"HTTP_X_A": "a\x00"}, status=400
+    )
+    assert bad.content_type == content_type
+    assert expected in bad.text
+    assert bad.headers["Cache-Control"] == "no-store"
+    assert "a\x00" not in bad.text and app.calls == 0
+
+
+def test_refusal_431_is_negotiated() -> None:
+    client = webtest.TestApp(RequestHeaders(CountingApp(), max_count=5), lint=True)
+    headers = {f"X-H{i}": "1" for i in range(6)}
+    html_page = client.get("/", headers={**headers, "Accept": "text/html"}, status=431)
+    assert html_page.content_type == "text/html"
+    assert "too many request headers" in html_page.text
 
 
 @pytest.mark.parametrize(

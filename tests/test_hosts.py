@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
+from urllib.parse import unquote
+from wsgiref.validate import validator
 
 import pytest
 import webtest
@@ -66,8 +69,10 @@ def test_refused_host_gets_400_and_is_logged(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="headerware"):
         body = consume(stack(make_environ(HTTP_HOST="evil.example"), recorder))
     assert recorder.status == "400 Bad Request"
-    assert body.startswith(b"Bad Request")
-    assert recorder.header_values("Content-Type") == ["text/plain; charset=utf-8"]
+    # issue 15 item 5: a negotiated refusal (JSON without Accept), never cached.
+    assert json.loads(body) == {"error": "this server does not serve the requested host"}
+    assert recorder.header_values("Content-Type") == ["application/json"]
+    assert recorder.header_values("Cache-Control") == ["no-store"]
     [record] = caplog.records
     assert record.hw_event == "host_refused"  # type: ignore[attr-defined]
     assert record.hw_fields == {"host": "evil.example"}  # type: ignore[attr-defined]
@@ -120,17 +125,87 @@ def test_configuration_errors(hosts: Any, message: str) -> None:
 
 
 def test_describe_hosts() -> None:
-    assert TrustedHosts(allowed_hosts=["B.example", "*.a.example"]).describe() == {
+    described = TrustedHosts(
+        allowed_hosts=["B.example", "*.a.example"], exempt_paths=["/healthz"]
+    ).describe()
+    assert described == {
         "allowed_hosts": ["b.example", "*.a.example"],
         "report_only": False,
+        "exempt_paths": ["/healthz"],
     }
+    assert TrustedHosts(**described).describe() == described
 
 
-def test_webtest_hosts() -> None:
+@pytest.mark.parametrize(
+    ("accept", "content_type", "text"),
+    [
+        pytest.param("text/html", "text/html; charset=utf-8", "<p>this server", id="html"),
+        pytest.param("text/plain", "text/plain; charset=utf-8", "this server", id="text"),
+        pytest.param("application/json", "application/json", '{"error":"this', id="json"),
+    ],
+)
+def test_webtest_hosts(accept: str, content_type: str, text: str) -> None:
     app = webtest.TestApp(Stack([TrustedHosts(allowed_hosts=["localhost"])], text_app()), lint=True)
     assert app.get("/").text == "hello"
-    response = app.get("/", headers={"Host": "evil.example"}, status=400)
-    assert "Bad Request" in response.text
+    response = app.get("/", headers={"Host": "evil.example", "Accept": accept}, status=400)
+    assert response.headers["Content-Type"] == content_type
+    assert text in response.text
+    assert "localhost" not in response.text  # says what was refused, not the allow-list
+
+
+# -- health checks: exempt_paths --------------------------------------------------
+
+
+def health_stack(**options: Any) -> webtest.TestApp:
+    layer = TrustedHosts(allowed_hosts=["example.com"], exempt_paths=["/healthz"], **options)
+    return webtest.TestApp(validator(Stack([layer], text_app())), lint=True)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+def test_health_path_answers_a_probe_by_ip_address(method: str) -> None:
+    app = health_stack()
+    response = app.request("/healthz", method=method, headers={"Host": "10.0.0.5"})
+    assert response.status_int == 200
+    if method == "GET":
+        assert response.text == "hello"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/", id="root"),
+        pytest.param("/healthz/x", id="below-exact"),
+        pytest.param("/healthzx", id="prefix"),
+        pytest.param("/healthz/..%2fadmin", id="encoded-dot-dot"),
+        pytest.param("/public/../healthz", id="raw-differs"),
+        pytest.param("//healthz/../admin", id="resolves-elsewhere"),
+    ],
+)
+def test_every_other_path_still_refuses_a_foreign_host(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = TrustedHosts(allowed_hosts=["example.com"], exempt_paths=["/healthz"])
+    recorder = Recorder()
+    environ = make_environ(HTTP_HOST="10.0.0.5", PATH_INFO=unquote(path))
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        consume(Stack([layer], text_app())(environ, recorder))
+    assert recorder.status == "400 Bad Request"
+    assert [r.hw_event for r in caplog.records] == ["host_refused"]  # type: ignore[attr-defined]
+
+
+def test_health_exemption_keeps_allowed_hosts_working() -> None:
+    app = health_stack()
+    assert app.get("/page", headers={"Host": "example.com"}).text == "hello"
+    assert app.get("/healthz", headers={"Host": "example.com"}).text == "hello"
+
+
+def test_exempt_paths_configuration_errors() -> None:
+    with pytest.raises(OptionError) as info:
+        TrustedHosts(allowed_hosts=["example.com"], exempt_paths="/healthz")
+    assert info.value.option == "exempt_paths"
+    with pytest.raises(OptionError) as info:
+        TrustedHosts(allowed_hosts=["example.com"], exempt_paths=["healthz"])
+    assert info.value.option == "exempt_paths"
 
 
 # -- TrustedProxy ---------------------------------------------------------------

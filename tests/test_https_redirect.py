@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -232,7 +233,8 @@ def test_https_redirect_refuses_a_bad_host(host: str, caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="headerware"):
         recorder, body = run(redirecting(app), HTTP_HOST=host)
     assert recorder.status == "400 Bad Request"
-    assert body == b"Bad Request: invalid Host header\n"
+    assert json.loads(body) == {"error": "Bad Request: invalid Host header"}
+    assert host.encode() not in body
     assert recorder.header_values("Location") == []
     assert recorder.header_values("X-Frame-Options") == ["DENY"]
     assert events(caplog, "https_redirect_bad_host")
@@ -300,10 +302,13 @@ def test_a_foreign_host_gets_400_not_a_redirect(
     app = App()
     stack = build(app)
     with caplog.at_level(logging.WARNING, logger="headerware"):
-        refused, _ = run(stack, HTTP_HOST="evil.example", PATH_INFO="/reset")
+        refused, _ = run(
+            stack, HTTP_HOST="evil.example", PATH_INFO="/reset", HTTP_ACCEPT="text/html"
+        )
     assert refused.status.startswith("400")
     assert refused.header_values("Location") == []
-    assert security(refused) == DOCUMENT_NAMES  # the refusal still carries the headers
+    # The refusal (an HTML page for a browser) still carries the document headers.
+    assert security(refused) == DOCUMENT_NAMES
     assert events(caplog, "host_refused") and not events(caplog, "https_redirect")
     # Nothing else was lost: the served host is still redirected, HTTPS still served.
     served, _ = run(stack, HTTP_HOST="example.com", PATH_INFO="/reset")
@@ -361,3 +366,26 @@ class TestHTTPSRedirectContract(LayerContract):
 
     def environ_extra(self) -> dict[str, Any]:
         return {"wsgi.url_scheme": "https", "SERVER_PORT": "443"}
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        pytest.param("text/html", "text/html", id="issue15-5-bad-host-html"),
+        pytest.param("text/plain", "text/plain", id="issue15-5-bad-host-text"),
+        pytest.param("*/*", "application/json", id="issue15-5-bad-host-json"),
+    ],
+)
+def test_bad_host_refusal_is_negotiated(accept: str, content_type: str) -> None:
+    client = webtest.TestApp(redirecting(App()), lint=True)
+    refused = client.get(
+        "/",
+        headers={"Accept": accept},
+        extra_environ={"HTTP_HOST": "user@evil.example"},
+        status=400,
+    )
+    assert refused.content_type == content_type
+    assert "invalid Host header" in refused.text
+    assert "evil.example" not in refused.text  # what was refused, not the value
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert refused.headers["X-Frame-Options"] == "DENY"

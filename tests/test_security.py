@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -593,3 +594,94 @@ class TestSecurityHeadersHTTPSContract(LayerContract):
 
     def environ_extra(self) -> dict[str, Any]:
         return {"wsgi.url_scheme": "https", "SERVER_PORT": "443"}
+
+
+# -- Permissions-Policy feature names (issue 12) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "did_you_mean"),
+    [
+        pytest.param({"camra": []}, "'camera'", id="issue12-pp-typo-mapping"),
+        pytest.param({"geolocation": [], "microphon": []}, "'microphone'", id="issue12-pp-typo"),
+        pytest.param({"xr-spatial-tracker": []}, "'xr-spatial-tracking'", id="issue12-pp-xr"),
+    ],
+)
+def test_permissions_policy_typo_fails_with_did_you_mean(
+    policy: dict[str, list[str]], did_you_mean: str
+) -> None:
+    with pytest.raises(OptionError, match="did you mean " + did_you_mean) as raised:
+        SecurityHeaders(permissions_policy=policy)
+    assert raised.value.option == "permissions_policy"
+
+
+def test_permissions_policy_typo_in_toml_names_the_option() -> None:
+    with pytest.raises(ConfigError, match=r"permissions_policy.*did you mean 'camera'"):
+        stack_from_dict({"security_headers": {"permissions_policy": {"camra": []}}}, App())
+
+
+def test_permissions_policy_unknown_feature_without_close_match() -> None:
+    with pytest.raises(OptionError, match="not a Permissions-Policy feature") as raised:
+        SecurityHeaders(permissions_policy={"zzzzzz": []})
+    assert "did you mean" not in str(raised.value)
+    assert "as a string" in str(raised.value)  # the documented way to send a newer one
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param({"interest-cohort": [], "camera": []}, id="issue12-pp-retired-floc"),
+        pytest.param({"document-domain": [], "camera": []}, id="issue12-pp-retired-domain"),
+        pytest.param("interest-cohort=(), camera=()", id="issue12-pp-retired-in-string"),
+    ],
+)
+def test_retired_permissions_policy_feature_warns_and_is_sent(
+    policy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        layer = SecurityHeaders(App(), permissions_policy=policy)
+    records = [r for r in caplog.records if "retired" in r.getMessage()]
+    assert len(records) == 1  # once per construction
+    retired = "interest-cohort" if "interest-cohort" in str(policy) else "document-domain"
+    assert retired in records[0].getMessage()
+    assert records[0].name == "headerware"
+    recorder, _ = run(layer)
+    (sent,) = recorder.header_values("Permissions-Policy")
+    assert sent.startswith(f"{retired}=()") and "camera=()" in sent  # still sent, nothing lost
+
+
+def test_several_retired_features_log_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        SecurityHeaders(permissions_policy={"vibrate": [], "vr": [], "usb": []})
+    (record,) = [r for r in caplog.records if "retired" in r.getMessage()]
+    assert "vibrate, vr" in record.getMessage()
+    assert "xr-spatial-tracking" in record.getMessage()  # what replaced vr
+
+
+def test_current_features_and_default_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        SecurityHeaders()
+        SecurityHeaders(permissions_policy={"fullscreen": ["self"], "ch-ua-model": ["*"]})
+    assert not [r for r in caplog.records if "retired" in r.getMessage()]
+
+
+def test_a_string_policy_is_sent_as_written_even_with_an_unknown_feature() -> None:
+    layer = SecurityHeaders(App(), permissions_policy="brand-new-feature=(), camera=()")
+    recorder, _ = run(layer)
+    assert recorder.header_values("Permissions-Policy") == ["brand-new-feature=(), camera=()"]
+
+
+def test_feature_list_names_its_source() -> None:
+    import inspect
+
+    from headerware import security_values
+
+    source = inspect.getsource(security_values)
+    assert "webappsec-permissions-policy" in source and "permissions_policy_features" in source
+    assert security_values.DEFAULT_PERMISSIONS_POLICY.keys() <= (
+        security_values.PERMISSIONS_POLICY_FEATURES
+    )
+    assert not (
+        security_values.PERMISSIONS_POLICY_FEATURES
+        & security_values.RETIRED_PERMISSIONS_POLICY_FEATURES.keys()
+    )

@@ -1,4 +1,4 @@
-"""The routes of shared/DESIGN.md, the same paths as the Flask and bare WSGI apps."""
+"""The routes of docs/examples.md, the same paths as the Flask and bare WSGI apps."""
 
 from __future__ import annotations
 

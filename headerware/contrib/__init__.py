@@ -7,8 +7,14 @@ application-side helpers, which read the documented ``headerware.*`` environ key
 * :mod:`headerware.contrib.jinja` -- ``install(env, environ_getter)``: the
   ``csp_nonce()`` and ``csrf_token()`` template globals for any Jinja environment.
 * :mod:`headerware.contrib.flask` -- ``init_app(app)``: the same globals in Flask's
-  templates, read from ``flask.request.environ``.
+  templates, read from ``flask.request.environ``, and the before-view checks
+  (``@csrf_exempt`` views under ``CSRFProtect(defer_to_framework=True)``).
 * :mod:`headerware.contrib.django` -- a context processor, the ``{% load headerware %}``
-  template tags and ``CSPNonceMiddleware``, which makes Django's own nonce
-  (Django >= 6.0, used by the admin's templates) headerware's nonce.
+  template tags, ``CSPNonceMiddleware``, which makes Django's own nonce
+  (Django >= 6.0, used by the admin's templates) headerware's nonce, and
+  ``CSRFMiddleware`` with ``decorators.csrf_exempt`` (the before-view checks).
+* :mod:`headerware.contrib.views` -- what the adapters share: view marks
+  (``mark``, ``csrf_exempt``) and ``before_view(environ, view)``, which runs the
+  checks of ``VIEW_CHECKS`` before the matched view. A new view-level decision is
+  a decorator and a check there; both adapters pick it up.
 """

@@ -1,20 +1,51 @@
-"""Flask: headerware's nonce and CSRF token in Flask's Jinja templates.
+"""Flask: headerware's nonce and CSRF token in templates, per-view CSRF exemptions.
 
-::
+A complete application (``flask --app app run``, or any WSGI server serving ``app``)::
 
-    from headerware.contrib.flask import init_app
+    import os
+
+    from flask import Flask, render_template_string
+    from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+    from headerware.contrib.flask import csrf_exempt, init_app
 
     flask_app = Flask(__name__)
-    init_app(flask_app)
-    app = stack_from_toml("headerware.toml", flask_app)   # headerware wraps the WSGI app
+    init_app(flask_app)                    # template globals + the CSRF check per view
 
-    <script nonce="{{ csp_nonce() }}">...</script>
+    @flask_app.route("/preferences", methods=["GET", "POST"])
+    def preferences():
+        return render_template_string(
+            '<script nonce="{{ csp_nonce() }}">...</script>'
+            '<form method="post"><input type="hidden" name="csrf_token"'
+            ' value="{{ csrf_token() }}"><button>Save</button></form>'
+        )
 
-``init_app`` is :func:`headerware.contrib.jinja.install` with
-``flask.request.environ`` as the environ: the globals read the ``headerware.*``
-keys the layers published for the request being handled. headerware still wraps
-the WSGI application from outside (``flask_app.wsgi_app`` or the app itself);
-``init_app`` changes nothing else in the Flask app.
+    @flask_app.post("/hooks/payment")
+    @csrf_exempt                           # called cross-site by the payment provider
+    def payment_hook():
+        return "ok"
+
+    KEYS = [os.environ["HEADERWARE_SECRET_KEY"]]   # 32 random bytes or more
+    app = Stack(
+        [
+            ContentSecurityPolicy(),
+            Sessions(secret_keys=KEYS),
+            CSRFProtect(mode="token", secret_keys=KEYS, defer_to_framework=True),
+        ],
+        flask_app,                         # headerware wraps the WSGI app from outside
+    )
+
+:func:`init_app` does two things, and changes nothing else in the Flask app:
+
+* installs the ``csp_nonce()`` and ``csrf_token()`` template globals
+  (:func:`headerware.contrib.jinja.install` reading ``flask.request.environ``);
+* registers, first of the app's ``before_request`` functions, the view checks of
+  :mod:`headerware.contrib.views`: with CSRFProtect's ``defer_to_framework=True``,
+  a request the layer refused gets the layer's refusal (403 -- or 413 for a form
+  too large to read -- as JSON or HTML by Accept) and the view does not run,
+  unless the matched view function is decorated with :func:`csrf_exempt` (either
+  above or below ``@app.route``). A request no route matches is refused too.
+  Without ``defer_to_framework`` (the default) the layer refuses by itself and
+  the check has nothing to do.
 """
 
 from __future__ import annotations
@@ -23,10 +54,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, request
+from flask.typing import ResponseReturnValue
 
 from headerware.contrib.jinja import install
+from headerware.contrib.views import before_view, csrf_exempt
 
-__all__ = ["init_app"]
+__all__ = ["csrf_exempt", "init_app"]
 
 
 def _environ() -> Mapping[str, Any]:
@@ -34,6 +67,16 @@ def _environ() -> Mapping[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Install the ``csp_nonce()`` and ``csrf_token()`` template globals in ``app``."""
+    """Install the template globals and the before-view checks in ``app``."""
     install(app.jinja_env, _environ)
+
+    def headerware_view_checks() -> ResponseReturnValue | None:
+        endpoint = request.endpoint
+        view = app.view_functions.get(endpoint) if endpoint is not None else None
+        refusal = before_view(request.environ, view)
+        if refusal is None:
+            return None
+        return app.response_class(refusal.body, status=refusal.status, headers=refusal.headers)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, headerware_view_checks)
     app.extensions["headerware"] = True

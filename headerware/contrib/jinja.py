@@ -31,8 +31,8 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context as JinjaContext
 
+from headerware.csrf_verdict import csrf_token as _csrf_token
 from headerware.layers.csp import csp_nonce as _csp_nonce
-from headerware.layers.csrf import csrf_token as _csrf_token
 
 __all__ = ["EnvironGetter", "install"]
 
@@ -65,7 +65,7 @@ def install(env: Environment, environ_getter: EnvironGetter | None = None) -> No
     def csrf_token(context: JinjaContext) -> str:
         """A fresh masked CSRF token (see :func:`headerware.csrf_token`)."""
         environ = environ_of(context)
-        return _csrf_token(environ)  # type: ignore[arg-type]
+        return _csrf_token(environ)
 
     env.globals["csp_nonce"] = csp_nonce
     env.globals["csrf_token"] = csrf_token

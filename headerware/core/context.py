@@ -23,10 +23,10 @@ Nothing here knows about ``environ`` or ``scope``: an adapter subclasses
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
-from werkzeug.http import parse_accept_header
 
 from ..cookies_parse import RequestCookies, parse_request_cookies
 from ..memo import Memo
@@ -58,14 +58,27 @@ def _capped(value: str) -> str:
     return value[:cut] if cut > 0 else ""
 
 
+_A = TypeVar("_A", MIMEAccept, LanguageAccept)
+
+
+def _accept_parser(cls: type[_A]) -> Callable[[str], _A]:
+    """werkzeug's parse for ``cls``: ``cls.from_header`` (werkzeug >= 3.2, where
+    ``parse_accept_header`` is deprecated), else ``parse_accept_header`` (3.1)."""
+    from_header: Callable[[str], _A] | None = getattr(cls, "from_header", None)
+    if from_header is not None:
+        return from_header
+    from werkzeug import http  # only here: on 3.2 even the import warns
+
+    name = "parse_accept_header"  # looked up by name: 3.2's type stubs lack it
+    parse: Callable[[str, type[_A]], _A] = getattr(http, name)
+    return lambda value: parse(value, cls)
+
+
 _mime: Memo[str, MIMEAccept] = Memo(
-    "accept", lambda value: parse_accept_header(value, MIMEAccept), size=256, max_key_length=512
+    "accept", _accept_parser(MIMEAccept), size=256, max_key_length=512
 )
 _language: Memo[str, LanguageAccept] = Memo(
-    "accept_language",
-    lambda value: parse_accept_header(value, LanguageAccept),
-    size=256,
-    max_key_length=512,
+    "accept_language", _accept_parser(LanguageAccept), size=256, max_key_length=512
 )
 
 

@@ -5,6 +5,8 @@ shared caches, adds an ``ETag`` to in-memory bodies and answers conditional
 requests with ``304 Not Modified``.
 
 Cache-Control, in order of precedence
+    0. A view's own choice, :func:`cache_policy` (below), stands for the
+       application's ``Cache-Control`` and is never replaced by 2.
     1. *Authenticated* requests — an ``Authorization`` header, or one of
        ``session_cookies`` — get ``authenticated`` (default ``no-store``) unless the
        application already said ``private`` or ``no-store``: a shared cache must
@@ -21,6 +23,22 @@ Cache-Control, in order of precedence
        personalised: it carries ``Vary: Cookie`` (or ``Vary: *``), a
        ``Set-Cookie``, or this request's CSP nonce (see below). A response with
        none of those and no rule is left alone.
+
+A view's cache policy (any framework, decided at run time)
+    ``cache_policy(environ, "public, max-age=60")`` — ``environ`` is Flask's
+    ``request.environ``, Django's ``request.META`` or a bare app's environ — records
+    the value under ``headerware.caching.policy``; call it before the response
+    starts (anywhere in a Flask or Django view; before ``start_response`` in a bare
+    or streaming app). The value is checked like a configured rule when called
+    (:class:`ValueError` for an empty value or a control character such as CR/LF).
+    It replaces the application's ``Cache-Control`` header and beats ``rules`` and
+    ``content_types`` (also with ``override=True``), but not the safety rules:
+    1 still gives an authenticated request ``no-store`` unless the view's value is
+    ``private`` or ``no-store``, and 3 still makes a personalised response
+    ``private``. A view's ``public`` therefore never reaches a response to a
+    request with ``Authorization`` or a session cookie, nor one that sets a cookie.
+    A value written under the key by hand that could not be sent is ignored (the
+    rules decide) and logged as ``cache_policy_ignored``.
 
 Which responses carry a CSP nonce
     A nonce is different on every response, so a page that embeds one must not be
@@ -69,19 +87,14 @@ option (``rules``, ``content_types``, ``etag``, ...).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from werkzeug.http import (
-    generate_etag,
-    is_entity_header,
-    parse_date,
-    parse_etags,
-    quote_etag,
-    unquote_etag,
-)
+from werkzeug.datastructures import ETags
+from werkzeug.http import generate_etag, is_entity_header, parse_date, quote_etag, unquote_etag
 
 from .._headers import is_safe_value, media_type
+from .._log import security_event
 from ..core.layer import Layer
 from ..options import OptionError, boolean, choice, non_negative_int, string_list
 from ..paths import PathRules
@@ -90,10 +103,12 @@ if TYPE_CHECKING:
     from ..core.context import Context
     from ..core.layer import BodyHook, ResponseHead
 
-__all__ = ["Caching"]
+__all__ = ["POLICY_KEY", "Caching", "cache_policy"]
 
 #: The published key of the request's CSP nonce (set by the CSP layer).
 NONCE_KEY = "headerware.csp.nonce"
+#: The environ key where :func:`cache_policy` records a view's Cache-Control value.
+POLICY_KEY = "headerware.caching.policy"
 _NOT_MODIFIED = "304 Not Modified"
 _KEEP_ON_304 = frozenset({"expires", "content-location"})
 #: Media types whose markup can embed a CSP nonce.
@@ -105,6 +120,22 @@ def _tokens(value: str) -> set[str]:
     return {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
 
 
+def _etags_parser() -> Callable[[str], ETags]:
+    """werkzeug's ETag-list parse: ``ETags.from_header`` (werkzeug >= 3.2, where
+    ``parse_etags`` is deprecated), else ``parse_etags`` (3.1)."""
+    from_header: Callable[[str], ETags] | None = getattr(ETags, "from_header", None)
+    if from_header is not None:
+        return from_header
+    from werkzeug import http  # only here: on 3.2 even the import warns
+
+    name = "parse_etags"  # looked up by name: 3.2's type stubs lack it
+    parse: Callable[[str], ETags] = getattr(http, name)
+    return parse
+
+
+_parse_etags = _etags_parser()
+
+
 def _not_modified(
     if_none_match: str | None,
     if_modified_since: str | None,
@@ -113,7 +144,7 @@ def _not_modified(
 ) -> bool:
     """True when the client's validators show it has the current representation."""
     if if_none_match is not None:
-        tags = parse_etags(if_none_match.strip())  # werkzeug 3.1 loops forever on a trailing \n
+        tags = _parse_etags(if_none_match.strip())  # werkzeug 3.1 loops forever on a trailing \n
         if tags.star_tag:
             return True
         if etag is None:
@@ -160,21 +191,48 @@ def _personalised_by_headers(response: ResponseHead) -> bool:
     return False
 
 
+def _value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be sent as a Cache-Control value (``None``: it can)."""
+    if not isinstance(value, str) or not value.strip():
+        return f"{value!r} must be a Cache-Control value"
+    if not is_safe_value(value):
+        return (
+            f"the Cache-Control value {value!r} contains a control character "
+            "(CR, LF, ...) or a non-latin-1 character"
+        )
+    return None
+
+
 def _directive(option: str, where: str, value: object) -> str:
     """A Cache-Control value that can be sent as it is."""
-    if not isinstance(value, str) or not value.strip():
-        raise OptionError(
-            option, value, f"{where}{value!r} must be a Cache-Control value", "e.g. 'no-cache'"
-        )
-    if not is_safe_value(value):
-        raise OptionError(
-            option,
-            value,
-            f"{where}the Cache-Control value {value!r} contains a control character "
-            "(CR, LF, ...) or a non-latin-1 character",
-            "remove it",
-        )
+    problem = _value_problem(value)
+    if problem is not None:
+        fix = "e.g. 'no-cache'" if not isinstance(value, str) or not value.strip() else "remove it"
+        raise OptionError(option, value, f"{where}{problem}", fix)
+    assert isinstance(value, str)
     return value
+
+
+def cache_policy(environ: MutableMapping[str, Any], value: str) -> None:
+    """Choose this response's ``Cache-Control`` from the application (a view).
+
+    Call it before the response starts (before ``start_response``; in Flask and
+    Django, anywhere in the view). ``environ`` is the request's WSGI environ
+    (Flask's ``request.environ``, Django's ``request.META``). The value is checked
+    like a configured rule: a :class:`ValueError` for an empty value or one with a
+    control character (CR, LF, ...). A later call replaces an earlier one.
+
+    The view's policy replaces the application's own ``Cache-Control`` header and
+    wins over ``rules`` and ``content_types`` (with ``override=True`` too), but the
+    safety rules still apply: an authenticated request gets ``authenticated``
+    unless the policy says ``private`` or ``no-store``, and a personalised response
+    (``Set-Cookie``, ``Vary: Cookie``, a CSP nonce) gets ``private`` instead of
+    ``public``. Without the ``Caching`` layer in the stack it has no effect.
+    """
+    problem = _value_problem(value)
+    if problem is not None:
+        raise ValueError(f"cache_policy: {problem}")
+    environ[POLICY_KEY] = value
 
 
 def _content_types(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -261,16 +319,19 @@ class Caching(Layer):
         return None
 
     def _cache_control(
-        self, ctx: Context, response: ResponseHead, current: str | None
+        self, ctx: Context, response: ResponseHead, current: str | None, chosen: bool
     ) -> str | None:
-        """The Cache-Control value by precedence 1 and 2 (before ``private``)."""
+        """The Cache-Control value by precedence 1 and 2 (before ``private``).
+
+        ``chosen``: ``current`` is a view's :func:`cache_policy`, which rules never replace.
+        """
         if (
             self.authenticated is not None
             and not (current and {"private", "no-store"} & _tokens(current))
             and self._is_authenticated(ctx)
         ):
             return self.authenticated
-        if current is None or self.override:
+        if not chosen and (current is None or self.override):
             rule = self._rule_for(ctx, response)
             if rule is not None:
                 return rule
@@ -278,7 +339,12 @@ class Caching(Layer):
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         current = response.get("cache-control")
-        value = self._cache_control(ctx, response, current)
+        recorded = ctx.published(POLICY_KEY)
+        chosen = None if recorded is None else _view_policy(recorded)
+        if chosen is None:
+            value = self._cache_control(ctx, response, current, False)
+        else:
+            value = self._cache_control(ctx, response, chosen, True)
         nonce = _carries_nonce(ctx, response)
         if nonce or _personalised_by_headers(response):
             value = _make_private(value)
@@ -349,6 +415,16 @@ class Caching(Layer):
             "etag": self.etag,
             "max_etag_size": self.max_etag_size,
         }
+
+
+def _view_policy(value: object) -> str | None:
+    """A recorded :func:`cache_policy` value; one written into the environ by hand
+    that could not be sent is ignored (``None``: the rules decide) and logged."""
+    if _value_problem(value) is None:
+        assert isinstance(value, str)
+        return value
+    security_event("cache_policy_ignored", value=repr(value)[:100])
+    return None
 
 
 def _make_private(value: str | None) -> str:

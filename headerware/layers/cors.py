@@ -29,10 +29,14 @@ Preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
     ``Access-Control-Allow-Origin`` (the origin), ``-Allow-Methods``,
     ``-Allow-Headers`` (only when headers were requested), ``-Max-Age``,
     ``-Allow-Credentials``, ``-Allow-Private-Network`` (opt-in). Refused (origin,
-    method or a requested header not allowed): ``403`` with a plain message and
+    method or a requested header not allowed): ``403`` with a short message and
     *no* CORS headers — the browser fails the request either way; 403 makes the
     refusal visible in logs and dev tools — and a ``cors_refused`` security event
-    with the reason. Both carry
+    with the reason. The refusal's body (JSON, HTML or text, as the client's
+    ``Accept`` prefers: :func:`headerware.responses.error_response`) says which of
+    the *requested* values was refused — ``CORS preflight refused: origin not
+    allowed``, ``... method 'PATCH' not allowed``, ``... header 'x-foo' not
+    allowed`` — never what the configuration allows. Both carry
     ``Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers``.
 
 Actual responses
@@ -74,6 +78,25 @@ Routes
     ``cors_refused`` events the layer would have acted on, with
     ``report_only=True``. For migrating from another CORS implementation.
 
+A view's extra origin or exposed header (any framework, decided at run time)
+    ``cors_allow(environ, origin="https://partner.example", expose_headers=["X-Total"])``
+    — ``environ`` is Flask's ``request.environ``, Django's ``request.META`` or a
+    bare app's environ; call it before the response starts — amends the route's
+    policy for *this* response only, recorded under ``headerware.cors.allow``. The
+    origin is treated as if it were listed in the route's ``allow_origins``
+    (the rule's ``allow_credentials`` and ``expose_headers`` apply to it): the
+    response grants the request's own ``Origin`` when it equals the allowed one,
+    never ``*``, and ``Vary: Origin`` stays. ``expose_headers`` are added to the
+    rule's for an allowed origin. Checked when called (:class:`ValueError`): the
+    origin must be serialized as browsers send it (lower case, no default port, no
+    path; not ``null`` or ``*``), header names must be tokens. Later calls add to
+    earlier ones. Limits: only covered routes (a view cannot switch CORS on where
+    the configuration has it off), and only actual responses — a preflight is
+    answered from the configuration before any view runs, so a request that needs
+    one (a JSON ``POST``, a custom header, ``PUT``) from an origin the
+    configuration does not list is still refused at the preflight: list such
+    origins in the configuration.
+
 Put CORS outside (before) the layers that answer early (bearer auth, CSRF), so
 their 401/403 carry the CORS headers and the browser can read the error.
 
@@ -91,22 +114,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._headers import HeaderList, is_token
 from .._log import security_event
 from ..core.layer import Layer, Response
-from ..cors_rules import CorsPolicy, compile_rules
+from ..cors_rules import ALLOW_KEY, CorsGrant, CorsPolicy, compile_rules
 from ..options import boolean
 from ..origins import request_origin
 from ..paths import PathRules
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from ..core.context import Context
     from ..core.layer import ResponseHead
 
-__all__ = ["CORS"]
+__all__ = ["ALLOW_KEY", "CORS", "cors_allow"]
 
 _CORS_PREFIX = "access-control-"
 _REFUSED_BODY = "CORS preflight refused"
@@ -114,6 +138,32 @@ _REFUSED_BODY = "CORS preflight refused"
 
 def _not_cors(name: str, value: str) -> bool:
     return name[:15].lower() != _CORS_PREFIX
+
+
+def cors_allow(
+    environ: MutableMapping[str, Any],
+    origin: str | None = None,
+    *,
+    expose_headers: Sequence[str] = (),
+) -> None:
+    """Allow ``origin`` (and expose ``expose_headers``) on this response only.
+
+    ``environ`` is the request's WSGI environ (Flask's ``request.environ``,
+    Django's ``request.META``); call it before the response starts. Raises
+    :class:`ValueError` when ``origin`` is not a serialized origin or a header name
+    is not a token. See the module documentation for what it can and cannot do.
+    """
+    origins = () if origin is None else (origin,)
+    current = environ.get(ALLOW_KEY)
+    if isinstance(current, CorsGrant):
+        environ[ALLOW_KEY] = current.extended(origins, expose_headers)
+    else:
+        environ[ALLOW_KEY] = CorsGrant(origins, expose_headers)
+
+
+def _grant(ctx: Context) -> CorsGrant | None:
+    grant = ctx.published(ALLOW_KEY)
+    return grant if isinstance(grant, CorsGrant) else None
 
 
 class CORS(Layer):
@@ -197,7 +247,9 @@ class CORS(Layer):
         """Why the preflight is refused (``None``: allowed) and the requested headers."""
         if not policy.matcher.allows(origin):
             return "origin not allowed", []
-        if not (method in policy.methods or (policy.methods_any and is_token(method))):
+        if not is_token(method):
+            return "malformed Access-Control-Request-Method", []
+        if not (method in policy.methods or policy.methods_any):
             return f"method {method[:40]!r} not allowed", []
         requested = ctx.header("access-control-request-headers") or ""
         names: list[str] = []
@@ -233,7 +285,8 @@ class CORS(Layer):
             self._refuse(ctx, origin, refusal, preflight=True)
             if self.report_only:
                 return None
-            return Response.text("403 Forbidden", _REFUSED_BODY, [policy.preflight_vary])
+            message = f"{_REFUSED_BODY}: {refusal}"
+            return error_response(ctx, "403 Forbidden", message, [policy.preflight_vary])
         if self.report_only:
             return None
         headers: HeaderList = [
@@ -255,8 +308,9 @@ class CORS(Layer):
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         if "cors" in ctx.state:
             return  # a preflight this layer answered (or reported)
+        grant = _grant(ctx)  # a view's cors_allow: None on the common path
         if self.report_only:
-            self._report(ctx)
+            self._report(ctx, grant)
             return
         policy = self._policy(ctx)
         if policy is None:
@@ -267,24 +321,35 @@ class CORS(Layer):
         origin = ctx.header("origin")
         if policy.allow_all:
             response.add("Access-Control-Allow-Origin", "*")
-            for name, value in policy.actual_headers:
-                response.add(name, value)
+            self._add_actual(response, policy, grant)
         elif origin is not None:
-            if policy.matcher.allows(origin):
+            if policy.matcher.allows(origin) or (grant is not None and origin in grant.origins):
+                # Only ever the request's own Origin, never "*": safe with credentials.
                 response.add("Access-Control-Allow-Origin", origin)
-                for name, value in policy.actual_headers:
-                    response.add(name, value)
+                self._add_actual(response, policy, grant)
             elif origin != request_origin(ctx.scheme, ctx.host):
                 self._refuse(ctx, origin, "origin not allowed", preflight=False)
         response.merge_vary("Origin")
 
-    def _report(self, ctx: Context) -> None:
+    @staticmethod
+    def _add_actual(response: ResponseHead, policy: CorsPolicy, grant: CorsGrant | None) -> None:
+        """Credentials and exposed headers of an allowed actual response."""
+        if grant is None or not grant.expose_headers:
+            headers: Sequence[tuple[str, str]] = policy.actual_headers
+        else:
+            headers = grant.actual_headers(policy)
+        for name, value in headers:
+            response.add(name, value)
+
+    def _report(self, ctx: Context, grant: CorsGrant | None) -> None:
         """Report-only: log the refusal of an actual request, touch nothing."""
         origin = ctx.header("origin")
         if origin is None:
             return
         policy = self._policy(ctx)
         if policy is None or policy.matcher.allows(origin):
+            return
+        if grant is not None and origin in grant.origins:
             return
         if origin != request_origin(ctx.scheme, ctx.host):
             self._refuse(ctx, origin, "origin not allowed", preflight=False)

@@ -13,14 +13,20 @@ The nonce
     as ``'nonce-...'`` to each directive in ``nonce_directives`` -- also when the
     directive is only inherited from ``default-src``: then it is written out from
     ``default-src``'s sources plus the nonce, without ``'none'``. An explicit
-    ``'none'`` (``script-src 'none'``) is left alone. The layer publishes it for
-    the application under ``headerware.csp.nonce``; the application reads it
-    with :func:`csp_nonce` (Flask: ``csp_nonce(request.environ)``, Django:
-    ``csp_nonce(request.META)``) and writes it into ``<script nonce="...">``.
-    :func:`csp_nonce` raises ``LookupError`` when no nonce was made for the
-    request (headerware not wrapping the app, or no nonce configured), because a
-    page rendered with an empty nonce would fail silently in the browser; pass
-    ``default=""`` to opt out of the error.
+    ``'none'`` (``script-src 'none'``) is left alone. Published under
+    ``headerware.csp.nonce``; the app reads it with :func:`csp_nonce` (Flask:
+    ``csp_nonce(request.environ)``, Django: ``csp_nonce(request.META)``), which
+    raises ``LookupError`` when there is none (a page with an empty nonce would
+    fail silently in the browser) unless ``default=""`` is given.
+
+View-level amendments
+    A view adds sources to *this* response's policy, before it returns, with
+    :func:`headerware.view.csp_amend` (``csp_amend(request.environ, "script-src",
+    "https://cdn.example")``; Django: ``request.META``). The layer reads
+    ``headerware.csp.amend`` when the response starts (streams too) and sends its
+    policies with the additions, checked like the configuration and stricter (an
+    unsafe or wildcard source is a ``ValueError`` in the view). Amended headers are
+    built once and remembered; an app's own policy is not amended.
 
 Which responses get the nonce
     Only documents that can use it: ``text/html``, ``application/xhtml+xml``,
@@ -30,15 +36,13 @@ Which responses get the nonce
     per-request value. A ``304 Not Modified`` gets no nonce-bearing policy at all
     (the application's is removed too): a cache updates the stored headers from a
     304 (RFC 9111, 4.3.4) while the stored body keeps the nonce it was sent with.
-    A response that leaves with a nonce policy and no ``Cache-Control`` of its own
-    gets ``Cache-Control: private`` (the ``caching`` layer, when configured, decides
-    the same way); an application's own ``Cache-Control`` is kept as it is.
+    A response that leaves with a nonce policy and no ``Cache-Control`` gets
+    ``Cache-Control: private`` (as the ``caching`` layer decides); an app's own is kept.
 
 Performance
-    Every header value is rendered at construction, for each profile (nonce
-    document, other type or JSON; plain HTTP or HTTPS). With a nonce, the policy is
-    precomputed as the parts around the nonce, and a request only pays for the
-    nonce and one ``str.join``.
+    Every header value is rendered at construction, per profile (nonce document,
+    other type or JSON; HTTP or HTTPS), as the parts around the nonce: a request
+    pays for the nonce and one ``str.join``.
 
 Options (keyword-only; defaults are the strict ones):
 
@@ -76,20 +80,15 @@ Options (keyword-only; defaults are the strict ones):
     requests only: there it fixes stray ``http://`` subresources; on a plain-HTTP
     development server it would break every subresource.
 ``report_uri=None``, ``report_to=None``, ``report_group="csp-endpoint"``
-    Where browsers send violation reports: ``report-uri <url>`` (every browser)
-    and ``report-to <group>`` with a ``Reporting-Endpoints: <group>="<url>"``
-    header (the Reporting API) on the responses that carry the policy. Added to
-    every policy the layer sends -- ``report-to`` and ``Reporting-Endpoints`` on
-    HTTPS responses only: the Reporting API works only in secure contexts, and a
-    browser that sees ``report-to`` ignores ``report-uri``, so on plain HTTP it
-    would swallow every report (checked in Chromium).
+    Where browsers send violation reports: ``report-uri <url>`` and ``report-to
+    <group>`` with ``Reporting-Endpoints: <group>="<url>"``, added to every policy
+    the layer sends; ``report-to`` on HTTPS only (the Reporting API needs a secure
+    context, and a browser that sees it ignores ``report-uri``).
 ``report_path=None``
-    Turns on the built-in receiver at this path (e.g. ``"/_headerware/csp-report"``)
-    and, when neither ``report_uri`` nor ``report_to`` is given, points both at it.
-    It answers ``POST`` reports with 204 after logging each violation as the
-    security event ``csp_violation``, and refuses anything else with a 4xx
-    (:mod:`headerware.csp_reports` documents both). Off by default: an open
-    endpoint that writes logs is opt-in.
+    Turns on the built-in receiver at this path (e.g. ``"/_headerware/csp-report"``,
+    off by default) and, without ``report_uri``/``report_to``, points both at it:
+    204 for each ``POST`` report, logged as ``csp_violation``; a 4xx for anything
+    else (:mod:`headerware.csp_reports`).
 ``report_max_bytes=65536``
     The body cap of the receiver; real reports are a few KiB.
 ``override_app_policy=False``
@@ -101,6 +100,16 @@ Options (keyword-only; defaults are the strict ones):
     Sends ``policy`` (and ``json_policy``) as ``Content-Security-Policy-Report-Only``:
     browsers report what the policy would block and block nothing. Cannot be
     combined with ``report_only_policy``.
+``profile="production"``
+    ``"development"``, for a developer's machine only: the werkzeug debugger and
+    framework error pages run inline script without the nonce, and a traceback
+    page is served at whatever URL failed, so no route rule can cover it. The
+    profile is ``report_only=true`` (nothing is blocked, no ``'unsafe-inline'`` is
+    added anywhere, the browser's console still lists what production would block)
+    and every construction logs a WARNING that it must never be deployed::
+
+        [csp]
+        profile = "development"   # DEVELOPMENT ONLY: blocks nothing
 
 Every configuration mistake is an :class:`~headerware.options.OptionError`
 naming the option (``policy``, ``report_path``, ...), the value and the fix.
@@ -116,62 +125,57 @@ from os import urandom
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._headers import DOCUMENT, JSON, OTHER, content_kind, is_safe_value
+from .._log import logger, security_event
 from ..core.layer import Layer, Response
 from ..csp_policy import (
     DEFAULT_POLICY,
     JSON_POLICY,
+    Amendment,
     Policy,
+    amend_policy,
     check_allow_unsafe,
+    check_amendment,
     check_layer_directives,
+    freeze_amendments,
 )
 from ..csp_reports import (
+    add_endpoint,
     check_report_group,
     check_report_max_bytes,
     check_report_path,
     check_url,
     receive_report,
+    reporting_directives,
 )
-from ..options import OptionError, boolean
+from ..memo import Memo
+from ..options import OptionError, boolean, choice
+from ..view import CSP_AMEND_ENVIRON_KEY, NONCE_ENVIRON_KEY, csp_nonce
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication
 
     from ..core.context import Context
     from ..core.layer import ResponseHead
 
 __all__ = ["NONCE_ENVIRON_KEY", "ContentSecurityPolicy", "csp_nonce"]
 
-#: The published (environ) key holding the request's CSP nonce (a base64 ``str``).
-NONCE_ENVIRON_KEY = "headerware.csp.nonce"
-
 _CSP = "Content-Security-Policy"
 _CSP_RO = "Content-Security-Policy-Report-Only"
 _UPGRADE = "upgrade-insecure-requests"
 _CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
-#: Profile kinds: a document that gets the nonce, any other type, JSON.
-
 #: The headers of one response profile: (header name, policy parts around the nonce).
 _Headers = tuple[tuple[str, tuple[str, ...]], ...]
+#: The policies of one profile: (header name, policy, option, gets the nonce?).
+_Sources = tuple[tuple[str, Policy, str, bool], ...]
+_DEVELOPMENT_WARNING = (
+    "csp: profile='development' sends the policy as Content-Security-Policy-Report-Only: "
+    "browsers block NOTHING (inline script, any host). For the werkzeug debugger and "
+    "framework error pages on a developer's machine only; never use it in production"
+)
+#: A profile (kind, secure?) and a response's amendments.
+_AmendKey = tuple[str, bool, tuple[Amendment, ...]]
 #: A policy option as given: directives, a built Policy, or None.
 PolicySource = Mapping[str, Any] | Policy | None
-
-
-def csp_nonce(environ: WSGIEnvironment | Mapping[str, Any], *, default: str | None = None) -> str:
-    """The CSP nonce of the current request, for ``<script nonce="...">``.
-
-    Raises ``LookupError`` when there is none (the app is not wrapped by the CSP
-    layer, or nonces are off), unless ``default`` is given.
-    """
-    nonce = environ.get(NONCE_ENVIRON_KEY)
-    if isinstance(nonce, str):
-        return nonce
-    if default is not None:
-        return default
-    raise LookupError(
-        f"no CSP nonce for this request ({NONCE_ENVIRON_KEY!r} is not in the environ): "
-        "wrap the WSGI app in headerware's ContentSecurityPolicy (with nonce_directives "
-        "not empty), or call csp_nonce(environ, default='') to render without one"
-    )
 
 
 def new_nonce() -> str:
@@ -191,13 +195,9 @@ class ContentSecurityPolicy(Layer):
         self,
         app: WSGIApplication | None = None,
         *,
-        # Strict by default: default-src 'none', nonce'd scripts and styles.
-        policy: PolicySource = DEFAULT_POLICY,
-        # Nothing extra unless asked: a second policy is a roll-out tool.
-        report_only_policy: PolicySource = None,
-        # JSON runs nothing, so it gets the narrowest policy and no nonce.
-        json_policy: PolicySource = JSON_POLICY,
-        # Inline scripts and styles are the two places nonces are used.
+        policy: PolicySource = DEFAULT_POLICY,  # default-src 'none', nonce'd scripts/styles
+        report_only_policy: PolicySource = None,  # a roll-out tool: opt in
+        json_policy: PolicySource = JSON_POLICY,  # JSON runs nothing: narrowest, no nonce
         nonce_directives: Iterable[str] = ("script-src", "style-src"),
         # Unsafe script sources fail at start-up unless accepted by name.
         allow_unsafe: bool | Iterable[str] = False,
@@ -206,13 +206,12 @@ class ContentSecurityPolicy(Layer):
         report_uri: str | None = None,
         report_to: str | None = None,
         report_group: str = "csp-endpoint",
-        # An endpoint that writes logs is opt-in.
-        report_path: str | None = None,
-        # Real reports are a few KiB; anything larger is refused unread.
-        report_max_bytes: int = 64 * 1024,
-        # The app's own policy knows its page; keep it.
-        override_app_policy: bool = False,
+        report_path: str | None = None,  # an endpoint that writes logs is opt-in
+        report_max_bytes: int = 64 * 1024,  # real reports are a few KiB
+        override_app_policy: bool = False,  # the app's own policy knows its page
         report_only: bool = False,
+        # "development": report only, block nothing (debugger pages); never deploy it.
+        profile: str = "production",
     ) -> None:
         super().__init__(app)
         if isinstance(nonce_directives, str):
@@ -223,7 +222,10 @@ class ContentSecurityPolicy(Layer):
             "upgrade_insecure_requests", upgrade_insecure_requests
         )
         self.override_app_policy = boolean("override_app_policy", override_app_policy)
-        self.report_only = boolean("report_only", report_only)
+        self.profile = choice("profile", profile, ("production", "development"))
+        self.report_only = boolean("report_only", report_only) or self.profile == "development"
+        if self.profile == "development":
+            logger.warning(_DEVELOPMENT_WARNING)
         if policy is None and report_only_policy is None:
             raise OptionError(
                 "policy",
@@ -233,8 +235,8 @@ class ContentSecurityPolicy(Layer):
             )
         if self.report_only and report_only_policy is not None:
             raise OptionError(
-                "report_only",
-                True,
+                "report_only" if self.profile == "production" else "profile",
+                True if self.profile == "production" else self.profile,
                 "report_only=true already sends `policy` as the report-only header",
                 "drop report_only_policy, or set report_only=false to enforce `policy` and "
                 "try report_only_policy next to it",
@@ -259,19 +261,9 @@ class ContentSecurityPolicy(Layer):
         self.report_uri = None if report_uri is None else check_url("report_uri", report_uri)
         self.report_to = None if report_to is None else check_url("report_to", report_to)
         self.report_group = check_report_group(report_group)
-        # report-to goes on HTTPS responses only: the Reporting API works only in
-        # secure contexts, and browsers ignore report-uri when report-to is present,
-        # so on plain HTTP it would swallow every report.
-        self._reporting: dict[str, list[str]] = {}
-        if self.report_uri is not None:
-            self._reporting["report-uri"] = [self.report_uri]
-        self._secure_reporting = dict(self._reporting)
-        self._endpoint: str | None = None
-        if self.report_to is not None:
-            self._secure_reporting["report-to"] = [self.report_group]
-            self._endpoint = f'{self.report_group}="{self.report_to}"'
-            if not is_safe_value(self._endpoint):
-                raise OptionError("report_to", self.report_to, "cannot be sent in a header")
+        self._reporting, self._secure_reporting, self._endpoint = reporting_directives(
+            self.report_uri, self.report_to, self.report_group
+        )
 
     def _policy(
         self, option: str, source: Mapping[str, Any] | Policy, *, nonces: bool, secure: bool
@@ -311,18 +303,18 @@ class ContentSecurityPolicy(Layer):
                 return None
             return self._policy(option, source, nonces=option != "json_policy", secure=secure)
 
-        self._profiles: dict[tuple[str, bool], _Headers] = {}
+        self._sources: dict[tuple[str, bool], _Sources] = {}
         for secure in (False, True):
             main = build("policy", policy, secure)
             trial = build("report_only_policy", report_only_policy, secure)
             as_json = build("json_policy", json_policy, secure)
-            document = _headers((enforced, main), (_CSP_RO, trial))
-            other = _static((enforced, main), (_CSP_RO, trial))
-            self._profiles[DOCUMENT, secure] = document
-            self._profiles[OTHER, secure] = other
-            self._profiles[JSON, secure] = (
-                other if as_json is None else _headers((enforced, as_json))
-            )
+            pairs = _pairs((enforced, main, "policy"), (_CSP_RO, trial, "report_only_policy"))
+            self._sources[DOCUMENT, secure] = tuple((*pair, True) for pair in pairs)
+            self._sources[OTHER, secure] = tuple((*pair, False) for pair in pairs)
+            as_json_pairs = _pairs((enforced, as_json, "json_policy"))
+            self._sources[JSON, secure] = tuple((*p, False) for p in as_json_pairs or pairs)
+        self._profiles = {key: _render(pol) for key, pol in self._sources.items()}
+        self._amended: Memo[_AmendKey, _Headers | None] = Memo("csp.amend", self._amend, size=256)
         # The public attributes hold the HTTPS variants (the complete policies).
         self.policy, self.report_only_policy, self.json_policy = main, trial, as_json
         self._needs_nonce = any(len(parts) > 1 for _, parts in self._profiles[DOCUMENT, False])
@@ -354,6 +346,7 @@ class ContentSecurityPolicy(Layer):
             "report_max_bytes": self.report_max_bytes,
             "override_app_policy": self.override_app_policy,
             "report_only": self.report_only,
+            "profile": self.profile,
         }
 
     # -- request: the nonce, the report receiver -----------------------------------
@@ -371,7 +364,11 @@ class ContentSecurityPolicy(Layer):
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         secure = ctx.is_secure
-        headers = self._profiles[content_kind(response.content_type), secure]
+        kind = content_kind(response.content_type)
+        headers = self._profiles[kind, secure]
+        amendments = ctx.published(CSP_AMEND_ENVIRON_KEY)
+        if amendments:  # a view added sources to this response's policy
+            headers = self._amended_headers(kind, secure, amendments) or headers
         if response.status_code == 304:
             # A cache updates the stored headers from a 304, but the stored body keeps
             # the nonce it was sent with: no nonce-bearing policy on a 304 (RFC 9111).
@@ -394,7 +391,7 @@ class ContentSecurityPolicy(Layer):
                 nonce = ctx.state.get("csp.nonce") or new_nonce()
             response.add(name, nonce.join(parts))
         if headers and secure and self._endpoint is not None:
-            self._add_endpoint(response, self._endpoint)
+            add_endpoint(response, self.report_group, self._endpoint)
         carries_nonce = nonce is not None or (
             app_policy
             and any("'nonce-" in v for name in _CSP_NAMES for v in response.get_all(name))
@@ -402,25 +399,38 @@ class ContentSecurityPolicy(Layer):
         if carries_nonce and response.status_code != 304 and not response.has("cache-control"):
             response.set("Cache-Control", "private")  # a per-request value: no shared cache
 
-    def _add_endpoint(self, response: ResponseHead, endpoint: str) -> None:
-        """Add our group to Reporting-Endpoints unless the app defines it already."""
-        current = response.get("reporting-endpoints")
-        if current is None:
-            response.add("Reporting-Endpoints", endpoint)
-            return
-        groups = {member.split("=", 1)[0].strip() for member in current.split(",")}
-        if self.report_group not in groups:
-            response.set("Reporting-Endpoints", f"{current}, {endpoint}")
+    def _amended_headers(self, kind: str, secure: bool, amendments: Any) -> _Headers | None:
+        """This profile's headers with a view's amendments (None: keep the profile's)."""
+        frozen = freeze_amendments(amendments)
+        headers = None if frozen is None else self._amended((kind, secure, frozen))
+        if headers is None:
+            security_event("csp_amend_refused", layer=self.name, amendments=repr(amendments)[:200])
+        return headers
+
+    def _amend(self, key: _AmendKey) -> _Headers | None:
+        kind, secure, given = key
+        try:
+            amendments = [check_amendment(name, sources) for name, sources in given]
+            return _render(
+                tuple(
+                    (name, amend_policy(policy, amendments, option=option), option, nonced)
+                    for name, policy, option, nonced in self._sources[kind, secure]
+                )
+            )
+        except ValueError:  # refused, or not a valid policy any more: keep the configured one
+            return None
 
 
-def _headers(*pairs: tuple[str, Policy | None]) -> _Headers:
-    """``(header, policy parts)`` for each policy that is set."""
-    return tuple((name, policy.parts) for name, policy in pairs if policy is not None)
+def _pairs(*given: tuple[str, Policy | None, str]) -> tuple[tuple[str, Policy, str], ...]:
+    """``(header, policy, option)`` for each policy that is set."""
+    return tuple((name, policy, option) for name, policy, option in given if policy is not None)
 
 
-def _static(*pairs: tuple[str, Policy | None]) -> _Headers:
-    """``(header, (policy without a nonce,))`` for each policy that is set."""
-    return tuple((name, (policy.without_nonce,)) for name, policy in pairs if policy is not None)
+def _render(sources: _Sources) -> _Headers:
+    """The headers of a profile: the parts around the nonce, or the nonce-free policy."""
+    return tuple(
+        (name, p.parts if nonced else (p.without_nonce,)) for name, p, _, nonced in sources
+    )
 
 
 def _nonce_free(name: str, value: str) -> bool:

@@ -25,13 +25,16 @@ own form posts, so a browser too old for ``Sec-Fetch-Site`` is refused there.
 
 No token is needed, so forms and ``fetch`` calls need no change. Refusals are
 ``403 Forbidden`` with a short reason, as JSON ``{"error": ...}`` or HTML by Accept,
-logged as ``csrf_refused`` with ``reason``, ``origin`` and ``path``.
+logged as ``csrf_refused`` with ``reason``, ``origin`` and ``path``. Every request
+that reaches the application carries the verdict under ``headerware.csrf.verdict``
+(``None``: passed); read it with :func:`csrf_verdict`.
 
 Token mode (``mode="token"``)
     Adds a classic synchronizer token, bound to the session (a :class:`Sessions`
     layer must run before this one; this layer reads the session it published
     under ``headerware.session``, through its ``csrf_secret()`` and
-    ``current_csrf_secret()`` methods): unsafe requests that pass the origin check
+    ``current_csrf_secret()`` methods; the tokens themselves are
+    :mod:`headerware.csrf_tokens`): unsafe requests that pass the origin check
     must also carry a valid token, in the ``X-CSRF-Token`` header or the
     ``csrf_token`` form field. The header is preferred: with it, the body is never
     read. The origin check runs first, so a cross-site request is refused before
@@ -47,8 +50,15 @@ Token mode (``mode="token"``)
     ``headerware.csrf.token``). ``session.regenerate()`` at login rotates the secret.
 
 Options
-    ``trusted_origins=()``: exact ``scheme://host[:port]`` origins allowed to make
-    cross-origin unsafe requests (validated at start-up; no path, no wildcard).
+    ``trusted_origins=()``: origins allowed to make cross-origin unsafe requests:
+    exact ``scheme://host[:port]`` origins (``http``/``https``; no path, trailing
+    slash or default port) and subdomain patterns ``https://*.example.com[:port]``
+    (as Django >= 4.0's ``CSRF_TRUSTED_ORIGINS`` allows), matched by
+    :class:`headerware.origins.OriginMatcher`, the structural matcher CORS uses:
+    ``https://a.example.com`` and ``https://b.a.example.com`` match, the apex
+    ``https://example.com`` only when listed itself, and never
+    ``https://example.com.evil.example``, ``https://evilexample.com`` or another
+    scheme or port. ``*`` and ``null`` are refused at start-up.
     ``exempt_paths=()``: patterns of :mod:`headerware.paths` (an exact path,
     ``/hooks/*``, ``/hooks/``) never checked (webhooks); a plain entry is exact,
     never a prefix. An exemption makes a request laxer, so it applies only when the
@@ -61,47 +71,87 @@ Options
     ``secret_keys=None``, ``allow_dev_key=False``, ``salt="headerware.csrf"``
     (token mode). ``report_only=False``: log what would be refused
     (``report_only=True`` in the event) and let it through.
+    ``defer_to_framework=False``: see below.
+
+Per-view exemptions (``defer_to_framework=True``)
+    The check runs before the application, so a WSGI layer cannot know which view
+    will answer. With ``defer_to_framework=True`` the layer refuses nothing itself:
+    it publishes its verdict -- ``headerware.csrf.verdict``, ``None`` for a pass or
+    the refusal reason (``"cross_site"``, ``"origin_mismatch"``, ``"token_missing"``,
+    ``"token_invalid"``, ``"form_too_large"``) -- and the response it would have sent
+    (:func:`csrf_refusal`), logs ``csrf_refused`` with ``deferred=True``, and the
+    framework enforces it before the view runs, unless the view is exempt:
+
+    * Flask: :func:`headerware.contrib.flask.init_app` and
+      ``@headerware.contrib.flask.csrf_exempt``;
+    * Django: ``headerware.contrib.django.middleware.CSRFMiddleware`` and
+      ``@headerware.contrib.django.decorators.csrf_exempt`` (Django's own
+      ``csrf_exempt`` is honoured too);
+    * a bare WSGI app must check it itself, before doing anything::
+
+          refusal = csrf_refusal(environ)   # or: if csrf_verdict(environ) is not None
+          if refusal is not None and not view_is_exempt:
+              start_response(refusal.status, refusal.headers)
+              return [refusal.body]
+
+    Deferring is never silently unsafe: reading the verdict (:func:`csrf_verdict`,
+    :func:`csrf_refusal`, or an adapter) marks it as checked; when the application
+    answers a refused request without having read it, the layer logs
+    ``csrf_verdict_unchecked`` (``reason``, ``path``) and sends the refusal instead
+    of the application's answer -- the view did run, so fix the set-up (install the
+    adapter, or check the verdict) as the event says.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import io
-import os
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote_plus, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser
-from werkzeug.http import parse_options_header
 
 from .._headers import is_token
 from .._log import security_event
-from ..core.layer import Layer, Response
-from ..crypto import CookieSigner, KeysOption
+from ..core.layer import Layer, Response, ResponseHead
+from ..crypto import KeysOption
+from ..csrf_tokens import CSRFTokens, session_of
+from ..csrf_verdict import (
+    CHECKED_KEY,
+    REFUSAL_KEY,
+    TOKEN_KEY,
+    VERDICT_KEY,
+    csrf_refusal,
+    csrf_token,
+    csrf_verdict,
+)
 from ..options import OptionError, boolean, choice, non_negative_int, positive_int, text
+from ..origins import OriginMatcher, canonical_origin
 from ..paths import PathSet, covers
 from ..responses import error_response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication
 
     from ..core.context import Context
 
-__all__ = ["TOKEN_KEY", "CSRFProtect", "csrf_token", "origin_fallback_warning", "request_origin"]
+__all__ = [
+    "CHECKED_KEY",
+    "REFUSAL_KEY",
+    "TOKEN_KEY",
+    "VERDICT_KEY",
+    "CSRFProtect",
+    "csrf_refusal",
+    "csrf_token",
+    "csrf_verdict",
+    "origin_fallback_warning",
+    "request_origin",
+]
 
-#: The published key of the zero-argument callable that returns a fresh masked token.
-TOKEN_KEY = "headerware.csrf.token"
-#: The published key of the request's session (the Sessions layer's documented key).
-SESSION_KEY = "headerware.session"
+_STATE_KEY = "headerware.csrf"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _REASONS = {
     "cross_site": "cross-site request refused",
     "origin_mismatch": "cross-origin request refused",
@@ -109,28 +159,8 @@ _REASONS = {
     "token_invalid": "CSRF token invalid or expired",
     "form_too_large": "form too large to look for a CSRF token; send it in the header",
 }
-_SECRET_BYTES = 32
 #: A DNS name or IPv4 address (lower-case), or the inside of an IPv6 literal.
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z|[0-9a-f:.]+\Z")
-
-
-class _CSRFSession(Protocol):
-    """What token mode uses of the published session (see :mod:`~headerware.layers.sessions`)."""
-
-    def csrf_secret(self) -> str: ...
-
-    def current_csrf_secret(self) -> str | None: ...
-
-
-def csrf_token(environ: WSGIEnvironment) -> str:
-    """A fresh masked CSRF token for a form or header (needs ``mode="token"``)."""
-    factory = environ.get(TOKEN_KEY)
-    if not callable(factory):
-        raise LookupError(
-            "no CSRF token on this request: use CSRFProtect(mode='token') after a "
-            "Sessions layer (the default origin mode needs no token)"
-        )
-    return str(factory())
 
 
 def origin_fallback_warning(referrer_policy: str | None) -> str | None:
@@ -189,7 +219,7 @@ def request_origin(ctx: Context) -> str:
     return f"{scheme}://{host}"
 
 
-def _check_trusted(trusted_origins: Iterable[str]) -> frozenset[str]:
+def _check_trusted(trusted_origins: Iterable[str]) -> OriginMatcher:
     if isinstance(trusted_origins, str):
         raise OptionError(
             "trusted_origins",
@@ -197,19 +227,28 @@ def _check_trusted(trusted_origins: Iterable[str]) -> frozenset[str]:
             f"give a list, not the string {trusted_origins!r}",
             f"e.g. trusted_origins=[{trusted_origins!r}]",
         )
-    trusted: set[str] = set()
-    for origin in trusted_origins:
-        normal = _normalise_origin(origin) if isinstance(origin, str) else None
-        if normal is None or normal != origin.lower():
+    entries = list(trusted_origins)
+    for origin in entries:
+        scheme = origin.partition("://")[0].lower() if isinstance(origin, str) else ""
+        if scheme not in _DEFAULT_PORTS or origin in ("*", "null"):
             raise OptionError(
                 "trusted_origins",
                 origin,
-                f"{origin!r} is not an exact origin",
-                "write it as scheme://host[:port] with no path, trailing slash, wildcard "
-                "or default port, e.g. 'https://app.example.com'",
+                f"{origin!r} is not an http(s) origin or subdomain pattern",
+                "write scheme://host[:port], e.g. 'https://app.example.com', or "
+                "'https://*.example.com' for its subdomains ('*' and 'null' would "
+                "turn the check off)",
             )
-        trusted.add(normal)
-    return frozenset(trusted)
+        if "*" not in origin:
+            normal = canonical_origin(origin, option="trusted_origins")
+            if normal != origin.lower():
+                raise OptionError(
+                    "trusted_origins",
+                    origin,
+                    f"{origin!r} is not an exact origin",
+                    f"write {normal!r} (no default port)",
+                )
+    return OriginMatcher(entries, option="trusted_origins")
 
 
 def _check_exempt(exempt_paths: Iterable[str]) -> PathSet:
@@ -270,30 +309,44 @@ class CSRFProtect(Layer):
         allow_dev_key: bool = False,
         salt: str = "headerware.csrf",
         report_only: bool = False,
+        defer_to_framework: bool = False,
     ) -> None:
         super().__init__(app)
-        self.trusted_origins = _check_trusted(trusted_origins)
+        self._trusted = _check_trusted(trusted_origins)
         exempt = _check_exempt(exempt_paths)
         self._exempt = exempt if exempt else None
         self.exempt_paths = exempt.patterns
         self.mode = choice("mode", mode, ("origin", "token"))
         self.field_name = text("field_name", field_name)
         self.header_name = _check_header_name(header_name)
-        self._header_lower = header_name.lower()
         self.max_form_size = non_negative_int("max_form_size", max_form_size, example="1048576")
         self.max_form_fields = positive_int("max_form_fields", max_form_fields, example="1000")
         self.token_max_age = _check_token_max_age(token_max_age)
         self.report_only = boolean("report_only", report_only)
-        self._signer: CookieSigner | None = None
+        self.defer_to_framework = boolean("defer_to_framework", defer_to_framework)
+        self._tokens: CSRFTokens | None = None
         if mode == "token":
-            self._signer = CookieSigner(
-                secret_keys, salt=salt, max_age=token_max_age, allow_dev_key=allow_dev_key
+            self._tokens = CSRFTokens(
+                secret_keys=secret_keys,
+                salt=salt,
+                max_age=token_max_age,
+                allow_dev_key=allow_dev_key,
+                field_name=field_name,
+                header_name=header_name,
+                max_form_size=self.max_form_size,
+                max_form_fields=self.max_form_fields,
             )
+        self.handles_response = self.defer_to_framework
+
+    @property
+    def trusted_origins(self) -> tuple[str, ...]:
+        """The trusted origins, normalised, then the subdomain patterns as given."""
+        return tuple(self._trusted.describe()["origins"])
 
     def describe(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
-            "trusted_origins": sorted(self.trusted_origins),
+            "trusted_origins": list(self.trusted_origins),
             "exempt_paths": list(self.exempt_paths),
             "field_name": self.field_name,
             "header_name": self.header_name,
@@ -301,113 +354,58 @@ class CSRFProtect(Layer):
             "max_form_fields": self.max_form_fields,
             "token_max_age": self.token_max_age,
             "report_only": self.report_only,
+            "defer_to_framework": self.defer_to_framework,
         }
 
-    # -- tokens -----------------------------------------------------------------------
+    def _token_factory(self, ctx: Context, tokens: CSRFTokens) -> Callable[[], str]:
+        return lambda: tokens.make(session_of(ctx))
 
-    @staticmethod
-    def _session(ctx: Context) -> _CSRFSession:
-        session = ctx.published(SESSION_KEY)
-        if session is None or not callable(getattr(session, "csrf_secret", None)):
-            raise LookupError(
-                "CSRFProtect(mode='token') needs a Sessions layer before it in the stack "
-                "(no session was published under 'headerware.session')"
-            )
-        return session  # type: ignore[no-any-return]
-
-    def _make_token(self, ctx: Context) -> str:
-        assert self._signer is not None
-        secret = base64.urlsafe_b64decode(self._session(ctx).csrf_secret() + "=")
-        pad = os.urandom(_SECRET_BYTES)
-        masked = pad + bytes(a ^ b for a, b in zip(pad, secret, strict=True))
-        payload = base64.urlsafe_b64encode(masked).rstrip(b"=").decode("ascii")
-        return self._signer.sign(payload)
-
-    def _token_factory(self, ctx: Context) -> Callable[[], str]:
-        return lambda: self._make_token(ctx)
-
-    def _token_matches(self, ctx: Context, token: str) -> bool:
-        assert self._signer is not None
-        payload = self._signer.unsign(token)
-        if payload is None:
-            return False
-        try:
-            masked = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        except (binascii.Error, ValueError):
-            return False
-        if len(masked) != 2 * _SECRET_BYTES:
-            return False
-        pad, hidden = masked[:_SECRET_BYTES], masked[_SECRET_BYTES:]
-        candidate = bytes(a ^ b for a, b in zip(pad, hidden, strict=True))
-        stored = self._session(ctx).current_csrf_secret()
-        if stored is None:
-            return False
-        secret = base64.urlsafe_b64decode(stored + "=")
-        return hmac.compare_digest(candidate, secret)
-
-    def _submitted_token(self, ctx: Context) -> str | None:
-        """The token of the header, else of the form field; raises
-        ``RequestEntityTooLarge`` for a form over ``max_form_size``/``max_form_fields``."""
-        header = ctx.header(self._header_lower)
-        if header:
-            return header.strip()
-        mimetype, options = parse_options_header(ctx.header("content-type") or "")
-        if mimetype not in _FORM_TYPES:
-            return None
-        body = ctx.read_body(self.max_form_size)
-        if body is None:
-            raise RequestEntityTooLarge()  # Content-Length over the limit: nothing read
-        if not body:
-            return None
-        if mimetype == "application/x-www-form-urlencoded":
-            return _urlencoded_field(body, self.field_name, self.max_form_fields)
-        parser = FormDataParser(
-            max_form_memory_size=self.max_form_size,
-            max_form_parts=self.max_form_fields,
-            silent=False,
-        )
-        try:
-            _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
-        except RequestEntityTooLarge:
-            raise
-        except Exception:  # werkzeug refuses a malformed form: no token in it
-            return None
-        for storage in files.values():
-            storage.close()
-        value = form.get(self.field_name)
-        return value if value else None
+    def _trusts(self, origin: str | None) -> bool:
+        return origin is not None and self._trusted.allows(origin)
 
     # -- hooks ------------------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
-        if self._signer is not None:
-            ctx.publish(TOKEN_KEY, self._token_factory(ctx))
+        tokens = self._tokens
+        if tokens is not None:
+            ctx.publish(TOKEN_KEY, self._token_factory(ctx, tokens))
         if ctx.method in _SAFE_METHODS:
+            ctx.publish(VERDICT_KEY, None)
             return None
+        reason, origin, site = self._check(ctx, tokens)
+        if reason is None:
+            ctx.publish(VERDICT_KEY, None)
+            return None
+        return self._refuse(ctx, reason, origin, site)
+
+    def _check(
+        self, ctx: Context, tokens: CSRFTokens | None
+    ) -> tuple[str | None, str | None, str | None]:
+        """``(reason or None, origin, sec-fetch-site)`` of an unsafe request."""
         exempt = self._exempt
         if exempt is not None and exempt.both(ctx):
-            return None
+            return None, None, None
         site = ctx.header("sec-fetch-site")
         origin = ctx.header("origin") or None  # empty: absent, as in Go
         if site:
-            if site not in ("same-origin", "none") and origin not in self.trusted_origins:
-                return self._refuse(ctx, "cross_site", origin, site)
+            if site not in ("same-origin", "none") and not self._trusts(origin):
+                return "cross_site", origin, site
         elif (
             origin is not None
-            and origin not in self.trusted_origins
+            and not self._trusts(origin)
             and _normalise_origin(origin) != request_origin(ctx)
         ):
-            return self._refuse(ctx, "origin_mismatch", origin, None)
-        if self._signer is not None:
+            return "origin_mismatch", origin, None
+        if tokens is not None:
             try:
-                token = self._submitted_token(ctx)
+                token = tokens.submitted(ctx)
             except RequestEntityTooLarge:
-                return self._refuse(ctx, "form_too_large", origin, site)
+                return "form_too_large", origin, site
             if token is None:
-                return self._refuse(ctx, "token_missing", origin, site)
-            if not self._token_matches(ctx, token):
-                return self._refuse(ctx, "token_invalid", origin, site)
-        return None
+                return "token_missing", origin, site
+            if not tokens.matches(session_of(ctx), token):
+                return "token_invalid", origin, site
+        return None, origin, site
 
     def _refuse(
         self, ctx: Context, reason: str, origin: str | None, site: str | None
@@ -417,23 +415,31 @@ class CSRFProtect(Layer):
             fields["sec_fetch_site"] = site
         if self.report_only:
             security_event("csrf_refused", report_only=True, **fields)
+            ctx.publish(VERDICT_KEY, None)
             return None
-        security_event("csrf_refused", **fields)
         if reason == "form_too_large":
-            return error_response(ctx, "413 Content Too Large", _REASONS[reason])
-        return error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
+            refusal = error_response(ctx, "413 Content Too Large", _REASONS[reason])
+        else:
+            refusal = error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
+        if not self.defer_to_framework:
+            security_event("csrf_refused", **fields)
+            return refusal
+        security_event("csrf_refused", deferred=True, **fields)
+        ctx.publish(VERDICT_KEY, reason)
+        ctx.publish(REFUSAL_KEY, refusal)
+        ctx.state[_STATE_KEY] = (reason, refusal)
+        return None
 
-
-def _urlencoded_field(body: bytes, name: str, max_fields: int) -> str | None:
-    """The first non-empty value of ``name`` in an urlencoded body; raises
-    ``RequestEntityTooLarge`` before decoding anything when it has too many fields."""
-    if body.count(b"&") >= max_fields:
-        raise RequestEntityTooLarge()
-    text = body.decode("latin-1")
-    for field in text.split("&"):
-        key, _, value = field.partition("=")
-        if unquote_plus(key, errors="replace") == name:
-            found = unquote_plus(value, errors="replace")
-            if found:
-                return found
-    return None
+    def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        deferred = ctx.state.get(_STATE_KEY)
+        if deferred is None or ctx.published(CHECKED_KEY):
+            return
+        reason, refusal = deferred
+        security_event(
+            "csrf_verdict_unchecked",
+            reason=reason,
+            path=ctx.path,
+            fix="the application ran without reading the deferred CSRF verdict: install "
+            "the framework adapter or check csrf_verdict(environ) before acting",
+        )
+        response.replace(refusal)

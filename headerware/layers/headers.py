@@ -13,9 +13,12 @@ headers a WSGI application should never see:
   total, or one value longer than ``max_value_size``: **431 Request Header Fields
   Too Large** (RFC 6585).
 
-The answer is a short ``text/plain`` message naming the problem (never echoing the
-value), logged as the security event ``request_header_malformed`` or
-``request_headers_too_large`` with the header name and sizes. The layers outside
+The answer is a short message naming the problem (never echoing the value), in
+the body type the client prefers, like every layer's refusal (JSON by default,
+HTML or plain text when Accept prefers them:
+:func:`headerware.responses.error_response`). It is logged as the security event
+``request_header_malformed`` or ``request_headers_too_large`` with the header
+name and sizes. The layers outside
 this one still add their headers to the refusal (security headers, CORS, ...).
 
 Options (keyword-only):
@@ -86,6 +89,7 @@ from .._log import security_event
 from ..core.context import Context
 from ..core.layer import Layer, Response
 from ..options import OptionError, boolean, positive_int
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -198,28 +202,28 @@ class RequestHeaders(Layer):
             and _all_clean(joined_names, joined_values)
         ):
             return None
-        return self._inspect(items)
+        return self._inspect(ctx, items)
 
-    def _inspect(self, items: list[tuple[str, str]]) -> Response | None:
+    def _inspect(self, ctx: Context, items: list[tuple[str, str]]) -> Response | None:
         """Check header by header, to name the header that breaks a rule."""
         total = 0
         max_value_size = self.max_value_size
         for name, value in items:
             if not is_token(name):
-                return self._malformed(name, "invalid name")
+                return self._malformed(ctx, name, "invalid name")
             size = len(value)
             if size > max_value_size:
-                return self._too_large(name, "value_size", size, max_value_size)
+                return self._too_large(ctx, name, "value_size", size, max_value_size)
             if not _value_is_clean(value):
-                return self._malformed(name, "control character in value")
+                return self._malformed(ctx, name, "control character in value")
             total += len(name) + size + _LINE_OVERHEAD
         if len(items) > self.max_count:
-            return self._too_large(None, "count", len(items), self.max_count)
+            return self._too_large(ctx, None, "count", len(items), self.max_count)
         if total > self.max_size:
-            return self._too_large(None, "size", total, self.max_size)
+            return self._too_large(ctx, None, "size", total, self.max_size)
         return None
 
-    def _malformed(self, header: str, reason: str) -> Response | None:
+    def _malformed(self, ctx: Context, header: str, reason: str) -> Response | None:
         display = _display_name(header)
         security_event(
             "request_header_malformed",
@@ -230,10 +234,10 @@ class RequestHeaders(Layer):
         )
         if self.report_only:
             return None
-        return Response.text("400 Bad Request", f"Bad Request: malformed {display} header\n")
+        return error_response(ctx, "400 Bad Request", f"Bad Request: malformed {display} header")
 
     def _too_large(
-        self, header: str | None, limit: str, size: int, maximum: int
+        self, ctx: Context, header: str | None, limit: str, size: int, maximum: int
     ) -> Response | None:
         fields: dict[str, Any] = {"layer": self.name, "limit": limit, "size": size, "max": maximum}
         if header is not None:
@@ -249,9 +253,10 @@ class RequestHeaders(Layer):
             message = "request headers too large"
         else:
             message = f"{fields['header']} header too large"
-        return Response.text(
+        return error_response(
+            ctx,
             "431 Request Header Fields Too Large",
-            f"Request Header Fields Too Large: {message}\n",
+            f"Request Header Fields Too Large: {message}",
         )
 
 

@@ -24,17 +24,32 @@
 
 ``TrustedHosts`` — the Host header allow-list
     ``TrustedHosts(allowed_hosts=["example.com", "*.example.com"])`` answers a
-    request for any other host with ``400 Bad Request`` and a plain message, and
-    logs a ``host_refused`` security event. Entries are exact host names, IP
+    request for any other host with ``400 Bad Request`` — a short message, "this
+    server does not serve the requested host", as JSON, HTML or text as the
+    client's ``Accept`` prefers (:func:`headerware.responses.error_response`) —
+    and logs a ``host_refused`` security event. Entries are exact host names, IP
     addresses (IPv6 in brackets, ``[::1]``) or ``*.example.com`` for every
     subdomain at any depth (not the apex, which is listed on its own). Matching is
     case-insensitive, ignores the port and one trailing dot (``example.com.`` is the
     same name in DNS), and converts Unicode (IDN) entries to their ASCII form at
     start-up. A request without ``Host`` is checked against the server's name.
     ``report_only=True`` logs the same event (with ``report_only=True``) and lets
-    the request through. The check applies to every path (it has no exemptions).
+    the request through.
     Why: applications build absolute URLs (password-reset links, redirects) from
     the Host header; an attacker-chosen Host poisons them and shared caches.
+
+    ``exempt_paths`` (none) — health checks: load balancers probe each instance
+    by its IP address (``Host: 10.0.0.5``), which no allow-list should have to
+    name. ``TrustedHosts(allowed_hosts=[...], exempt_paths=["/healthz"])`` lets
+    ``GET /healthz`` through with any Host, while every other path still refuses a
+    foreign one. Patterns of :mod:`headerware.paths`; an exemption is laxer, so it
+    applies only when the raw *and* the resolved path both match
+    (:meth:`~headerware.paths.PathSet.both`: ``/healthz/..%2fadmin`` is not
+    exempt). List exact paths, and let the health endpoint answer a fixed body
+    that builds nothing from the Host; ``/x/*`` would exempt a whole subtree. The
+    HTTPS redirect has the same kind of exemption
+    (:class:`~headerware.layers.https_redirect.HTTPSRedirect`'s ``exempt``), for
+    probes that speak plain HTTP.
 
 Configuration mistakes raise :class:`~headerware.options.OptionError` naming the
 option (``x_for``, ``allowed_hosts``, ...).
@@ -52,6 +67,8 @@ from .._log import security_event
 from ..core.layer import Layer, Response
 from ..options import OptionError, boolean
 from ..origins import canonical_origin
+from ..paths import PathSet
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from ..core.context import Context
@@ -59,7 +76,7 @@ if TYPE_CHECKING:
 __all__ = ["TrustedHosts", "TrustedProxy", "proxy_original"]
 
 ORIG_KEY = "headerware.proxy.orig"
-_REFUSED = "Bad Request: this server does not serve the requested host"
+_REFUSED = "this server does not serve the requested host"
 _HOST_NAME = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\Z")
 _IPV6_LITERAL = re.compile(r"\[[0-9a-f:.]+\]\Z")
 _COUNTS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
@@ -233,6 +250,8 @@ class TrustedHosts(Layer):
         # No default: an empty list would refuse everything, so it must be given.
         allowed_hosts: Sequence[str],
         report_only: bool = False,
+        # No exemptions unless named: health checks by IP address opt in.
+        exempt_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(app)
         if isinstance(allowed_hosts, str):
@@ -260,6 +279,7 @@ class TrustedHosts(Layer):
         self.report_only = boolean("report_only", report_only)
         self.exact = frozenset(exact)
         self.suffixes = tuple(suffixes)
+        self.exempt_paths = PathSet(exempt_paths, option="exempt_paths")
 
     def allows(self, host: str) -> bool:
         """True when the raw ``Host`` value names an allowed host."""
@@ -272,14 +292,17 @@ class TrustedHosts(Layer):
         host = ctx.host
         if self.allows(host):
             return None
+        if self.exempt_paths and self.exempt_paths.both(ctx):
+            return None  # a health check by IP address: raw and resolved path exempt
         if self.report_only:
             security_event("host_refused", host=host[:200], report_only=True)
             return None
         security_event("host_refused", host=host[:200])
-        return Response.text("400 Bad Request", _REFUSED)
+        return error_response(ctx, "400 Bad Request", _REFUSED)
 
     def describe(self) -> dict[str, Any]:
         return {
             "allowed_hosts": sorted(self.exact) + ["*" + s for s in self.suffixes],
             "report_only": self.report_only,
+            "exempt_paths": list(self.exempt_paths.patterns),
         }

@@ -39,7 +39,10 @@ Options (keyword-only):
 
 A Host header that is not a valid host (CR/LF, a path, userinfo, a space) gets a
 400 and the event ``https_redirect_bad_host`` instead of a redirect, also when no
-host check runs before this layer. Every bad option fails at construction with an
+host check runs before this layer; its body ("invalid Host header", never the
+host) is negotiated like every layer's refusal
+(:func:`headerware.responses.error_response`: JSON by default, HTML or text when
+Accept prefers them). Every bad option fails at construction with an
 :class:`~headerware.options.OptionError` naming the option.
 """
 
@@ -54,6 +57,7 @@ from .._log import security_event
 from ..core.layer import Layer, Response
 from ..options import OptionError, boolean, choice
 from ..paths import PathSet
+from ..responses import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -132,7 +136,7 @@ class HTTPSRedirect(Layer):
             security_event("https_redirect_bad_host", layer=self.name, host=host[:100])
             if self.report_only:
                 return None
-            return Response.text("400 Bad Request", "Bad Request: invalid Host header\n")
+            return error_response(ctx, "400 Bad Request", "Bad Request: invalid Host header")
         if not host.endswith("]") and ":" in host:
             host = host.rpartition(":")[0]  # the HTTP port; https_port replaces it
         path = ctx.root_path + ctx.raw_path

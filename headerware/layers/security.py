@@ -53,7 +53,13 @@ sent as ``DENY`` / ``SAMEORIGIN``.
 
 ``permissions_policy`` takes a string (sent as is) or a mapping feature ->
 allowlist, e.g. ``{"geolocation": ["self", "https://maps.example"], "camera": []}``
-rendered as ``geolocation=(self "https://maps.example"), camera=()``.
+rendered as ``geolocation=(self "https://maps.example"), camera=()``. Feature
+names are checked against the features browsers implement
+(:data:`headerware.security_values.PERMISSIONS_POLICY_FEATURES`): a typo fails at
+start-up with a did-you-mean; a retired feature (``interest-cohort``,
+``document-domain``, ``vibrate``, ...) is sent anyway and logs one warning on the
+``headerware`` logger. A string is sent as written (the way to send a feature
+newer than headerware's list); only retired names in it warn.
 
 Strict-Transport-Security
     Sent only on secure requests: ``ctx.is_secure``, i.e. the scheme the server
@@ -67,10 +73,16 @@ Strict-Transport-Security
     includeSubDomains fails at start-up, as the preload list would refuse it.
 
 Removed headers
-    ``remove_headers=("X-Powered-By", "Server")``: both only tell an attacker which
-    software and version to aim at. The front server adds its own ``Server`` anyway
-    (gunicorn replaces the app's); removing the app's one matters for apps that
-    relay an upstream's headers.
+    ``remove_headers=("X-Powered-By", "Server")``: the headers the *application*
+    set that only tell an attacker which software and version to aim at. They are
+    removed from the application's response only: the WSGI server adds its own
+    ``Server`` and ``Date`` after the application has answered (gunicorn, waitress
+    and wsgiref all do), so listing ``Server`` here does **not** take the header
+    off the wire under gunicorn. Removing the app's one matters for apps that
+    relay an upstream's headers; to hide the server's own, configure the server or
+    the proxy in front of it (nginx ``server_tokens off``, waitress ``ident``;
+    gunicorn has no setting for it). ``check-config`` prints the option as
+    configured, not as a promise about what reaches the client.
 
 Profiles by Content-Type
     JSON responses (``application/json`` and any ``application/*+json`` type, as

@@ -3,7 +3,11 @@
 Add the app (for the template tags), the context processor and the middleware::
 
     INSTALLED_APPS = [..., "headerware.contrib.django"]
-    MIDDLEWARE = [..., "headerware.contrib.django.middleware.CSPNonceMiddleware"]
+    MIDDLEWARE = [
+        ...,
+        "headerware.contrib.django.middleware.CSPNonceMiddleware",
+        "headerware.contrib.django.middleware.CSRFMiddleware",   # per-view CSRF exemptions
+    ]
     TEMPLATES = [{
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
@@ -32,4 +36,10 @@ everything reads the ``headerware.*`` keys the layers published.
   templates run under headerware's policy; ``request.csp_nonce`` is set on every
   Django version. Let headerware send the header: leave ``SECURE_CSP`` empty or
   Django's ContentSecurityPolicyMiddleware out.
+* ``CSRFMiddleware`` (``headerware.contrib.django.middleware``) and
+  ``headerware.contrib.django.decorators.csrf_exempt``: with headerware's
+  ``CSRFProtect(defer_to_framework=True)``, a request the layer refused is answered
+  with its 403 before the view runs, unless the view is exempt (headerware's
+  decorator or Django's own ``csrf_exempt``). The middleware's module docstring
+  has a complete example.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from headerware.csrf_verdict import TOKEN_KEY, csrf_token
 from headerware.layers.csp import NONCE_ENVIRON_KEY
-from headerware.layers.csrf import TOKEN_KEY, csrf_token
 
 __all__ = ["meta_of", "nonce_of", "token_factory"]
 
@@ -30,6 +30,6 @@ def token_factory(request: Any) -> Any:
         return None
 
     def make() -> str:
-        return csrf_token(meta)  # type: ignore[arg-type]
+        return csrf_token(meta)
 
     return make

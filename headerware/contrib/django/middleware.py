@@ -1,23 +1,68 @@
-"""``CSPNonceMiddleware``: Django's CSP nonce is headerware's nonce.
+"""Django middleware: Django's CSP nonce is headerware's; per-view CSRF exemptions.
 
-Django >= 6.0 keeps the request's nonce where ``django.middleware.csp.get_nonce``
-finds it (``request._csp_nonce`` in Django 6.0 and 6.1); its ``csp`` context
-processor, ``{% csp_nonce_attr %}`` and form media rendering read it from there.
-This middleware puts headerware's nonce (``request.META["headerware.csp.nonce"]``)
-there and in ``request.csp_nonce``, before the view runs, again in ``process_view``
-in case Django's ContentSecurityPolicyMiddleware sits later in ``MIDDLEWARE`` and
-replaced it. On Django 5.2 (no CSP in core) only ``request.csp_nonce`` is set. A
-request headerware gave no nonce is left as it is.
+A complete set-up (``settings.py`` and ``wsgi.py`` of a project)::
+
+    # settings.py
+    INSTALLED_APPS = [..., "headerware.contrib.django"]
+    MIDDLEWARE = [
+        ...,
+        "headerware.contrib.django.middleware.CSPNonceMiddleware",
+        "headerware.contrib.django.middleware.CSRFMiddleware",
+    ]
+
+    # wsgi.py
+    import os
+    from django.core.wsgi import get_wsgi_application
+    from headerware import ContentSecurityPolicy, CSRFProtect, Stack
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    application = Stack(
+        [ContentSecurityPolicy(), CSRFProtect(defer_to_framework=True)],
+        get_wsgi_application(),
+    )
+
+    # views.py
+    from django.http import HttpResponse
+    from headerware.contrib.django.decorators import csrf_exempt
+
+    def preferences(request):                 # a cross-site POST gets the 403
+        return HttpResponse("Preferences updated!")
+
+    @csrf_exempt                              # (Django's own csrf_exempt works too)
+    def payment_hook(request):                # called cross-site by the provider
+        return HttpResponse("ok")
+
+``CSRFMiddleware``
+    With CSRFProtect's ``defer_to_framework=True``, ``process_view`` answers a
+    request the layer refused with the layer's refusal (403 -- or 413 for a form
+    too large to read -- JSON or HTML by Accept) before the view runs, unless the
+    view is marked ``csrf_exempt`` (headerware's decorator or Django's). It runs
+    the checks of :mod:`headerware.contrib.views`; without ``defer_to_framework``
+    the layer refuses by itself and there is nothing to do. A request no view
+    answered (a 404, a response of an earlier middleware) is left as it is.
+
+``CSPNonceMiddleware``
+    Django >= 6.0 keeps the request's nonce where ``django.middleware.csp.get_nonce``
+    finds it (``request._csp_nonce`` in Django 6.0 and 6.1); its ``csp`` context
+    processor, ``{% csp_nonce_attr %}`` and form media rendering read it from there.
+    This middleware puts headerware's nonce (``request.META["headerware.csp.nonce"]``)
+    there and in ``request.csp_nonce``, before the view runs, again in ``process_view``
+    in case Django's ContentSecurityPolicyMiddleware sits later in ``MIDDLEWARE`` and
+    replaced it. On Django 5.2 (no CSP in core) only ``request.csp_nonce`` is set. A
+    request headerware gave no nonce is left as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from headerware.contrib.django._request import nonce_of
+from headerware.contrib.django._request import meta_of, nonce_of
+from headerware.contrib.views import before_view
+from headerware.core.layer import Response
+from headerware.csrf_verdict import VERDICT_KEY, csrf_verdict
 
-__all__ = ["CSPNonceMiddleware", "adopt_nonce"]
+__all__ = ["CSPNonceMiddleware", "CSRFMiddleware", "adopt_nonce"]
 
 #: Where Django >= 6.0's ``django.middleware.csp.get_nonce`` reads the nonce.
 DJANGO_NONCE_ATTRIBUTE = "_csp_nonce"
@@ -44,3 +89,35 @@ class CSPNonceMiddleware:
 
     def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> None:
         adopt_nonce(request)
+
+
+def _django_response(response: Response) -> Any:
+    from django.http import HttpResponse  # type: ignore[import-untyped]
+
+    code, _, reason = response.status.partition(" ")
+    answer = HttpResponse(response.body, status=int(code), reason=reason or None)
+    for name, value in response.headers:
+        answer[name] = value
+    return answer
+
+
+class CSRFMiddleware:
+    """Put in ``MIDDLEWARE``: enforces a deferred CSRF verdict before the view."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        response = self.get_response(request)
+        meta = request.META
+        if VERDICT_KEY in meta:
+            # process_view ran for every view that ran: what is left never reached one.
+            csrf_verdict(meta)
+        return response
+
+    def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> Any:
+        meta = meta_of(request)
+        if not isinstance(meta, MutableMapping):
+            return None
+        refusal = before_view(meta, view)
+        return None if refusal is None else _django_response(refusal)
