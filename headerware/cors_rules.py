@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._headers import HeaderList, is_token
+from .core.layer import HeaderBlock
 from .options import OptionError, boolean, seconds
 from .origins import OriginMatcher, canonical_origin, parse_origin
 
@@ -67,6 +68,7 @@ class CorsPolicy:
     """
 
     __slots__ = (
+        "actual_block",
         "actual_headers",
         "allow_all",
         "credentials",
@@ -154,6 +156,7 @@ class CorsPolicy:
         if self.expose:
             actual.append(("Access-Control-Expose-Headers", ", ".join(self.expose)))
         self.actual_headers = tuple(actual)
+        self.actual_block = HeaderBlock(actual)
         fixed: HeaderList = []
         if not self.methods_any:
             fixed.append(("Access-Control-Allow-Methods", self.methods_value))

@@ -407,6 +407,8 @@ def _check_value(name: str, value: object) -> tuple[str, ...] | None:
                 "per list item; percent-encode or punycode the rest)"
             )
     items = list(dict.fromkeys(items))  # drop repeats, keep order
+    if "" in items:
+        raise _Invalid(f"{where}: an empty string is not a source; remove it")
     if name == "sandbox":
         for token in items:
             if token.lower() not in _SANDBOX_TOKENS:

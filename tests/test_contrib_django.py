@@ -17,7 +17,7 @@ from wsgiref.validate import validator
 import django
 import pytest
 import webtest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template import engines
 from django.test import override_settings
 from django.urls import path
@@ -26,9 +26,14 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt as django_csrf_exempt
 
 from examples.django_app import wsgi
-from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+from headerware import CORS, Caching, ContentSecurityPolicy, CSRFProtect, Sessions, Stack
 from headerware.contrib.django.context_processors import headerware as processor
-from headerware.contrib.django.decorators import csrf_exempt
+from headerware.contrib.django.decorators import (
+    cache_policy_view,
+    cors_allow_view,
+    csp_amend_view,
+    csrf_exempt,
+)
 from headerware.contrib.django.middleware import CSPNonceMiddleware, adopt_nonce
 
 KEY = "k" * 32
@@ -289,3 +294,112 @@ def test_without_the_middleware_the_layer_refuses_after_the_fact(caplog: Any) ->
     assert ran_views == ["preferences"]
     (unchecked,) = events(caplog, "csrf_verdict_unchecked")
     assert unchecked["reason"] == "cross_site"
+
+
+# -- issue 12: this view's CSP, CORS and Cache-Control, decided before the view --------
+
+PARTNER = "https://partner.example"
+
+
+def plain_page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("<p>plain</p>")
+
+
+@csp_amend_view("script-src", "https://maps.example")
+@csp_amend_view("img-src", "https://tiles.example")
+def map_page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("<p>map</p>")
+
+
+@cors_allow_view(PARTNER, expose_headers=["X-Total"])
+def stock(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("[]", content_type="application/json")
+
+
+@cache_policy_view("no-cache")
+def news(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("{}", content_type="application/json")
+
+
+@method_decorator(csp_amend_view("script-src", "https://maps.example"), name="dispatch")
+@method_decorator(csp_amend_view("img-src", "https://tiles.example"), name="dispatch")
+@method_decorator(cors_allow_view(PARTNER), name="dispatch")
+@method_decorator(cache_policy_view("private, max-age=60"), name="dispatch")
+class StreamedExport(View):
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"<p>", b"streamed</p>"]), content_type="text/html")
+
+
+urlpatterns += [
+    path("plain", plain_page),
+    path("map", map_page),
+    path("api/stock", stock),
+    path("news", news),
+    path("export", StreamedExport.as_view()),
+]
+
+
+def policy_client() -> webtest.TestApp:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    with override_settings(MIDDLEWARE=CSRF_MIDDLEWARE):
+        handler = WSGIHandler()
+    layers = [
+        ContentSecurityPolicy(),
+        CORS(allow_origins=["https://app.example"]),
+        Caching(rules={"/*": "no-store"}),
+    ]
+    return webtest.TestApp(validator(Stack(layers, validator(handler))), lint=True)
+
+
+def _directive(policy: str, name: str) -> str:
+    return next(d.strip() for d in policy.split(";") if d.strip().startswith(name + " "))
+
+
+def test_csp_amend_view_adds_sources_to_this_response_only() -> None:
+    app = policy_client()
+    plain = app.get("/plain").headers["Content-Security-Policy"]
+    amended = app.get("/map").headers["Content-Security-Policy"]
+    assert "maps.example" not in plain and "tiles.example" not in plain
+    script = _directive(amended, "script-src")
+    assert "https://maps.example" in script and "'nonce-" in script  # the nonce stays
+    assert "https://tiles.example" in amended
+
+
+def test_cors_allow_view_grants_one_extra_origin() -> None:
+    app = policy_client()
+    granted = app.get("/api/stock", headers={"Origin": PARTNER})
+    assert granted.headers["Access-Control-Allow-Origin"] == PARTNER
+    assert "X-Total" in granted.headers["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Origin" not in app.get("/news", headers={"Origin": PARTNER})
+    configured = app.get("/api/stock", headers={"Origin": "https://app.example"})
+    assert configured.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_cache_policy_view_chooses_cache_control() -> None:
+    app = policy_client()
+    assert app.get("/news").headers["Cache-Control"] == "no-cache"
+    assert app.get("/api/stock").headers["Cache-Control"] == "no-store"
+
+
+def test_class_based_view_stacked_decorators_reach_a_streamed_response() -> None:
+    response = policy_client().get("/export", headers={"Origin": PARTNER})
+    assert response.text == "<p>streamed</p>"
+    policy = response.headers["Content-Security-Policy"]
+    assert "https://maps.example" in _directive(policy, "script-src")
+    assert "https://tiles.example" in policy  # stacking survives method_decorator
+    assert response.headers["Access-Control-Allow-Origin"] == PARTNER
+    assert response.headers["Cache-Control"] == "private, max-age=60"
+
+
+@pytest.mark.parametrize(
+    "decorator",
+    [
+        pytest.param(lambda: csp_amend_view("script-src", "data:"), id="csp-data"),
+        pytest.param(lambda: cors_allow_view("null"), id="cors-null"),
+        pytest.param(lambda: cache_policy_view(""), id="cache-empty"),
+    ],
+)
+def test_a_bad_argument_fails_at_decoration_time(decorator: Any) -> None:
+    with pytest.raises(ValueError):
+        method_decorator(decorator(), name="dispatch")

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 from wsgiref.validate import validator
 
+import pytest
 import webtest
-from flask import Flask, render_template_string, request
+from flask import Flask, Response, render_template_string, request
 
-from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
-from headerware.contrib.flask import csrf_exempt, init_app
+from headerware import CORS, Caching, ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+from headerware.contrib.flask import (
+    cache_policy_view,
+    cors_allow_view,
+    csp_amend_view,
+    csrf_exempt,
+    init_app,
+)
 
 KEY = "k" * 32
 
@@ -155,3 +163,132 @@ def test_init_app_is_harmless_without_a_deferring_layer() -> None:
     assert enforcing.post("/preferences").text == "Preferences updated!"
     bare = webtest.TestApp(validator(exempt_app(ran)), lint=True)
     assert bare.post("/preferences", headers=CROSS_SITE).text == "Preferences updated!"
+
+
+# -- issue 12: this view's CSP, CORS and Cache-Control, decided before the view --------
+
+PARTNER = "https://partner.example"
+
+
+def policy_app() -> Flask:
+    app = Flask(__name__)
+    init_app(app)
+
+    @app.get("/plain")
+    def plain() -> str:
+        return "<p>plain</p>"
+
+    @app.get("/map")
+    @csp_amend_view("script-src", "https://maps.example")
+    @csp_amend_view("img-src", "https://tiles.example")
+    def map_page() -> str:
+        return "<p>map</p>"
+
+    @csp_amend_view("script-src", "https://maps.example")  # above the route, streamed
+    @app.get("/map-stream")
+    def map_stream() -> Response:
+        def chunks() -> Iterator[str]:
+            yield "<p>"
+            yield "streamed</p>"
+
+        return Response(chunks(), content_type="text/html")
+
+    @app.get("/api/stock")
+    @cors_allow_view(PARTNER, expose_headers=["X-Total"])
+    def stock() -> dict[str, list[str]]:
+        return {"items": []}
+
+    @app.get("/api/plain")
+    def api_plain() -> dict[str, list[str]]:
+        return {"items": []}
+
+    @cache_policy_view("no-cache")
+    @app.get("/news")
+    def news() -> dict[str, str]:
+        return {"news": "none"}
+
+    return app
+
+
+def policy_client() -> webtest.TestApp:
+    layers = [
+        ContentSecurityPolicy(),
+        CORS(allow_origins=["https://app.example"]),
+        Caching(rules={"/*": "no-store"}),
+    ]
+    return webtest.TestApp(validator(Stack(layers, validator(policy_app()))), lint=True)
+
+
+def test_csp_amend_view_adds_sources_to_this_response_only() -> None:
+    app = policy_client()
+    plain = app.get("/plain").headers["Content-Security-Policy"]
+    amended = app.get("/map").headers["Content-Security-Policy"]
+    assert "maps.example" not in plain and "tiles.example" not in plain
+    script = next(d for d in amended.split(";") if d.strip().startswith("script-src"))
+    assert "https://maps.example" in script and "'nonce-" in script  # the nonce stays
+    assert "https://tiles.example" in amended
+    assert "https://maps.example" not in app.get("/plain").headers["Content-Security-Policy"]
+
+
+def test_csp_amend_view_reaches_a_streamed_response() -> None:
+    response = policy_client().get("/map-stream")
+    assert response.text == "<p>streamed</p>"
+    assert "https://maps.example" in response.headers["Content-Security-Policy"]
+
+
+def test_cors_allow_view_grants_one_extra_origin() -> None:
+    app = policy_client()
+    granted = app.get("/api/stock", headers={"Origin": PARTNER})
+    assert granted.headers["Access-Control-Allow-Origin"] == PARTNER
+    assert "X-Total" in granted.headers["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Origin" not in app.get("/api/plain", headers={"Origin": PARTNER})
+    configured = app.get("/api/stock", headers={"Origin": "https://app.example"})
+    assert configured.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_cache_policy_view_chooses_cache_control() -> None:
+    app = policy_client()
+    assert app.get("/news").headers["Cache-Control"] == "no-cache"
+    assert app.get("/api/plain").headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        pytest.param(lambda: csp_amend_view("script-src", "'unsafe-inline'"), id="csp-unsafe"),
+        pytest.param(lambda: csp_amend_view("script-src", "*"), id="csp-star"),
+        pytest.param(lambda: csp_amend_view("scirpt-src", "https://a.example"), id="csp-typo"),
+        pytest.param(lambda: cors_allow_view("https://a.example/path"), id="cors-path"),
+        pytest.param(lambda: cors_allow_view("*"), id="cors-star"),
+        pytest.param(lambda: cache_policy_view("no-store\r\nX: y"), id="cache-crlf"),
+    ],
+)
+def test_a_bad_argument_fails_at_decoration_time(decorate: Any) -> None:
+    app = Flask(__name__)
+    with pytest.raises(ValueError):
+
+        @app.get("/x")
+        @decorate()
+        def view() -> str:
+            return "never registered"
+
+
+def test_a_csrf_refusal_gets_none_of_the_view_policies() -> None:
+    app = Flask(__name__)
+    init_app(app)
+
+    @app.post("/save")
+    @cache_policy_view("public, max-age=600")
+    @cors_allow_view(PARTNER)
+    def save() -> str:
+        return "saved"
+
+    layers = [CORS(), Caching(), CSRFProtect(defer_to_framework=True)]
+    client = webtest.TestApp(validator(Stack(layers, validator(app))), lint=True)
+    refused = client.post(
+        "/save", headers={"Sec-Fetch-Site": "cross-site", "Origin": PARTNER}, status=403
+    )
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    same = client.post("/save", headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.text == "saved" and same.headers["Cache-Control"] == "public, max-age=600"

@@ -1,12 +1,14 @@
-"""Flask: headerware's nonce and CSRF token in templates, per-view CSRF exemptions.
+"""Flask: headerware's nonce and CSRF token in templates, per-view exemptions and policies.
 
 A complete application (``flask --app app run``, or any WSGI server serving ``app``)::
 
     import os
 
     from flask import Flask, render_template_string
-    from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
-    from headerware.contrib.flask import csrf_exempt, init_app
+    from headerware import CORS, Caching, ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+    from headerware.contrib.flask import (
+        cache_policy_view, cors_allow_view, csp_amend_view, csrf_exempt, init_app,
+    )
 
     flask_app = Flask(__name__)
     init_app(flask_app)                    # template globals + the CSRF check per view
@@ -24,10 +26,24 @@ A complete application (``flask --app app run``, or any WSGI server serving ``ap
     def payment_hook():
         return "ok"
 
+    @flask_app.get("/map")
+    @csp_amend_view("script-src", "https://maps.example")   # this page only
+    @csp_amend_view("img-src", "https://tiles.maps.example")
+    @cache_policy_view("private, max-age=60")
+    def map_page():
+        return '<script src="https://maps.example/v3.js"></script>'
+
+    @cors_allow_view("https://partner.example", expose_headers=["X-Total"])
+    @flask_app.get("/api/stock")                             # either order
+    def stock():
+        return {"items": []}
+
     KEYS = [os.environ["HEADERWARE_SECRET_KEY"]]   # 32 random bytes or more
     app = Stack(
         [
             ContentSecurityPolicy(),
+            CORS(allow_origins=["https://app.example"]),
+            Caching(),
             Sessions(secret_keys=KEYS),
             CSRFProtect(mode="token", secret_keys=KEYS, defer_to_framework=True),
         ],
@@ -45,7 +61,18 @@ A complete application (``flask --app app run``, or any WSGI server serving ``ap
   unless the matched view function is decorated with :func:`csrf_exempt` (either
   above or below ``@app.route``). A request no route matches is refused too.
   Without ``defer_to_framework`` (the default) the layer refuses by itself and
-  the check has nothing to do.
+  the check has nothing to do;
+* in the same ``before_request`` function, before the view runs, records the
+  matched view's :func:`csp_amend_view`, :func:`cors_allow_view` and
+  :func:`cache_policy_view` (``csp_amend``, ``cors_allow`` and ``cache_policy``
+  of :mod:`headerware.view`, :mod:`headerware.layers.cors` and
+  :mod:`headerware.layers.caching` on ``request.environ``), so a streamed
+  response gets them too. Their arguments are checked when the module is
+  imported: a refused source raises ``ValueError`` then. A view that changes
+  its policy only sometimes calls those helpers itself, with ``request.environ``.
+
+All four decorators return the view itself (either side of ``@app.route``) and
+need :func:`init_app`; without it they have no effect.
 """
 
 from __future__ import annotations
@@ -57,9 +84,15 @@ from flask import Flask, request
 from flask.typing import ResponseReturnValue
 
 from headerware.contrib.jinja import install
-from headerware.contrib.views import before_view, csrf_exempt
+from headerware.contrib.views import (
+    before_view,
+    cache_policy_view,
+    cors_allow_view,
+    csp_amend_view,
+    csrf_exempt,
+)
 
-__all__ = ["csrf_exempt", "init_app"]
+__all__ = ["cache_policy_view", "cors_allow_view", "csp_amend_view", "csrf_exempt", "init_app"]
 
 
 def _environ() -> Mapping[str, Any]:

@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._headers import HeaderList, merge_vary
+from .._headers import HeaderList, content_kind, merge_vary
 from ..options import OptionError
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class ResponseHead:
 
     # Class-level defaults: a response pays only for the controls a layer uses.
     _names: set[str] | None = None
+    _kind: str | None = None
     #: ``hold_body`` callbacks, in the order the layers asked.
     body_hooks: list[BodyHook] | None = None
     #: A replacement body set by ``replace_body`` (``None``: the application's).
@@ -145,11 +146,11 @@ class ResponseHead:
 
     def has(self, name: str) -> bool:
         """True when a header ``name`` (lower-case) is present."""
-        return name in self._lower_names()
+        return name in (self._names or self._lower_names())
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header ``name`` (lower-case), or ``default``."""
-        if name not in self._lower_names():
+        if name not in (self._names or self._lower_names()):
             return default
         for key, value in self.headers:
             if key.lower() == name:
@@ -158,7 +159,7 @@ class ResponseHead:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of header ``name`` (lower-case), in order."""
-        if name not in self._lower_names():
+        if name not in (self._names or self._lower_names()):
             return []
         return [value for key, value in self.headers if key.lower() == name]
 
@@ -166,6 +167,16 @@ class ResponseHead:
     def content_type(self) -> str | None:
         """The ``Content-Type`` header, or ``None``."""
         return self.get("content-type")
+
+    @property
+    def kind(self) -> str:
+        """What the response is: ``"json"``, ``"document"`` (what can use a CSP nonce)
+        or ``"other"`` — :func:`headerware._headers.content_kind` of its Content-Type,
+        worked out once per response for every layer."""
+        kind = self._kind
+        if kind is None:
+            kind = self._kind = content_kind(self.get("content-type"))
+        return kind
 
     def add(self, name: str, value: str) -> None:
         """Append a header (another one of the same name may exist)."""
@@ -176,14 +187,17 @@ class ResponseHead:
     def set(self, name: str, value: str) -> None:
         """Replace every ``name`` header with one (appended when absent)."""
         lower = name.lower()
-        if lower in self._lower_names():
+        names = self._names or self._lower_names()
+        if lower in names:
             self.headers[:] = [item for item in self.headers if item[0].lower() != lower]
         self.headers.append((name, value))
-        self._lower_names().add(lower)
+        names.add(lower)
+        if lower == "content-type":
+            self._kind = None
 
     def setdefault(self, name: str, value: str) -> bool:
         """Add the header unless one of that name is present; True when added."""
-        names = self._lower_names()
+        names = self._names or self._lower_names()
         lower = name.lower()
         if lower in names:
             return False
@@ -193,15 +207,20 @@ class ResponseHead:
 
     def set_many(self, block: HeaderBlock) -> None:
         """:meth:`set` every header of a precomputed block (one test in the common case)."""
-        names = self._lower_names()
+        names = self._names or self._lower_names()
         if not names.isdisjoint(block.names):
             self.headers[:] = [item for item in self.headers if item[0].lower() not in block.names]
         self.headers.extend(block.items)
         names.update(block.names)
 
+    def add_many(self, block: HeaderBlock) -> None:
+        """:meth:`add` every header of a precomputed block."""
+        self.headers.extend(block.items)
+        (self._names or self._lower_names()).update(block.names)
+
     def setdefault_many(self, block: HeaderBlock) -> None:
         """:meth:`setdefault` every header of a precomputed block."""
-        names = self._lower_names()
+        names = self._names or self._lower_names()
         if names.isdisjoint(block.names):
             self.headers.extend(block.items)
         else:
@@ -211,28 +230,42 @@ class ResponseHead:
     def remove(self, name: str) -> bool:
         """Remove every header ``name`` (any case); True when there was one."""
         lower = name.lower()
-        names = self._lower_names()
+        names = self._names or self._lower_names()
         if lower not in names:
             return False
         self.headers[:] = [item for item in self.headers if item[0].lower() != lower]
         names.discard(lower)
+        if lower == "content-type":
+            self._kind = None
         return True
 
     def remove_if(self, keep: Callable[[str, str], bool]) -> None:
         """Keep only the headers for which ``keep(name, value)`` is true."""
         self.headers[:] = [item for item in self.headers if keep(item[0], item[1])]
-        self._names = None
+        self._names = self._kind = None
 
     def replace_all(self, headers: HeaderList) -> None:
         """Replace the whole header list (a layer that rewrote many headers at once)."""
         self.headers[:] = headers
-        self._names = None
+        self._names = self._kind = None
 
     def merge_vary(self, *tokens: str) -> None:
         """Merge ``tokens`` into the one ``Vary`` header (case-insensitive, ``*`` wins)."""
+        names = self._names or self._lower_names()
+        if "vary" not in names and len(tokens) == 1:
+            self.headers.append(("Vary", tokens[0]))  # the common case: nothing to merge
+            names.add("vary")
+            return
         merge_vary(self.headers, tokens)
-        if self._names is not None:
-            self._names.add("vary")
+        names.add("vary")
+
+    def has_any(self, names: Iterable[str]) -> bool:
+        """True when a header of one of ``names`` (lower-case) is present."""
+        return not (self._names or self._lower_names()).isdisjoint(names)
+
+    def has_prefix(self, prefix: str) -> bool:
+        """True when a header whose name starts with ``prefix`` (lower-case) is present."""
+        return any(name.startswith(prefix) for name in self._lower_names())
 
     # --- body ----------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from werkzeug.datastructures import ETags
 from werkzeug.http import generate_etag, is_entity_header, parse_date, quote_etag, unquote_etag
 
-from .._headers import is_safe_value, media_type
+from .._headers import DOCUMENT, is_safe_value, media_type
 from .._log import security_event
 from ..core.layer import Layer
 from ..options import OptionError, boolean, choice, non_negative_int, string_list
@@ -111,8 +111,6 @@ NONCE_KEY = "headerware.csp.nonce"
 POLICY_KEY = "headerware.caching.policy"
 _NOT_MODIFIED = "304 Not Modified"
 _KEEP_ON_304 = frozenset({"expires", "content-location"})
-#: Media types whose markup can embed a CSP nonce.
-_NONCE_DOCUMENTS = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml"})
 _CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
@@ -172,8 +170,7 @@ def _answer_304(response: ResponseHead) -> None:
 
 def _carries_nonce(ctx: Context, response: ResponseHead) -> bool:
     """True when the response is a document that may embed this request's CSP nonce."""
-    media = media_type(response.content_type)
-    if media and media not in _NONCE_DOCUMENTS:
+    if response.kind != DOCUMENT:
         return False
     if ctx.published(NONCE_KEY) is not None:
         return True

@@ -133,6 +133,19 @@ if TYPE_CHECKING:
 __all__ = ["ALLOW_KEY", "CORS", "cors_allow"]
 
 _CORS_PREFIX = "access-control-"
+#: Every CORS response header the Fetch standard defines (headerware owns them on
+#: covered routes).
+_CORS_RESPONSE_NAMES = frozenset(
+    {
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-expose-headers",
+        "access-control-max-age",
+        "access-control-allow-private-network",
+    }
+)
 _REFUSED_BODY = "CORS preflight refused"
 
 
@@ -316,7 +329,7 @@ class CORS(Layer):
         if policy is None:
             return
         # On covered routes headerware owns the Access-Control-* response headers.
-        if any(name[:15].lower() == _CORS_PREFIX for name, _ in response.headers):
+        if response.has_any(_CORS_RESPONSE_NAMES):
             response.remove_if(_not_cors)
         origin = ctx.header("origin")
         if policy.allow_all:
@@ -335,10 +348,9 @@ class CORS(Layer):
     def _add_actual(response: ResponseHead, policy: CorsPolicy, grant: CorsGrant | None) -> None:
         """Credentials and exposed headers of an allowed actual response."""
         if grant is None or not grant.expose_headers:
-            headers: Sequence[tuple[str, str]] = policy.actual_headers
-        else:
-            headers = grant.actual_headers(policy)
-        for name, value in headers:
+            response.add_many(policy.actual_block)
+            return
+        for name, value in grant.actual_headers(policy):
             response.add(name, value)
 
     def _report(self, ctx: Context, grant: CorsGrant | None) -> None:

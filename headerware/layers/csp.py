@@ -124,7 +124,7 @@ from collections.abc import Iterable, Mapping
 from os import urandom
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._headers import DOCUMENT, JSON, OTHER, content_kind, is_safe_value
+from .._headers import DOCUMENT, JSON, OTHER, is_safe_value
 from .._log import logger, security_event
 from ..core.layer import Layer, Response
 from ..csp_policy import (
@@ -163,6 +163,7 @@ _CSP = "Content-Security-Policy"
 _CSP_RO = "Content-Security-Policy-Report-Only"
 _UPGRADE = "upgrade-insecure-requests"
 _CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
+_CSP_NAME_SET = frozenset(_CSP_NAMES)
 #: The headers of one response profile: (header name, policy parts around the nonce).
 _Headers = tuple[tuple[str, tuple[str, ...]], ...]
 #: The policies of one profile: (header name, policy, option, gets the nonce?).
@@ -364,17 +365,18 @@ class ContentSecurityPolicy(Layer):
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         secure = ctx.is_secure
-        kind = content_kind(response.content_type)
+        kind = response.kind
         headers = self._profiles[kind, secure]
         amendments = ctx.published(CSP_AMEND_ENVIRON_KEY)
         if amendments:  # a view added sources to this response's policy
             headers = self._amended_headers(kind, secure, amendments) or headers
-        if response.status_code == 304:
+        not_modified = response.status.startswith("304")
+        if not_modified:
             # A cache updates the stored headers from a 304, but the stored body keeps
             # the nonce it was sent with: no nonce-bearing policy on a 304 (RFC 9111).
             response.remove_if(_nonce_free)
             headers = tuple(item for item in headers if len(item[1]) == 1)
-        app_policy = response.has(_CSP_NAMES[0]) or response.has(_CSP_NAMES[1])
+        app_policy = response.has_any(_CSP_NAME_SET)
         if app_policy:
             if self.override_app_policy:
                 for name, _ in headers:
@@ -396,8 +398,8 @@ class ContentSecurityPolicy(Layer):
             app_policy
             and any("'nonce-" in v for name in _CSP_NAMES for v in response.get_all(name))
         )
-        if carries_nonce and response.status_code != 304 and not response.has("cache-control"):
-            response.set("Cache-Control", "private")  # a per-request value: no shared cache
+        if carries_nonce and not not_modified:
+            response.setdefault("Cache-Control", "private")  # per request: no shared cache
 
     def _amended_headers(self, kind: str, secure: bool, amendments: Any) -> _Headers | None:
         """This profile's headers with a view's amendments (None: keep the profile's)."""

@@ -124,7 +124,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._headers import HOP_BY_HOP, is_json, is_token
+from .._headers import HOP_BY_HOP, JSON, is_token
 from ..core.layer import HeaderBlock, Layer
 from ..options import OptionError, boolean, choice, seconds
 from ..security_values import (
@@ -341,6 +341,7 @@ class SecurityHeaders(Layer):
         ]
         secure_only = [(_HSTS, self.hsts_value)] if self.hsts_value else []
         self._removed = tuple(dict.fromkeys(name.lower() for name in self.remove_headers))
+        self._removed_names = frozenset(self._removed)
         clash = {name.lower() for name, _ in always + secure_only} & set(self._removed)
         if clash:
             raise OptionError(
@@ -376,9 +377,10 @@ class SecurityHeaders(Layer):
     # -- response: the profile's headers --------------------------------------------
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
-        for name in self._removed:
-            response.remove(name)
-        headers = self._profiles[is_json(response.content_type), ctx.is_secure]
+        if response.has_any(self._removed_names):
+            for name in self._removed:
+                response.remove(name)
+        headers = self._profiles[response.kind == JSON, ctx.is_secure]
         if self.merge == "overwrite":
             response.set_many(headers)
         else:

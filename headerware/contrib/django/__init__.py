@@ -6,7 +6,7 @@ Add the app (for the template tags), the context processor and the middleware::
     MIDDLEWARE = [
         ...,
         "headerware.contrib.django.middleware.CSPNonceMiddleware",
-        "headerware.contrib.django.middleware.CSRFMiddleware",   # per-view CSRF exemptions
+        "headerware.contrib.django.middleware.CSRFMiddleware",   # per-view decorators
     ]
     TEMPLATES = [{
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -41,5 +41,7 @@ everything reads the ``headerware.*`` keys the layers published.
   ``CSRFProtect(defer_to_framework=True)``, a request the layer refused is answered
   with its 403 before the view runs, unless the view is exempt (headerware's
   decorator or Django's own ``csrf_exempt``). The middleware's module docstring
-  has a complete example.
+  has a complete example. The same middleware applies the view's
+  ``decorators.csp_amend_view``, ``cors_allow_view`` and ``cache_policy_view``
+  before it runs (:mod:`headerware.contrib.django.decorators` has an example).
 """

@@ -1,4 +1,4 @@
-"""Django middleware: Django's CSP nonce is headerware's; per-view CSRF exemptions.
+"""Django middleware: Django's CSP nonce is headerware's; per-view exemptions and policies.
 
 A complete set-up (``settings.py`` and ``wsgi.py`` of a project)::
 
@@ -40,6 +40,10 @@ A complete set-up (``settings.py`` and ``wsgi.py`` of a project)::
     the checks of :mod:`headerware.contrib.views`; without ``defer_to_framework``
     the layer refuses by itself and there is nothing to do. A request no view
     answered (a 404, a response of an earlier middleware) is left as it is.
+    The same ``process_view`` records the view's ``csp_amend_view``,
+    ``cors_allow_view`` and ``cache_policy_view``
+    (:mod:`headerware.contrib.django.decorators`) before the view runs; it is
+    also importable as ``ViewMiddleware`` (list one of the two names, once).
 
 ``CSPNonceMiddleware``
     Django >= 6.0 keeps the request's nonce where ``django.middleware.csp.get_nonce``
@@ -62,7 +66,7 @@ from headerware.contrib.views import before_view
 from headerware.core.layer import Response
 from headerware.csrf_verdict import VERDICT_KEY, csrf_verdict
 
-__all__ = ["CSPNonceMiddleware", "CSRFMiddleware", "adopt_nonce"]
+__all__ = ["CSPNonceMiddleware", "CSRFMiddleware", "ViewMiddleware", "adopt_nonce"]
 
 #: Where Django >= 6.0's ``django.middleware.csp.get_nonce`` reads the nonce.
 DJANGO_NONCE_ATTRIBUTE = "_csp_nonce"
@@ -102,7 +106,8 @@ def _django_response(response: Response) -> Any:
 
 
 class CSRFMiddleware:
-    """Put in ``MIDDLEWARE``: enforces a deferred CSRF verdict before the view."""
+    """Put in ``MIDDLEWARE``: runs the before-view checks (a deferred CSRF verdict,
+    the view's CSP, CORS and Cache-Control decorators)."""
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
@@ -121,3 +126,7 @@ class CSRFMiddleware:
             return None
         refusal = before_view(meta, view)
         return None if refusal is None else _django_response(refusal)
+
+
+#: The same middleware, by the name of what it does beyond CSRF.
+ViewMiddleware = CSRFMiddleware
