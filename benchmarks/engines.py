@@ -26,6 +26,9 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+#: The commit the tag ``engine-0.1`` names (used when a clone has no tags).
+ENGINE_0_1 = "e2037e9"
+
 #: (variant, its baseline) pairs measured in both engines.
 PAIRS: list[tuple[str, str]] = [
     ("wsgi.get.hand-full", "wsgi.get.bare"),
@@ -111,7 +114,11 @@ def _ask(process: subprocess.Popen[str], name: str, n: int) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engines")
     parser.add_argument("--worker", metavar="TREE", help=argparse.SUPPRESS)
-    parser.add_argument("--old", default="engine-0.1", help="git ref of the old engine")
+    parser.add_argument(
+        "--old",
+        default="engine-0.1",
+        help=f"git ref of the old engine (the tag engine-0.1 is commit {ENGINE_0_1})",
+    )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--batch", type=int, default=400, help="requests per timed batch")
     args = parser.parse_args(argv)
@@ -119,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.worker)
         return 0
     with tempfile.TemporaryDirectory() as old_tree:
+        ref = args.old
+        known = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--verify", "-q", ref + "^{commit}"]
+        )
+        if known.returncode and ref == "engine-0.1":
+            ref = ENGINE_0_1
         archive = subprocess.run(
-            ["git", "-C", ROOT, "archive", args.old, "headerware"],
+            ["git", "-C", ROOT, "archive", ref, "headerware"],
             check=True,
             capture_output=True,
         ).stdout
