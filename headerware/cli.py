@@ -33,6 +33,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .cli_csp import add_csp_commands
 from .config import ConfigError, StackFactory, check_value, layer_options, load_config
 from .keys import ENV_VAR, deployment, generate_key
 
@@ -439,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keygen.add_argument("--count", type=_key_count, default=1, help="how many keys (default 1)")
     keygen.set_defaults(handler=_cmd_keygen)
+    add_csp_commands(commands)
     return parser
 
 

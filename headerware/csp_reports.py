@@ -16,6 +16,11 @@ itself with :func:`receive_report`:
   unparsable Content-Length: **411**; a body over ``report_max_bytes``: **413**,
   not read; a short body, malformed JSON or an unexpected shape: **400**. Each
   refusal is logged at INFO as ``csp_report_refused`` (status and reason).
+- With a :class:`~headerware.csp_store.Collector` (the layer's ``report_store``,
+  ``report_db`` and ``report_limits`` options), a client over its rate gets
+  **429** (``Retry-After: 60``) before its body is read, and the violations of an
+  accepted body are normalised, deduplicated and stored (:mod:`headerware.csp_store`).
+  Every logged or stored string has its control characters escaped.
 
 The receiver is off by default: an open endpoint that writes logs is opt-in.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from werkzeug.http import parse_options_header
 
@@ -32,14 +37,17 @@ from ._headers import is_safe_value, is_token
 from ._log import security_event
 from .core.layer import Response
 from .csp_policy import Policy
+from .csp_store import escape
 from .options import OptionError
 
 if TYPE_CHECKING:
     from ._headers import HeaderList
     from .core.context import Context
     from .core.layer import ResponseHead
+    from .csp_store import Collector
 
 __all__ = [
+    "Reporting",
     "add_endpoint",
     "check_report_group",
     "check_report_max_bytes",
@@ -155,6 +163,49 @@ def add_endpoint(response: ResponseHead, group: str, endpoint: str) -> None:
         response.set("Reporting-Endpoints", f"{current}, {endpoint}")
 
 
+class Reporting(NamedTuple):
+    """The reporting options of the layer, checked, and the directives they give."""
+
+    uri: str | None
+    to: str | None
+    group: str
+    path: str | None
+    max_bytes: int
+    given: tuple[object, object]  # report_uri and report_to as written
+    plain: dict[str, list[str]]
+    secure: dict[str, list[str]]
+    endpoint: str | None
+
+    @classmethod
+    def from_options(
+        cls,
+        report_uri: object,
+        report_to: object,
+        report_group: object,
+        report_path: object,
+        report_max_bytes: object,
+    ) -> Reporting:
+        path = check_report_path(report_path)
+        given = (report_uri, report_to)
+        if path is not None and report_uri is None and report_to is None:
+            report_uri = report_to = path
+        max_bytes = check_report_max_bytes(report_max_bytes)
+        uri = None if report_uri is None else check_url("report_uri", report_uri)
+        to = None if report_to is None else check_url("report_to", report_to)
+        group = check_report_group(report_group)
+        plain, secure, endpoint = reporting_directives(uri, to, group)
+        return cls(uri, to, group, path, max_bytes, given, plain, secure, endpoint)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "report_uri": self.given[0],
+            "report_to": self.given[1],
+            "report_group": self.group,
+            "report_path": self.path,
+            "report_max_bytes": self.max_bytes,
+        }
+
+
 # -- the receiver ----------------------------------------------------------------------
 
 
@@ -163,8 +214,8 @@ def _refuse(status: str, reason: str, headers: HeaderList | None = None) -> Resp
     return Response.text(status, reason, headers)
 
 
-def receive_report(ctx: Context, max_bytes: int) -> Response:
-    """Answer one request to the report path: log its violations, or refuse it."""
+def receive_report(ctx: Context, max_bytes: int, collector: Collector | None = None) -> Response:
+    """Answer one request to the report path: log (and collect) its violations, or refuse."""
     if ctx.method != "POST":
         return _refuse(
             "405 Method Not Allowed", "CSP reports are sent with POST", [("Allow", "POST")]
@@ -174,6 +225,10 @@ def receive_report(ctx: Context, max_bytes: int) -> Response:
         return _refuse(
             "415 Unsupported Media Type",
             "expected application/csp-report or application/reports+json",
+        )
+    if collector is not None and not collector.allow(ctx.client):
+        return _refuse(
+            "429 Too Many Requests", "too many reports from this client", [("Retry-After", "60")]
         )
     try:
         length = int(ctx.header("content-length") or "")
@@ -197,8 +252,11 @@ def receive_report(ctx: Context, max_bytes: int) -> Response:
     if reports is None:
         return _refuse("400 Bad Request", "the report does not have the expected shape")
     report_format = mimetype.rpartition("/")[2]
-    for report in reports[:_MAX_LOGGED_REPORTS]:
+    reports = reports[: _MAX_LOGGED_REPORTS if collector is None else collector.max_reports]
+    for report in reports:
         security_event("csp_violation", report_format=report_format, **report)
+    if collector is not None:
+        collector.collect(reports)
     return Response.empty("204 No Content")
 
 
@@ -228,7 +286,7 @@ def _extract_reports(payload: object, mimetype: str) -> list[dict[str, Any]] | N
 
 
 def _clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[:limit] + "..."
+    return escape(value, limit) + ("..." if len(value) > limit else "")
 
 
 def _fields(body: dict[str, Any], column: int) -> dict[str, Any]:

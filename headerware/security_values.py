@@ -36,9 +36,11 @@ __all__ = [
     "DEFAULT_PERMISSIONS_POLICY",
     "HEADER_OPTIONS",
     "PERMISSIONS_POLICY_FEATURES",
+    "REPORTING",
     "RETIRED_PERMISSIONS_POLICY_FEATURES",
     "header_value",
     "render_permissions_policy",
+    "with_reporting",
 ]
 
 #: Powerful features a typical site never uses, all switched off (``feature=()``).
@@ -302,6 +304,25 @@ HEADER_OPTIONS: dict[str, tuple[str, str | None, frozenset[str] | None]] = {
         "require-corp",  # the value ``True`` selects; off unless asked for
         frozenset({"require-corp", "credentialless", "unsafe-none"}),
     ),
+    # Report-only twins: what the policy would break, reported and not enforced.
+    "cross_origin_opener_policy_report_only": (
+        "Cross-Origin-Opener-Policy-Report-Only",
+        "same-origin",
+        frozenset(
+            {"same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"}
+        ),
+    ),
+    "cross_origin_embedder_policy_report_only": (
+        "Cross-Origin-Embedder-Policy-Report-Only",
+        "require-corp",
+        frozenset({"require-corp", "credentialless", "unsafe-none"}),
+    ),
+    "integrity_policy": ("Integrity-Policy", "blocked-destinations=(script)", None),
+    "integrity_policy_report_only": (
+        "Integrity-Policy-Report-Only",
+        "blocked-destinations=(script)",
+        None,
+    ),
     "origin_agent_cluster": ("Origin-Agent-Cluster", "?1", frozenset({"?1", "?0"})),
     "permissions_policy": ("Permissions-Policy", None, None),
     "referrer_policy": ("Referrer-Policy", "strict-origin-when-cross-origin", None),
@@ -328,6 +349,65 @@ _REFERRER_POLICIES = frozenset(
         "unsafe-url",
     }
 )
+
+
+#: The options whose header takes the reporting endpoint group, and how.
+REPORTING: dict[str, str] = {
+    "cross_origin_opener_policy": "param",
+    "cross_origin_opener_policy_report_only": "param",
+    "cross_origin_embedder_policy": "param",
+    "cross_origin_embedder_policy_report_only": "param",
+    "integrity_policy": "member",
+    "integrity_policy_report_only": "member",
+}
+#: Integrity-Policy (a structured dictionary of inner lists): key -> allowed items.
+_INTEGRITY: dict[str, frozenset[str] | None] = {
+    "blocked-destinations": frozenset({"script", "style"}),
+    "sources": frozenset({"inline"}),
+    "endpoints": None,  # endpoint group names
+}
+_INNER = re.compile(r"^([a-z][a-z0-9-]*)=\(([^()]*)\)$")
+
+
+def _integrity_value(option: str, value: str) -> str:
+    """An Integrity-Policy value, checked member by member, in canonical spacing."""
+    members = []
+    for member in value.split(","):
+        match = _INNER.match(member.strip())
+        if match is None or match.group(1) not in _INTEGRITY:
+            raise OptionError(
+                option,
+                value,
+                f"{member.strip()!r} is not an Integrity-Policy member",
+                f"use {', '.join(f'{key}=(...)' for key in _INTEGRITY)}, e.g. "
+                "'blocked-destinations=(script)'",
+            )
+        key, items = match.group(1), match.group(2).split()
+        allowed = _INTEGRITY[key]
+        for item in items:
+            if (allowed is not None and item not in allowed) or not _FEATURE.match(item):
+                raise OptionError(
+                    option,
+                    value,
+                    f"{item!r} is not allowed in {key}",
+                    f"use {sorted(allowed)}" if allowed else "use endpoint group names",
+                )
+        members.append(f"{key}=({' '.join(items)})")
+    if not any(m.startswith("blocked-destinations=") for m in members):
+        raise OptionError(
+            option, value, "blocked-destinations is missing", "e.g. 'blocked-destinations=(script)'"
+        )
+    return ", ".join(members)
+
+
+def with_reporting(option: str, value: str, group: str | None) -> str:
+    """``value`` with the reporting endpoint group (``report_to``) added, if any."""
+    how = REPORTING.get(option)
+    if group is None or how is None:
+        return value
+    if how == "param":
+        return f'{value}; report-to="{group}"'
+    return value if "endpoints=" in value else f"{value}, endpoints=({group})"
 
 
 def header_value(option: str, value: object) -> str | None:
@@ -379,5 +459,7 @@ def header_value(option: str, value: object) -> str | None:
         return ", ".join(tokens)
     if option == "x_frame_options":
         return canonical.upper()
+    if option.startswith("integrity_policy"):
+        return _integrity_value(option, value)
     # Browsers match these tokens exactly: send the canonical (lower-case) spelling.
     return value if allowed is None else canonical

@@ -9,40 +9,39 @@ response, with a fresh nonce per request::
                                              "img-src": ["'self'", "data:"]})
 
 The nonce
-    16 bytes from ``os.urandom`` (128 bits), base64, new for every request, added
-    as ``'nonce-...'`` to each directive in ``nonce_directives`` -- also when the
-    directive is only inherited from ``default-src``: then it is written out from
-    ``default-src``'s sources plus the nonce, without ``'none'``. An explicit
-    ``'none'`` (``script-src 'none'``) is left alone. Published under
-    ``headerware.csp.nonce``; the app reads it with :func:`csp_nonce` (Flask:
-    ``csp_nonce(request.environ)``, Django: ``csp_nonce(request.META)``), which
-    raises ``LookupError`` when there is none (a page with an empty nonce would
-    fail silently in the browser) unless ``default=""`` is given.
+    16 bytes from ``os.urandom``, base64, new for every request, added as
+    ``'nonce-...'`` to each directive in ``nonce_directives`` (written out from
+    ``default-src`` when only inherited; an explicit ``'none'`` is left alone),
+    published under
+    ``headerware.csp.nonce``; the app reads it with :func:`csp_nonce`
+    (``csp_nonce(request.environ)``; Django: ``request.META``), which raises
+    ``LookupError`` when there is none unless ``default=""`` is given.
 
 View-level amendments
-    A view adds sources to *this* response's policy, before it returns, with
-    :func:`headerware.view.csp_amend` (``csp_amend(request.environ, "script-src",
-    "https://cdn.example")``; Django: ``request.META``). The layer reads
-    ``headerware.csp.amend`` when the response starts (streams too) and sends its
-    policies with the additions, checked like the configuration and stricter (an
-    unsafe or wildcard source is a ``ValueError`` in the view). Amended headers are
-    built once and remembered; an app's own policy is not amended.
+    A view adds sources to *this* response's policy with :func:`headerware.view.csp_amend`
+    (``csp_amend(request.environ, "script-src", "https://cdn.example")``), checked like
+    the configuration and stricter (an unsafe or wildcard source is a ``ValueError``
+    in the view); amended headers are remembered; an app's own policy is not amended.
 
 Which responses get the nonce
-    Only documents that can use it: ``text/html``, ``application/xhtml+xml``,
-    ``image/svg+xml`` and responses without a Content-Type. Every other type
-    (stylesheets, scripts, images, text, JSON when ``json_policy=None``) gets the
-    same policies without a nonce, so a public static response never carries a
-    per-request value. A ``304 Not Modified`` gets no nonce-bearing policy at all
+    Only documents that can use it (HTML, XHTML, SVG, no Content-Type); every other
+    type gets the same policies without a nonce, so a public static response never
+    carries a per-request value. A ``304 Not Modified`` gets no nonce-bearing policy at all
     (the application's is removed too): a cache updates the stored headers from a
     304 (RFC 9111, 4.3.4) while the stored body keeps the nonce it was sent with.
     A response that leaves with a nonce policy and no ``Cache-Control`` gets
     ``Cache-Control: private`` (as the ``caching`` layer decides); an app's own is kept.
 
-Performance
-    Every header value is rendered at construction, per profile (nonce document,
-    other type or JSON; HTTP or HTTPS), as the parts around the nonce: a request
-    pays for the nonce and one ``str.join``.
+Hashes for cacheable pages (``hash_inline=True``, opt-in)
+    For a document whose body is already complete in memory (a list or tuple), the
+    layer hashes each inline ``<script>``/``<style>`` block (sha256, base64) and
+    adds the ``'sha256-…'`` sources to ``script-src``/``style-src`` of that
+    response (:mod:`headerware.csp_hashes`); with ``nonce_directives=()`` such a
+    page carries no per-request value and stays cacheable. Trade-off: a streamed
+    body is never buffered, so it gets no hashes (its inline code needs the nonce).
+
+Every header is rendered at construction per profile (document, other, JSON; HTTP
+or HTTPS) as the parts around the nonce: a request pays for one ``str.join``.
 
 Options (keyword-only; defaults are the strict ones):
 
@@ -52,21 +51,16 @@ Options (keyword-only; defaults are the strict ones):
     'nonce-…'; img-src 'self'; font-src 'self'; connect-src 'self';
     manifest-src 'self'; form-action 'self'; base-uri 'none';
     frame-ancestors 'none'; object-src 'none'``. This earns the top CSP result
-    of Mozilla's HTTP Observatory (``csp-implemented-with-no-unsafe-default-src-none``,
-    +10): ``default-src`` is ``'none'`` alone, scripts and styles need the nonce
-    (no ``'unsafe-inline'``/``'unsafe-eval'``), and every directive it looks at
-    (object-src, base-uri, form-action, frame-ancestors) is explicit and narrow.
+    of Mozilla's HTTP Observatory (``default-src 'none'``, nonce'd scripts and
+    styles, explicit object-src, base-uri, form-action, frame-ancestors).
     ``None`` sends no enforced policy (e.g. while rolling out a report-only one).
 ``report_only_policy=None``
     A second policy sent as ``Content-Security-Policy-Report-Only`` next to the
     enforced one, with the same nonce: how a stricter policy is tried out.
 ``json_policy=JSON_POLICY``
-    The profile for JSON responses (``application/json`` or ``application/*+json``,
-    as :func:`headerware._headers.is_json` decides for every layer; ``text/x+json``
-    is not JSON): ``default-src 'none'; frame-ancestors 'none'; base-uri 'none';
-    form-action 'none'``, no nonce and no report-only policy (a JSON document runs
-    nothing; it also earns the Observatory's top CSP result). ``None`` gives JSON
-    responses the document policies.
+    The profile for JSON responses (:func:`headerware._headers.is_json`):
+    ``default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action
+    'none'``, no nonce, no report-only policy. ``None``: the document policies.
 ``nonce_directives=("script-src", "style-src")``
     Where the request nonce goes (also ``script-src-elem``/``style-src-elem``;
     a nonce on ``script-src`` also reaches a ``script-src-elem`` in the policy).
@@ -77,25 +71,25 @@ Options (keyword-only; defaults are the strict ones):
     a list (``["'unsafe-eval'"]``) only those named -- the exception stays visible.
 ``upgrade_insecure_requests=True``
     Adds ``upgrade-insecure-requests`` to the enforced document policy on HTTPS
-    requests only: there it fixes stray ``http://`` subresources; on a plain-HTTP
-    development server it would break every subresource.
+    requests only (on a plain-HTTP server it would break every subresource).
 ``report_uri=None``, ``report_to=None``, ``report_group="csp-endpoint"``
     Where browsers send violation reports: ``report-uri <url>`` and ``report-to
     <group>`` with ``Reporting-Endpoints: <group>="<url>"``, added to every policy
     the layer sends; ``report-to`` on HTTPS only (the Reporting API needs a secure
     context, and a browser that sees it ignores ``report-uri``).
-``report_path=None``
+``report_path=None``, ``report_max_bytes=65536``
     Turns on the built-in receiver at this path (e.g. ``"/_headerware/csp-report"``,
     off by default) and, without ``report_uri``/``report_to``, points both at it:
-    204 for each ``POST`` report, logged as ``csp_violation``; a 4xx for anything
-    else (:mod:`headerware.csp_reports`).
-``report_max_bytes=65536``
-    The body cap of the receiver; real reports are a few KiB.
+    204 for each ``POST`` report (at most ``report_max_bytes``), logged as
+    ``csp_violation``; a 4xx for anything else (:mod:`headerware.csp_reports`).
+``report_store="sqlite"``, ``report_db="headerware-csp.sqlite3"``, ``report_limits``
+    Where the receiver keeps violations (``"sqlite"``, ``"log"``, ``"none"`` or a
+    callable) and its bounds (:mod:`headerware.csp_store`); read them with
+    ``headerware csp report`` and turn them into a policy with ``headerware csp suggest``.
 ``override_app_policy=False``
-    When the application set its own ``Content-Security-Policy`` (or the
-    report-only header), it is kept and the layer's is not added: the app knows
-    that page (its own nonces, hashes and hosts), and adding a second, unrelated
-    policy would break it. ``True`` replaces the application's policy.
+    The application's own ``Content-Security-Policy`` (or report-only header) is
+    kept and the layer's is not added: the app knows that page (its nonces, hashes
+    and hosts). ``True`` replaces the application's policy.
 ``report_only=False``
     Sends ``policy`` (and ``json_policy``) as ``Content-Security-Policy-Report-Only``:
     browsers report what the policy would block and block nothing. Cannot be
@@ -106,10 +100,7 @@ Options (keyword-only; defaults are the strict ones):
     page is served at whatever URL failed, so no route rule can cover it. The
     profile is ``report_only=true`` (nothing is blocked, no ``'unsafe-inline'`` is
     added anywhere, the browser's console still lists what production would block)
-    and every construction logs a WARNING that it must never be deployed::
-
-        [csp]
-        profile = "development"   # DEVELOPMENT ONLY: blocks nothing
+    and every construction logs a WARNING that it must never be deployed.
 
 Every configuration mistake is an :class:`~headerware.options.OptionError`
 naming the option (``policy``, ``report_path``, ...), the value and the fix.
@@ -127,6 +118,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._headers import DOCUMENT, JSON, OTHER, is_safe_value
 from .._log import logger, security_event
 from ..core.layer import Layer, Response
+from ..csp_hashes import add_hashes
 from ..csp_policy import (
     DEFAULT_POLICY,
     JSON_POLICY,
@@ -138,15 +130,8 @@ from ..csp_policy import (
     check_layer_directives,
     freeze_amendments,
 )
-from ..csp_reports import (
-    add_endpoint,
-    check_report_group,
-    check_report_max_bytes,
-    check_report_path,
-    check_url,
-    receive_report,
-    reporting_directives,
-)
+from ..csp_reports import Reporting, add_endpoint, receive_report
+from ..csp_store import DEFAULT_DB, Collector, Sink
 from ..memo import Memo
 from ..options import OptionError, boolean, choice
 from ..view import CSP_AMEND_ENVIRON_KEY, NONCE_ENVIRON_KEY, csp_nonce
@@ -209,6 +194,10 @@ class ContentSecurityPolicy(Layer):
         report_group: str = "csp-endpoint",
         report_path: str | None = None,  # an endpoint that writes logs is opt-in
         report_max_bytes: int = 64 * 1024,  # real reports are a few KiB
+        report_store: str | Sink = "sqlite",
+        report_db: str = DEFAULT_DB,
+        report_limits: Mapping[str, int | float] | None = None,
+        hash_inline: bool = False,  # hashes of inline blocks in complete HTML bodies
         override_app_policy: bool = False,  # the app's own policy knows its page
         report_only: bool = False,
         # "development": report only, block nothing (debugger pages); never deploy it.
@@ -223,6 +212,8 @@ class ContentSecurityPolicy(Layer):
             "upgrade_insecure_requests", upgrade_insecure_requests
         )
         self.override_app_policy = boolean("override_app_policy", override_app_policy)
+        self.hash_inline = boolean("hash_inline", hash_inline)
+        self._collector = Collector(report_store, report_db, report_limits)
         self.profile = choice("profile", profile, ("production", "development"))
         self.report_only = boolean("report_only", report_only) or self.profile == "development"
         if self.profile == "development":
@@ -242,29 +233,12 @@ class ContentSecurityPolicy(Layer):
                 "drop report_only_policy, or set report_only=false to enforce `policy` and "
                 "try report_only_policy next to it",
             )
-        self._setup_reporting(report_uri, report_to, report_group, report_path, report_max_bytes)
+        self._rep = Reporting.from_options(
+            report_uri, report_to, report_group, report_path, report_max_bytes
+        )
+        self.report_path, self.report_group = self._rep.path, self._rep.group
         self._added_upgrade = False
         self._build_profiles(policy, report_only_policy, json_policy)
-
-    def _setup_reporting(
-        self,
-        report_uri: object,
-        report_to: object,
-        report_group: object,
-        report_path: object,
-        report_max_bytes: object,
-    ) -> None:
-        self.report_path = check_report_path(report_path)
-        self._given_reporting = (report_uri, report_to)  # describe(): as written
-        if self.report_path is not None and report_uri is None and report_to is None:
-            report_uri = report_to = self.report_path
-        self.report_max_bytes = check_report_max_bytes(report_max_bytes)
-        self.report_uri = None if report_uri is None else check_url("report_uri", report_uri)
-        self.report_to = None if report_to is None else check_url("report_to", report_to)
-        self.report_group = check_report_group(report_group)
-        self._reporting, self._secure_reporting, self._endpoint = reporting_directives(
-            self.report_uri, self.report_to, self.report_group
-        )
 
     def _policy(
         self, option: str, source: Mapping[str, Any] | Policy, *, nonces: bool, secure: bool
@@ -273,10 +247,8 @@ class ContentSecurityPolicy(Layer):
         allow: bool | Iterable[str] = self.allow_unsafe
         if isinstance(source, Policy):
             allow, source = source.allow_unsafe, source.directives
-        reporting = self._secure_reporting if secure else self._reporting
-        directives: dict[str, Any] = {
-            **check_layer_directives(option, source, self._secure_reporting)
-        }
+        reporting = self._rep.secure if secure else self._rep.plain
+        directives: dict[str, Any] = {**check_layer_directives(option, source, self._rep.secure)}
         directives.update(reporting)
         upgrade = self.upgrade_insecure_requests and not self.report_only
         names = {str(name).strip().lower() for name in directives}
@@ -330,7 +302,6 @@ class ContentSecurityPolicy(Layer):
     def describe(self) -> dict[str, Any]:
         """The options as given: each policy's own directives, without what the layer
         adds (the nonce, reporting, ``upgrade-insecure-requests`` on HTTPS)."""
-        report_uri, report_to = self._given_reporting
         return {
             **self._given,
             "nonce_directives": list(self.nonce_directives),
@@ -340,11 +311,9 @@ class ContentSecurityPolicy(Layer):
                 else list(self.allow_unsafe)
             ),
             "upgrade_insecure_requests": self.upgrade_insecure_requests,
-            "report_uri": report_uri,
-            "report_to": report_to,
-            "report_group": self.report_group,
-            "report_path": self.report_path,
-            "report_max_bytes": self.report_max_bytes,
+            **self._rep.describe(),
+            **self._collector.describe(),
+            "hash_inline": self.hash_inline,
             "override_app_policy": self.override_app_policy,
             "report_only": self.report_only,
             "profile": self.profile,
@@ -358,7 +327,7 @@ class ContentSecurityPolicy(Layer):
             ctx.state["csp.nonce"] = nonce
             ctx.publish(NONCE_ENVIRON_KEY, nonce)
         if self.report_path is not None and ctx.path == self.report_path:
-            return receive_report(ctx, self.report_max_bytes)
+            return receive_report(ctx, self._rep.max_bytes, self._collector)
         return None
 
     # -- response: the profile's policies ------------------------------------------
@@ -392,8 +361,11 @@ class ContentSecurityPolicy(Layer):
                 # on_request did not run when an outer layer answered: a fresh one then.
                 nonce = ctx.state.get("csp.nonce") or new_nonce()
             response.add(name, nonce.join(parts))
-        if headers and secure and self._endpoint is not None:
-            add_endpoint(response, self.report_group, self._endpoint)
+        hashes = self.hash_inline and kind == DOCUMENT and not not_modified
+        if hashes and headers and (self.override_app_policy or not app_policy):
+            response.hold_body(add_hashes)
+        if headers and secure and self._rep.endpoint is not None:
+            add_endpoint(response, self.report_group, self._rep.endpoint)
         carries_nonce = nonce is not None or (
             app_policy
             and any("'nonce-" in v for name in _CSP_NAMES for v in response.get_all(name))

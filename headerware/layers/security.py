@@ -16,6 +16,18 @@ default value) or ``None``/``False`` (do not send it):
     Other sites cannot load the responses as subresources.
 ``cross_origin_embedder_policy=None``
     ``require-corp`` (``True``) breaks third-party embeds, so it is opt-in.
+``cross_origin_opener_policy_report_only=None``, ``cross_origin_embedder_policy_report_only=None``
+    The report-only twins (``Cross-Origin-*-Policy-Report-Only``): the browser
+    reports what the policy would break and breaks nothing -- how COEP is rolled out.
+``integrity_policy=None``, ``integrity_policy_report_only=None``
+    ``Integrity-Policy``: ``True`` sends ``blocked-destinations=(script)`` (scripts
+    without an ``integrity`` attribute are blocked); a string is checked member by
+    member (``blocked-destinations``, ``sources``, ``endpoints``).
+``report_to=None``
+    A ``Reporting-Endpoints`` group (the ``csp`` layer's ``report_group`` defines
+    ``csp-endpoint`` for its receiver; the app may define its own): COOP and COEP
+    (both kinds) get ``; report-to="<group>"``, the integrity policies
+    ``endpoints=(<group>)`` unless they name their own.
 ``origin_agent_cluster="?1"``
     Origin-keyed agent cluster (helmet's default).
 ``permissions_policy=True``
@@ -132,6 +144,7 @@ from ..security_values import (
     HEADER_OPTIONS,
     header_value,
     render_permissions_policy,
+    with_reporting,
 )
 
 if TYPE_CHECKING:
@@ -242,6 +255,20 @@ def _header_names(option: str, names: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _report_group(value: object) -> str | None:
+    """The ``report_to`` option: ``None`` or a Reporting-Endpoints group name."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_token(value) or not value.isascii():
+        raise OptionError(
+            "report_to",
+            value,
+            f"{value!r} is not an endpoint group name",
+            "e.g. 'csp-endpoint' (the csp layer's report_group)",
+        )
+    return value
+
+
 def _json_names(json_headers: object) -> frozenset[str]:
     """The lower-case names a JSON response gets."""
     if json_headers is None:
@@ -273,6 +300,11 @@ class SecurityHeaders(Layer):
         cross_origin_opener_policy: str | bool | None = "same-origin",
         cross_origin_resource_policy: str | bool | None = "same-origin",
         cross_origin_embedder_policy: str | bool | None = None,  # breaks embeds: opt in
+        cross_origin_opener_policy_report_only: str | bool | None = None,
+        cross_origin_embedder_policy_report_only: str | bool | None = None,
+        integrity_policy: str | bool | None = None,  # blocks scripts without SRI: opt in
+        integrity_policy_report_only: str | bool | None = None,
+        report_to: str | None = None,  # a Reporting-Endpoints group for the above
         origin_agent_cluster: str | bool | None = "?1",
         permissions_policy: str | Mapping[str, Sequence[str] | str] | bool | None = True,
         # The browsers' default; no-referrer breaks origin-checking CSRF defences.
@@ -309,6 +341,10 @@ class SecurityHeaders(Layer):
             "cross_origin_opener_policy": cross_origin_opener_policy,
             "cross_origin_resource_policy": cross_origin_resource_policy,
             "cross_origin_embedder_policy": cross_origin_embedder_policy,
+            "cross_origin_opener_policy_report_only": cross_origin_opener_policy_report_only,
+            "cross_origin_embedder_policy_report_only": cross_origin_embedder_policy_report_only,
+            "integrity_policy": integrity_policy,
+            "integrity_policy_report_only": integrity_policy_report_only,
             "origin_agent_cluster": origin_agent_cluster,
             "permissions_policy": permissions_policy,
             "referrer_policy": referrer_policy,
@@ -320,6 +356,7 @@ class SecurityHeaders(Layer):
             "x_xss_protection": x_xss_protection,
         }
         self._options = {option: header_value(option, raw) for option, raw in given.items()}
+        self.report_to = _report_group(report_to)
         self.hsts_value = _hsts_value(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
         self.remove_headers = _header_names("remove_headers", remove_headers)
         self.json_headers = (
@@ -335,7 +372,7 @@ class SecurityHeaders(Layer):
     def _build_profiles(self, json_names: frozenset[str]) -> None:
         """Precompute the headers of each (JSON?, secure?) response profile."""
         always = [
-            (HEADER_OPTIONS[option][0], value)
+            (HEADER_OPTIONS[option][0], with_reporting(option, value, self.report_to))
             for option, value in self._options.items()
             if value is not None
         ]
@@ -372,6 +409,7 @@ class SecurityHeaders(Layer):
             "remove_headers": list(self.remove_headers),
             "json_headers": None if self.json_headers is None else list(self.json_headers),
             "merge": self.merge,
+            "report_to": self.report_to,
         }
 
     # -- response: the profile's headers --------------------------------------------
