@@ -253,7 +253,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             factory = load_config(args.file)
     except ConfigError as exc:
         return _fail(_config_failure(args.file, exc), sys.stderr)
-    for note in _origin_fallback_notes(factory):
+    from .csp_promote import check_file
+
+    for note in [*_origin_fallback_notes(factory), *check_file(args.file, args.db)]:
         print(f"headerware: warning: {note}", file=sys.stderr)
     if args.json:
         print(_describe_json(factory))
@@ -403,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", help="TOML configuration file")
     check.add_argument("--json", action="store_true", help="print the stack as JSON")
+    check.add_argument("--db", metavar="PATH", help="CSP report store for the promote check")
     check.set_defaults(handler=_cmd_check_config)
 
     audit = commands.add_parser(
