@@ -25,6 +25,7 @@ __all__ = [
     "seconds",
     "string_list",
     "text",
+    "wait_seconds",
 ]
 
 T = TypeVar("T")
@@ -83,6 +84,18 @@ def non_negative_int(option: str, value: object, *, example: str = "0") -> int:
 def seconds(option: str, value: object, *, minimum: int = 0, example: str = "3600") -> int:
     """A duration in whole seconds, at least ``minimum``."""
     return _whole(option, value, minimum, f"a whole number of seconds >= {minimum}", example)
+
+
+def wait_seconds(option: str, value: object, *, maximum: float, fix: str = "") -> float:
+    """A bounded wait in seconds (int or float), more than 0 and at most ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
+        raise OptionError(
+            option,
+            value,
+            f"{value!r} is not a bounded wait",
+            fix or f"use seconds between 0 and {maximum:g}",
+        )
+    return float(value)
 
 
 def choice(option: str, value: object, choices: Iterable[T]) -> T:

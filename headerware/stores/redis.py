@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..options import OptionError, boolean
+from ..options import OptionError, boolean, wait_seconds
 from . import Loaded, ServerStore, StoreUnavailable, user_id_text, user_index_key
 
 __all__ = ["RedisStore"]
@@ -273,18 +273,7 @@ def _parse_sentinel(url: str) -> tuple[list[tuple[str, int]], str, int, str | No
 
 
 def _check_timeout(socket_timeout: object) -> float:
-    if (
-        isinstance(socket_timeout, bool)
-        or not isinstance(socket_timeout, (int, float))
-        or not (0 < socket_timeout <= 30)
-    ):
-        raise OptionError(
-            "socket_timeout",
-            socket_timeout,
-            f"{socket_timeout!r} is not a bounded wait",
-            "use seconds between 0 and 30",
-        )
-    return float(socket_timeout)
+    return wait_seconds("socket_timeout", socket_timeout, maximum=30)
 
 
 def _redact(url: str | None) -> str | None:

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from .._log import logger
-from ..options import OptionError
+from ..options import OptionError, wait_seconds
 from . import Loaded, ServerStore, StoreUnavailable, user_id_text, user_index_key
 
 __all__ = ["SQLiteStore"]
@@ -252,15 +252,9 @@ def _check_path(path: str | os.PathLike[str]) -> str:
 
 
 def _check_timeout(timeout: object) -> float:
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not (0 < timeout <= 60)
-    ):
-        raise OptionError(
-            "timeout",
-            timeout,
-            f"{timeout!r} is not a bounded wait",
-            "use seconds between 0 and 60 (the default 2.0 suits most sites)",
-        )
-    return float(timeout)
+    return wait_seconds(
+        "timeout",
+        timeout,
+        maximum=60,
+        fix="use seconds between 0 and 60 (the default 2.0 suits most sites)",
+    )
