@@ -84,7 +84,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from .._headers import check_header_name, is_safe_value, is_token
+from .._headers import check_header, check_header_name, is_safe_value, is_token
 from .._log import security_event
 from ..core.context import Context
 from ..core.layer import Layer, Response
@@ -315,14 +315,7 @@ def _rule(option: str, name: str, value: object) -> _Rule:
             f"the value of {name!r} is {value!r}",
             "use a string or a callable (ctx) -> str | None",
         )
-    if not is_safe_value(value):
-        raise OptionError(
-            option,
-            value,
-            f"the value of {name!r} contains a control character (CR, LF, ...) or a "
-            "non-latin-1 character",
-            "remove it",
-        )
+    check_header(name, value, option=option)
     return _Rule(name, option, value)
 
 
