@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +79,22 @@ def header(headers: list[tuple[str, str]], name: str) -> str | None:
 
 
 PYTHON = sys.executable
+
+
+#: Debian's Chromium, driven by Playwright (never ``playwright install``).
+CHROMIUM = "/usr/bin/chromium"
+#: The flags this machine's closed network and root user need.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Chromium for the browser tests, launched the same way everywhere."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))

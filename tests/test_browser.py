@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.servers import CHROMIUM, launch_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 if shutil.which(CHROMIUM) is None:  # pragma: no cover - CI installs it
     if os.environ.get("CI"):
         raise RuntimeError("CI must install Debian's chromium (apt-get install chromium)")
@@ -74,18 +75,7 @@ def other_site_app(target: dict[str, str]) -> Any:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        instance = launch_chromium(playwright)
         yield instance
         instance.close()
 

@@ -27,7 +27,7 @@ from typing import Any
 import django
 import pytest
 
-from tests.servers import ROOT, free_port, serving
+from tests.servers import CHROMIUM, ROOT, free_port, launch_chromium, serving
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,6 @@ if django.VERSION < (6, 0):
         allow_module_level=True,
     )
 
-CHROMIUM = "/usr/bin/chromium"
 if shutil.which(CHROMIUM) is None:  # pragma: no cover - CI installs it
     if os.environ.get("CI"):
         raise RuntimeError("CI must install Debian's chromium (apt-get install chromium)")
@@ -153,18 +152,7 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        instance = launch_chromium(playwright)
         yield instance
         instance.close()
 
