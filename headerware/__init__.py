@@ -12,6 +12,7 @@ application through ``headerware.*`` environ keys and the helper functions below
 
 from __future__ import annotations
 
+from .asgi import ASGIStack
 from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
 from .core.context import Context
 from .core.layer import HeaderBlock, Layer, Response, ResponseHead
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORS",
+    "ASGIStack",
     "BearerAuth",
     "CSRFProtect",
     "Caching",

@@ -91,6 +91,8 @@ from .stack import Stack
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from .asgi import ASGIApp, ASGIStack
+
 __all__ = [
     "ConfigError",
     "StackFactory",
@@ -916,6 +918,12 @@ class StackFactory:
 
     def __call__(self, app: WSGIApplication | None = None) -> Stack:
         return Stack(self.layers, app, routes=self.routes)
+
+    def asgi(self, app: ASGIApp | None = None) -> ASGIStack:
+        """The same layers and routes around an ASGI 3 application."""
+        from .asgi import ASGIStack
+
+        return ASGIStack(self.layers, app, routes=self.routes)
 
     def describe(self) -> dict[str, Any]:
         """The stack in order with each layer's effective options, and every route's."""

@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 
     from .core.context import Context
 
-__all__ = ["Stack"]
+__all__ = ["AMBIGUOUS_ROUTE", "Stack", "StackBase"]
 
 
-def _flatten(layers: Iterable[Layer | Stack]) -> list[Layer]:
+def _flatten(layers: Iterable[Layer | StackBase]) -> list[Layer]:
     flat: list[Layer] = []
     for item in layers:
-        if isinstance(item, Stack):
+        if isinstance(item, StackBase):
             if item.routes:
                 raise TypeError(
                     "Stack: a stack with per-route rules cannot be flattened into a layer "
@@ -53,25 +53,37 @@ def _flatten(layers: Iterable[Layer | Stack]) -> list[Layer]:
     return flat
 
 
-class Stack:
-    """Ordered layers run as one WSGI callable: one pass, one ``start_response``."""
+#: The refusal of a request whose raw and resolved paths pick different routes.
+AMBIGUOUS_ROUTE = Response.text(
+    "400 Bad Request", "Bad Request: the path resolves to a different route\n"
+)
 
-    app: WSGIApplication | None
+
+class StackBase:
+    """Ordered layers and per-route variants, assembled once; the server interface
+    (WSGI :class:`Stack`, ASGI :class:`~headerware.asgi.ASGIStack`) is the subclass."""
+
+    app: Any
     layers: tuple[Layer, ...]
 
     def __init__(
         self,
-        layers: Sequence[Layer | Stack],
-        app: WSGIApplication | None = None,
+        layers: Sequence[Layer | StackBase],
+        app: Any = None,
         *,
-        routes: Sequence[tuple[str, Sequence[Layer | Stack]]] | None = None,
+        routes: Sequence[tuple[str, Sequence[Layer | StackBase]]] | None = None,
     ) -> None:
         flat = _flatten(layers)
         variants = [(pattern, _flatten(variant)) for pattern, variant in routes or ()]
         # Wrapping another headerware stack or layer merges it instead of nesting.
-        while isinstance(app, Layer | Stack):
+        while isinstance(app, Layer | StackBase):
             inner = app
-            if isinstance(inner, Stack):
+            if isinstance(inner, StackBase) and type(inner) is not type(self):
+                raise TypeError(
+                    f"{type(self).__name__}: cannot wrap a {type(inner).__name__} (a different "
+                    "server interface); build both from the same layers instead"
+                )
+            if isinstance(inner, StackBase):
                 if inner.routes:
                     if variants:
                         break  # two routed stacks: nest rather than merge route tables
@@ -90,7 +102,7 @@ class Stack:
             if (
                 layer.app is not None
                 and layer.app is not app
-                and not isinstance(layer.app, Layer | Stack)
+                and not isinstance(layer.app, Layer | StackBase)
             ):
                 raise ValueError(
                     f"Stack: layer {type(layer).__name__} already wraps an application; "
@@ -125,6 +137,12 @@ class Stack:
                 return None
         return self.chain if resolved is None else resolved[1]
 
+
+class Stack(StackBase):
+    """Ordered layers run as one WSGI callable: one pass, one ``start_response``."""
+
+    app: WSGIApplication | None
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         app = self.app
         if app is None:
@@ -133,10 +151,7 @@ class Stack:
         chain = self.chain if self._router is None else self.chain_for(ctx)
         if chain is None:
             security_event("ambiguous_route", raw_path=ctx.raw_path[:200], path=ctx.path[:200])
-            refusal = Response.text(
-                "400 Bad Request", "Bad Request: the path resolves to a different route\n"
-            )
-            return send_head(ctx, self.chain.answer(ctx, refusal), start_response)
+            return send_head(ctx, self.chain.answer(ctx, AMBIGUOUS_ROUTE), start_response)
         return serve(chain, app, ctx, start_response)
 
 

@@ -1,7 +1,7 @@
 """The per-request context: the only way a layer sees the request.
 
-A fresh :class:`Context` is made for every request by the server adapter (WSGI
-today, see :mod:`headerware.wsgi`); it is never reused and never shared between
+A fresh :class:`Context` is made for every request by the server adapter (see
+:mod:`headerware.wsgi` and :mod:`headerware.asgi`); it is never reused and never shared between
 requests. It offers parsed views of the request, each computed at most once and
 shared by every layer of the stack:
 
@@ -186,9 +186,15 @@ class Context:
     def read_body(self, limit: int) -> bytes | None:
         """The request body if it is at most ``limit`` bytes, else ``None``.
 
-        The body stays readable by the application afterwards.
+        The body stays readable by the application afterwards. Under ASGI the body
+        must have been read with :meth:`read_body_async` first (in the layer's
+        ``on_request_async``); otherwise this raises ``RuntimeError``.
         """
         raise NotImplementedError
+
+    async def read_body_async(self, limit: int) -> bytes | None:
+        """:meth:`read_body` for an asynchronous server: awaits the body's chunks."""
+        return self.read_body(limit)
 
     # --- shared views, computed once -----------------------------------------------
 

@@ -12,6 +12,12 @@ hooks. For a request the server adapter asks it three things:
 3. :meth:`Chain.finish_body` runs the body hooks layers asked for with
    ``hold_body``, once a complete in-memory body is known.
 
+Under ASGI the adapter calls the ``a``-prefixed twins (:meth:`Chain.arequest`,
+:meth:`Chain.arespond`, ...), which await the hooks of layers that do I/O
+(``request_is_async`` / ``response_is_async``) and call every other hook exactly
+as the plain methods do; a chain without such layers runs the plain methods.
+:meth:`Chain.websocket` runs the WebSocket handshake checks.
+
 Failures are isolated here, whatever the server interface: a hook (or the
 application, before it started its response) that raises is logged and answered
 with a 500 that still carries the other layers' headers. An exception whose class
@@ -48,7 +54,15 @@ def _owner(hook: Callable[..., object]) -> str:
 class Chain:
     """The hooks of an ordered list of layers, resolved once at construction."""
 
-    __slots__ = ("layers", "outer", "request_hooks", "response_hooks")
+    __slots__ = (
+        "async_request",
+        "async_response",
+        "layers",
+        "outer",
+        "request_hooks",
+        "response_hooks",
+        "websocket_hooks",
+    )
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         self.layers = tuple(layers)
@@ -69,6 +83,15 @@ class Chain:
                 if layer.handles_response
             )
             for index in range(len(self.layers) + 1)
+        )
+        self.async_request = any(
+            layer.handles_request and layer.request_is_async for layer in self.layers
+        )
+        self.async_response = any(
+            layer.handles_response and layer.response_is_async for layer in self.layers
+        )
+        self.websocket_hooks: tuple[RequestHook, ...] = tuple(
+            layer.on_websocket for layer in self.layers if layer.handles_websocket
         )
 
     def request(self, ctx: Context) -> ResponseHead | None:
@@ -114,23 +137,13 @@ class Chain:
 
     def error(self, ctx: Context, hooks: Sequence[ResponseHook]) -> ResponseHead:
         """A 500 head with the error text, through ``hooks`` (a failing one is skipped)."""
-        head = ResponseHead(
-            ERROR_STATUS,
-            [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(ERROR_BODY))),
-            ],
-        )
+        head = _error_head()
         for hook in hooks:
             try:
                 hook(ctx, head)
             except Exception:
                 logger.exception("headerware layer %s failed on an error response", _owner(hook))
-        # Whatever a hook asked, an error response's body is the error text.
-        head.body_hooks = None
-        head.body_dropped = False
-        head.body = [ERROR_BODY]
-        return head
+        return _error_body(head)
 
     def app_failed(self, ctx: Context) -> ResponseHead:
         """The application raised before it started its response: log, answer 500."""
@@ -160,3 +173,118 @@ class Chain:
         if not head.body_dropped:
             head.body = chunks
         return head
+
+    # --- the ASGI twins: the same steps, awaiting the hooks of layers that do I/O ---
+
+    async def arequest(self, ctx: Context) -> ResponseHead | None:
+        """:meth:`request`, awaiting ``on_request_async`` where a layer has one."""
+        if not self.async_request:
+            return self.request(ctx)
+        for index, hook in self.request_hooks:
+            layer: Layer = getattr(hook, "__self__", None)  # type: ignore[assignment]
+            try:
+                if layer is not None and layer.request_is_async:
+                    early = await layer.on_request_async(ctx)
+                else:
+                    early = hook(ctx)
+            except Exception:
+                if _propagates():
+                    raise
+                logger.exception("headerware layer %s failed on the request", _owner(hook))
+                return await self.aerror(ctx, self.outer[index])
+            if early is not None:
+                return await self.aanswer(ctx, early, self.outer[index + 1])
+        return None
+
+    async def aanswer(
+        self, ctx: Context, response: Response, hooks: Sequence[ResponseHook] | None = None
+    ) -> ResponseHead:
+        """:meth:`answer`, awaiting ``on_response_async`` where a layer has one."""
+        if not self.async_response:
+            return self.answer(ctx, response, hooks)
+        head = ResponseHead(response.status, list(response.headers))
+        head.body = [response.body] if response.body else []
+        head = await self.arespond(ctx, head, hooks)
+        if head.body_hooks and head.body is not None:
+            head = self.finish_body(ctx, head, head.body)
+        return head
+
+    async def arespond(
+        self, ctx: Context, head: ResponseHead, hooks: Sequence[ResponseHook] | None = None
+    ) -> ResponseHead:
+        """:meth:`respond`, awaiting ``on_response_async`` where a layer has one."""
+        if hooks is None:
+            hooks = self.response_hooks
+        if not self.async_response:
+            return self.respond(ctx, head, hooks)
+        for hook in hooks:
+            try:
+                await _run_response_hook(hook, ctx, head)
+            except Exception:
+                if _propagates():
+                    raise
+                logger.exception("headerware layer %s failed on the response", _owner(hook))
+                return await self.aerror(ctx, [other for other in hooks if other != hook])
+        return head
+
+    async def aerror(self, ctx: Context, hooks: Sequence[ResponseHook]) -> ResponseHead:
+        """:meth:`error`, awaiting ``on_response_async`` where a layer has one."""
+        if not self.async_response:
+            return self.error(ctx, hooks)
+        head = _error_head()
+        for hook in hooks:
+            try:
+                await _run_response_hook(hook, ctx, head)
+            except Exception:
+                logger.exception("headerware layer %s failed on an error response", _owner(hook))
+        return _error_body(head)
+
+    async def aapp_failed(self, ctx: Context) -> ResponseHead:
+        """:meth:`app_failed`, awaiting ``on_response_async`` where a layer has one."""
+        if _propagates():
+            raise
+        logger.exception("the application raised before starting its response; answering 500")
+        return await self.aerror(ctx, self.response_hooks)
+
+    def websocket(self, ctx: Context) -> ResponseHead | None:
+        """Run the WebSocket handshake checks in order; the head of a refusal, or ``None``.
+
+        A refusal is sent as it is (no response hooks: a handshake refusal carries
+        no page); the ASGI adapter sends it as a denial response or a close."""
+        for hook in self.websocket_hooks:
+            try:
+                refusal = hook(ctx)
+            except Exception:
+                if _propagates():
+                    raise
+                logger.exception("headerware layer %s failed on a websocket", _owner(hook))
+                return self.error(ctx, ())
+            if refusal is not None:
+                return self.answer(ctx, refusal, ())
+        return None
+
+
+async def _run_response_hook(hook: ResponseHook, ctx: Context, head: ResponseHead) -> None:
+    layer: Layer | None = getattr(hook, "__self__", None)
+    if layer is not None and layer.response_is_async:
+        await layer.on_response_async(ctx, head)
+    else:
+        hook(ctx, head)
+
+
+def _error_head() -> ResponseHead:
+    return ResponseHead(
+        ERROR_STATUS,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(ERROR_BODY))),
+        ],
+    )
+
+
+def _error_body(head: ResponseHead) -> ResponseHead:
+    # Whatever a hook asked, an error response's body is the error text.
+    head.body_hooks = None
+    head.body_dropped = False
+    head.body = [ERROR_BODY]
+    return head

@@ -20,6 +20,12 @@ still carries the other layers' headers. The engine calls only the hooks a layer
 overrides; a layer whose options leave a hook with nothing to do says so in
 ``__init__`` (``self.handles_request = False``) and the engine never calls it.
 
+Under ASGI (:mod:`headerware.asgi`) the same hooks run, synchronously, on the event
+loop: they must not block. A layer that does I/O (a session store, a request body)
+also overrides ``on_request_async`` / ``on_response_async``, which the ASGI adapter
+awaits instead; a layer that checks WebSocket handshakes overrides
+``on_websocket(ctx) -> Response | None`` (a refusal closes the socket before accept).
+
 A layer is also ordinary middleware: ``Layer(app, ...)`` wraps ``app`` in a
 one-layer :class:`~headerware.stack.Stack`.
 """
@@ -361,6 +367,11 @@ class Layer:
         #: ``__init__`` when its options leave it nothing to do.
         self.handles_request = cls.on_request is not Layer.on_request
         self.handles_response = cls.on_response is not Layer.on_response
+        #: Whether the ASGI adapter awaits ``on_request_async`` / ``on_response_async``
+        #: instead of calling the plain hook (true when the class overrides them).
+        self.request_is_async = cls.on_request_async is not Layer.on_request_async
+        self.response_is_async = cls.on_response_async is not Layer.on_response_async
+        self.handles_websocket = cls.on_websocket is not Layer.on_websocket
 
     def on_request(self, ctx: Context) -> Response | None:
         """Inspect or change the request; return a :class:`Response` to answer early."""
@@ -368,6 +379,18 @@ class Layer:
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
         """Inspect or change the response's status, headers and body."""
+
+    async def on_request_async(self, ctx: Context) -> Response | None:
+        """``on_request`` under ASGI, for a layer that must await I/O first."""
+        return self.on_request(ctx)
+
+    async def on_response_async(self, ctx: Context, response: ResponseHead) -> None:
+        """``on_response`` under ASGI, for a layer that must await I/O first."""
+        self.on_response(ctx, response)
+
+    def on_websocket(self, ctx: Context) -> Response | None:
+        """Check a WebSocket handshake (ASGI only); a :class:`Response` refuses it."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The effective options, for ``headerware check-config`` and debugging."""
