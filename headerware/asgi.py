@@ -3,9 +3,10 @@
 ``ASGIStack(layers, app)`` (or ``load_config(path).asgi(app)``) is an ASGI
 application. Everything the ASGI specification asks for lives here:
 
-- an ``http`` scope is read into an :class:`ASGIContext` (layers never see the
-  scope); request hooks run before the application is called, and an early answer
-  goes out as ``http.response.start`` + ``http.response.body`` messages;
+- an ``http`` scope is read into an :class:`~headerware.asgi_context.ASGIContext`
+  (layers never see the scope); request hooks run before the application is
+  called, and an early answer goes out as ``http.response.start`` +
+  ``http.response.body`` messages;
 - the response hooks run on the application's ``http.response.start``; the body
   messages stream through untouched (``more_body``), unless a layer replaced or
   dropped the body, or held it (``ResponseHead.hold_body``) and the first body
@@ -24,11 +25,11 @@ request body read) await it in ``on_request_async`` / ``on_response_async``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any
 
 from ._log import security_event
+from .asgi_context import ASGIApp, ASGIContext, Message, Receive, Scope, Send
 from .core.context import Context
 from .core.engine import Chain
 from .core.layer import ResponseHead
@@ -36,11 +37,6 @@ from .stack import AMBIGUOUS_ROUTE, StackBase
 
 __all__ = ["CONTEXT_KEY", "ASGIApp", "ASGIContext", "ASGIStack", "current_context"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: The scope key of the request's :class:`ASGIContext` (as under WSGI, in environ).
 CONTEXT_KEY = "headerware.context"
@@ -58,220 +54,32 @@ def _decode(headers: Any) -> list[tuple[str, str]]:
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
+#: Response headers as ASGI sends them: names lower-cased ("header names must be
+#: lowercased"; Starlette's Headers, so any middleware outside the stack, looks names
+#: up in lower case only), both encoded. Most pairs a stack sends are the same on
+#: every response (the security headers), so short ones are encoded once; the cache
+#: is bounded and never evicts, so the first (static) pairs stay.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_ENCODED_SIZE = 2048
+_ENCODED_VALUE = 200
+
+
+def _encode_pair(pair: tuple[str, str]) -> tuple[bytes, bytes]:
+    name, value = pair
+    encoded = (name.lower().encode("latin-1"), value.encode("latin-1"))
+    if len(value) <= _ENCODED_VALUE and len(_ENCODED) < _ENCODED_SIZE:
+        _ENCODED[pair] = encoded
+    return encoded
+
+
 def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    known = _ENCODED.get
+    return [known(pair) or _encode_pair(pair) for pair in headers]
 
 
 def _status_code(head: ResponseHead) -> int:
     code = head.status_code
     return code if code else 500
-
-
-class ASGIContext(Context):
-    """The context of one ASGI connection (``http`` or ``websocket``), over its scope.
-
-    The scope is copied once; what layers change (headers, origin, published keys)
-    changes the copy, which is what the application receives.
-    """
-
-    def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
-        self.scope = dict(scope)
-        self.state = {}
-        self._receive = receive
-        self._headers: dict[str, str] | None = None
-        self._headers_changed = False
-        self._chunks: list[bytes] = []
-        self._received = 0
-        self._complete = False
-        self._replay_end: Message | None = None
-
-    # --- the request -----------------------------------------------------------------
-
-    @property
-    def method(self) -> str:
-        method: str = self.scope.get("method") or "GET"
-        return method if method.isupper() else method.upper()
-
-    @property
-    def raw_path(self) -> str:
-        path: str = self.scope.get("path") or "/"
-        root = self.root_path
-        # ASGI's path includes the mount prefix; layers match below it (like PATH_INFO).
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
-        return path
-
-    @property
-    def root_path(self) -> str:
-        return str(self.scope.get("root_path") or "")
-
-    @property
-    def query_string(self) -> str:
-        query = self.scope.get("query_string") or b""
-        return query.decode("latin-1") if isinstance(query, bytes) else str(query)
-
-    @property
-    def scheme(self) -> str:
-        scheme = str(self.scope.get("scheme") or "http")
-        if scheme == "ws":
-            return "http"
-        return "https" if scheme == "wss" else scheme
-
-    @property
-    def host(self) -> str:
-        host = self.header("host")
-        if host:
-            return host
-        server = self.scope.get("server")
-        if not server:
-            return ""
-        name, port = str(server[0]), str(server[1]) if server[1] is not None else ""
-        default = "443" if self.scheme == "https" else "80"
-        return name if not port or port == default else f"{name}:{port}"
-
-    @property
-    def server_port(self) -> str:
-        server = self.scope.get("server")
-        return str(server[1]) if server and server[1] is not None else ""
-
-    @property
-    def client(self) -> str | None:
-        client = self.scope.get("client")
-        return str(client[0]) if client else None
-
-    def _header_map(self) -> dict[str, str]:
-        headers = self._headers
-        if headers is None:
-            headers = {}
-            for raw_name, raw_value in self.scope.get("headers") or ():
-                name = raw_name.decode("latin-1").lower()
-                value = raw_value.decode("latin-1")
-                known = headers.get(name)
-                if known is None:
-                    headers[name] = value
-                else:  # repeated lines fold as a server folds them for WSGI
-                    headers[name] = f"{known}; {value}" if name == "cookie" else f"{known},{value}"
-            self._headers = headers
-        return headers
-
-    def header(self, name: str) -> str | None:
-        return self._header_map().get(name if name.islower() else name.lower())
-
-    def header_items(self) -> list[tuple[str, str]]:
-        return [(name.title(), value) for name, value in self._header_map().items()]
-
-    # --- what layers change ----------------------------------------------------------
-
-    def set_header(self, name: str, value: str | None) -> None:
-        headers = self._header_map()
-        name = name.lower()
-        if value is None:
-            headers.pop(name, None)
-        else:
-            headers[name] = value
-        self._headers_changed = True
-
-    def set_origin(
-        self,
-        *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: str | None = None,
-        client: str | None = None,
-        root_path: str | None = None,
-    ) -> None:
-        scope = self.scope
-        if scheme is not None:
-            websocket = scope.get("type") == "websocket"
-            scope["scheme"] = {"http": "ws", "https": "wss"}[scheme] if websocket else scheme
-        server = scope.get("server") or ("", None)
-        if host is not None:
-            self.set_header("host", host)
-            name, sep, rest = host.rpartition(":")
-            hostname = name if sep and rest.isdigit() and not host.endswith("]") else host
-            server = (hostname, server[1])
-        if port is not None:
-            server = (server[0], int(port) if port.isdigit() else server[1])
-        if host is not None or port is not None:
-            scope["server"] = server
-        if client is not None:
-            old = scope.get("client")
-            scope["client"] = (client, old[1] if old else 0)
-        if root_path is not None:
-            old_root = str(scope.get("root_path") or "")
-            path = str(scope.get("path") or "/")
-            below = path[len(old_root) :] if old_root and path.startswith(old_root) else path
-            scope["root_path"] = root_path
-            scope["path"] = root_path + below
-
-    def publish(self, key: str, value: Any) -> None:
-        self.scope[key] = value
-
-    def published(self, key: str, default: Any = None) -> Any:
-        return self.scope.get(key, default)
-
-    # --- the body --------------------------------------------------------------------
-
-    async def read_body_async(self, limit: int) -> bytes | None:
-        length = self.header("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return None
-        receive = self._receive
-        while not self._complete and self._received <= limit and receive is not None:
-            message = await receive()
-            if message.get("type") != "http.request":
-                self._replay_end = message  # a disconnect: the application sees it too
-                break
-            chunk = bytes(message.get("body") or b"")
-            self._chunks.append(chunk)
-            self._received += len(chunk)
-            self._complete = not message.get("more_body", False)
-        return self.read_body(limit)
-
-    def read_body(self, limit: int) -> bytes | None:
-        if self._received > limit:
-            return None
-        if not self._complete:
-            if self._replay_end is not None:
-                return None  # the client went away mid-body
-            raise RuntimeError(
-                "under ASGI a layer reads the request body with 'await "
-                "ctx.read_body_async(limit)' (in on_request_async) before read_body()"
-            )
-        return b"".join(self._chunks)
-
-    def receive_for_app(self) -> Receive | None:
-        """The ``receive`` the application gets: what a layer read, then the rest."""
-        receive = self._receive
-        if not self._chunks and self._replay_end is None:
-            return receive
-        pending: list[Message] = [
-            {"type": "http.request", "body": chunk, "more_body": True} for chunk in self._chunks
-        ]
-        if self._complete and pending:
-            pending[-1]["more_body"] = False
-        end = self._replay_end
-        if end is not None:
-            pending.append(end)
-
-        async def replay() -> Message:
-            if pending:
-                return pending.pop(0)
-            assert receive is not None
-            return await receive()
-
-        return replay
-
-    def app_scope(self) -> Scope:
-        """The scope the application gets: the copy, with the headers layers changed."""
-        scope = self.scope
-        if self._headers_changed:
-            scope["headers"] = [
-                (name.encode("latin-1"), value.encode("latin-1"))
-                for name, value in self._header_map().items()
-            ]
-            self._headers_changed = False
-        return scope
 
 
 def current_context(scope: Scope) -> Context | None:
@@ -312,12 +120,17 @@ class _Sender:
         if kind == "http.response.start":
             head = ResponseHead(status_line(int(message["status"])), _decode(message["headers"]))
             head = await self.chain.arespond(self.ctx, head)
+            if head.body_hooks and not head.body_dropped:
+                if head.body is None:
+                    self.head = head
+                    self.held = message  # wait for the first body message
+                    return
+                # An inner layer replaced the body: the hooks see that body (as under WSGI).
+                head = await self.chain.afinish_body(self.ctx, head, head.body)
             self.head = head
-            if head.body_hooks and head.body is None and not head.body_dropped:
-                self.held = message  # wait for the first body message
-                return
-            await self._start(message, head)
-            if head.body_dropped or head.body is not None:
+            ours = head.body_dropped or head.body is not None
+            await self._start(message, head, ours)
+            if ours:
                 self.swallow = True  # the application's body is not what goes out
                 await self._body(b"" if head.body_dropped else b"".join(head.body or ()))
             return
@@ -330,20 +143,25 @@ class _Sender:
             assert known is not None
             head = known
             if kind == "http.response.body" and not message.get("more_body", False):
-                head = self.chain.finish_body(self.ctx, head, [bytes(message.get("body") or b"")])
+                head = await self.chain.afinish_body(
+                    self.ctx, head, [bytes(message.get("body") or b"")]
+                )
                 self.head = head
-                await self._start(held, head)
+                await self._start(held, head, True)
                 await self._body(b"" if head.body_dropped else b"".join(head.body or ()))
                 self.swallow = True
                 return
             head.body_hooks = None  # a stream: sent as it comes, never buffered
-            await self._start(held, head)
+            await self._start(held, head, False)
         await self.send(message)
 
-    async def _start(self, message: Message, head: ResponseHead) -> None:
+    async def _start(self, message: Message, head: ResponseHead, ours: bool) -> None:
+        """Send the start message; ``ours``: the stack sends the body (and no trailers)."""
         start = dict(message)
         start["status"] = _status_code(head)
         start["headers"] = _encode(head.headers)
+        if ours:
+            start.pop("trailers", None)  # the application's trailers are swallowed too
         self.sent = True
         await self.send(start)
 
@@ -358,7 +176,7 @@ class _Sender:
         if self.held is not None and head is not None:
             held, self.held = self.held, None
             head.body_hooks = None
-            await self._start(held, head)
+            await self._start(held, head, True)
             await self._body(b"")
 
 

@@ -6,6 +6,10 @@ outcome (a 4xx, or the value dropped), the security event is logged, and nothing
 else in the request or the response was lost (the neighbouring cookie still reaches
 the application, the application's own header and the security headers still go out).
 
+The rows that concern a request are run under ASGI too (the end of this module): the
+same tables, through ``ASGIStack`` around a Starlette application, whose own parsers
+(``Request.cookies``) are the seam there as werkzeug's is under WSGI.
+
 Rows marked ``xfail(strict=True)`` are issues found by the property tests and the
 fuzz harness and reported, not yet fixed; each names its input precisely.
 """
@@ -24,6 +28,7 @@ import webtest
 from werkzeug.http import parse_cookie
 
 from headerware import Stack
+from headerware.asgi import ASGIStack
 from headerware.crypto import CookieSigner
 from headerware.layers.auth import BearerAuth
 from headerware.layers.cookies import CookiePolicy
@@ -38,6 +43,8 @@ from headerware.layers.security import SecurityHeaders
 from headerware.layers.sessions import Sessions, get_session
 from headerware.layers.signing import SignedCookies
 from headerware.origins import OriginMatcher
+from tests.asgi_contract import Result, make_scope, run
+from tests.asgi_contract import text_app as asgi_text_app
 from tests.contract import Recorder, make_environ
 
 NEW_KEY = "attack-table-newest-key-0123456789"
@@ -132,20 +139,20 @@ def events(caplog: pytest.LogCaptureFixture) -> list[str]:
 # == origins ============================================================================
 
 
-@pytest.mark.parametrize(
-    ("origin", "why"),
-    [
-        pytest.param("https://app.example.com.evil.example", "prefix match", id="suffix-append"),
-        pytest.param("https://evilapp.example.com", "suffix match", id="suffix-match"),
-        pytest.param("https://app.example.co", "substring match", id="substring"),
-        pytest.param("https://appxexample.com", "unescaped dot", id="dot-any-char"),
-        pytest.param("null", "sandboxed iframe / file: origin", id="null-origin"),
-        pytest.param("http://app.example.com", "scheme downgrade", id="scheme-downgrade"),
-        pytest.param("https://APP.example.com", "not a serialized origin", id="upper-case"),
-        pytest.param("https://app.example.com:443", "explicit default port", id="default-port"),
-        pytest.param("https://evil.example", "credentials with reflected origin", id="reflect"),
-    ],
-)
+FOREIGN_ORIGINS = [
+    pytest.param("https://app.example.com.evil.example", "prefix match", id="suffix-append"),
+    pytest.param("https://evilapp.example.com", "suffix match", id="suffix-match"),
+    pytest.param("https://app.example.co", "substring match", id="substring"),
+    pytest.param("https://appxexample.com", "unescaped dot", id="dot-any-char"),
+    pytest.param("null", "sandboxed iframe / file: origin", id="null-origin"),
+    pytest.param("http://app.example.com", "scheme downgrade", id="scheme-downgrade"),
+    pytest.param("https://APP.example.com", "not a serialized origin", id="upper-case"),
+    pytest.param("https://app.example.com:443", "explicit default port", id="default-port"),
+    pytest.param("https://evil.example", "credentials with reflected origin", id="reflect"),
+]
+
+
+@pytest.mark.parametrize(("origin", "why"), FOREIGN_ORIGINS)
 def test_cors_never_reflects_a_foreign_origin(
     origin: str, why: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -205,16 +212,16 @@ def test_wildcard_with_credentials_fails_at_start_up() -> None:
         CORS(allow_origins=["*"], allow_credentials=True)
 
 
-@pytest.mark.parametrize(
-    ("headers", "reason"),
-    [
-        pytest.param({"Origin": "null"}, "origin_mismatch", id="null-origin"),
-        pytest.param({"Origin": "https://evil.example"}, "origin_mismatch", id="foreign-origin"),
-        pytest.param({"Origin": "http://localhost"}, "origin_mismatch", id="scheme-downgrade"),
-        pytest.param({"Sec-Fetch-Site": "cross-site"}, "cross_site", id="fetch-metadata"),
-        pytest.param({"Sec-Fetch-Site": "same-site"}, "cross_site", id="sibling-subdomain"),
-    ],
-)
+CROSS_SITE_POSTS = [
+    pytest.param({"Origin": "null"}, "origin_mismatch", id="null-origin"),
+    pytest.param({"Origin": "https://evil.example"}, "origin_mismatch", id="foreign-origin"),
+    pytest.param({"Origin": "http://localhost"}, "origin_mismatch", id="scheme-downgrade"),
+    pytest.param({"Sec-Fetch-Site": "cross-site"}, "cross_site", id="fetch-metadata"),
+    pytest.param({"Sec-Fetch-Site": "same-site"}, "cross_site", id="sibling-subdomain"),
+]
+
+
+@pytest.mark.parametrize(("headers", "reason"), CROSS_SITE_POSTS)
 def test_cross_site_post_is_refused(
     headers: dict[str, str], reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -243,18 +250,18 @@ def test_same_origin_post_passes() -> None:
 # == request cookies =====================================================================
 
 
-@pytest.mark.parametrize(
-    ("header", "dropped"),
-    [
-        pytest.param("\xa0__Host-id=evil; keep=1", "__Host-id", id="nbsp-host-prefix"),
-        pytest.param("__Host-id\xa0=evil; keep=1", "__Host-id", id="trailing-nbsp"),
-        pytest.param("\xc2\xa0__Host-id=evil; keep=1", "__Host-id", id="utf8-nbsp-host-prefix"),
-        pytest.param("\x85__Secure-id=evil; keep=1", "__Secure-id", id="nel-secure-prefix"),
-        pytest.param("=__Host-id=evil; keep=1", "__Host-id", id="nameless-cookie"),
-        pytest.param("=; keep=1", "", id="empty-pair"),
-        pytest.param("__Host-id; keep=1", "__Host-id", id="no-equals"),
-    ],
-)
+PREFIX_SPOOFS = [
+    pytest.param("\xa0__Host-id=evil; keep=1", "__Host-id", id="nbsp-host-prefix"),
+    pytest.param("__Host-id\xa0=evil; keep=1", "__Host-id", id="trailing-nbsp"),
+    pytest.param("\xc2\xa0__Host-id=evil; keep=1", "__Host-id", id="utf8-nbsp-host-prefix"),
+    pytest.param("\x85__Secure-id=evil; keep=1", "__Secure-id", id="nel-secure-prefix"),
+    pytest.param("=__Host-id=evil; keep=1", "__Host-id", id="nameless-cookie"),
+    pytest.param("=; keep=1", "", id="empty-pair"),
+    pytest.param("__Host-id; keep=1", "__Host-id", id="no-equals"),
+]
+
+
+@pytest.mark.parametrize(("header", "dropped"), PREFIX_SPOOFS)
 def test_prefix_spoofs_are_dropped_and_neighbours_kept(header: str, dropped: str) -> None:
     response = CLIENT.get("/", extra_environ={"HTTP_COOKIE": header})
     cookies = seen(response)["cookies"]
@@ -285,15 +292,15 @@ def test_duplicate_unsigned_cookie_first_wins() -> None:
 # == CR/LF in reflected values ===========================================================
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        pytest.param("HTTP_ORIGIN", ALLOWED + "\r\nSet-Cookie: evil=1", id="origin"),
-        pytest.param("HTTP_COOKIE", "keep=1; username=a\r\nSet-Cookie: evil=1", id="cookie"),
-        pytest.param("HTTP_ACCEPT", "text/html\nX-Evil: 1", id="accept"),
-        pytest.param("HTTP_X_ANY", "\x00", id="nul"),
-    ],
-)
+CRLF_HEADERS = [
+    pytest.param("HTTP_ORIGIN", ALLOWED + "\r\nSet-Cookie: evil=1", id="origin"),
+    pytest.param("HTTP_COOKIE", "keep=1; username=a\r\nSet-Cookie: evil=1", id="cookie"),
+    pytest.param("HTTP_ACCEPT", "text/html\nX-Evil: 1", id="accept"),
+    pytest.param("HTTP_X_ANY", "\x00", id="nul"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), CRLF_HEADERS)
 def test_crlf_in_request_headers_is_refused(
     key: str, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -329,14 +336,14 @@ def test_reflected_origin_callable_value_is_dropped(caplog: pytest.LogCaptureFix
 # == oversized headers and cookies ======================================================
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        pytest.param({"HTTP_COOKIE": "keep=1; big=" + "x" * 9000}, id="one-huge-cookie"),
-        pytest.param({f"HTTP_X_H{i}": "v" * 300 for i in range(60)}, id="total-size"),
-        pytest.param({f"HTTP_X_H{i}": "v" for i in range(150)}, id="header-count"),
-    ],
-)
+OVERSIZED_HEADERS = [
+    pytest.param({"HTTP_COOKIE": "keep=1; big=" + "x" * 9000}, id="one-huge-cookie"),
+    pytest.param({f"HTTP_X_H{i}": "v" * 300 for i in range(60)}, id="total-size"),
+    pytest.param({f"HTTP_X_H{i}": "v" for i in range(150)}, id="header-count"),
+]
+
+
+@pytest.mark.parametrize("extra", OVERSIZED_HEADERS)
 def test_oversized_request_headers_get_431(
     extra: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -393,35 +400,35 @@ def _signed_long_ago(name: str, value: str, seconds: int) -> str:
         time.time = real
 
 
-@pytest.mark.parametrize(
-    ("cookie", "reason"),
-    [
-        pytest.param("username=john_doe", "unsigned", id="unsigned"),
-        pytest.param(
-            "username=" + signed("username", "john_doe")[:-2] + "xx", "bad_signature", id="tampered"
-        ),
-        pytest.param(
-            "username=mallory." + signed("username", "john_doe").rsplit(".", 1)[1],
-            "bad_signature",
-            id="value-swapped",
-        ),
-        pytest.param(
-            "username=" + signed("theme", "john_doe"),
-            "bad_signature",
-            id="signed-for-another-cookie",
-        ),
-        pytest.param(
-            "username=" + CookieSigner(KEYS, "headerware.session").sign("{}"),
-            "bad_signature",
-            id="session-value-as-signed-cookie",
-        ),
-        pytest.param(
-            "username=" + CookieSigner(["some-other-apps-key-0123456789"], "x").sign("john_doe"),
-            "bad_signature",
-            id="foreign-key",
-        ),
-    ],
-)
+BAD_SIGNATURES = [
+    pytest.param("username=john_doe", "unsigned", id="unsigned"),
+    pytest.param(
+        "username=" + signed("username", "john_doe")[:-2] + "xx", "bad_signature", id="tampered"
+    ),
+    pytest.param(
+        "username=mallory." + signed("username", "john_doe").rsplit(".", 1)[1],
+        "bad_signature",
+        id="value-swapped",
+    ),
+    pytest.param(
+        "username=" + signed("theme", "john_doe"),
+        "bad_signature",
+        id="signed-for-another-cookie",
+    ),
+    pytest.param(
+        "username=" + CookieSigner(KEYS, "headerware.session").sign("{}"),
+        "bad_signature",
+        id="session-value-as-signed-cookie",
+    ),
+    pytest.param(
+        "username=" + CookieSigner(["some-other-apps-key-0123456789"], "x").sign("john_doe"),
+        "bad_signature",
+        id="foreign-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cookie", "reason"), BAD_SIGNATURES)
 def test_bad_signatures_are_dropped(
     cookie: str, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -481,17 +488,17 @@ def test_session_round_trip_survives_the_whole_stack() -> None:
 # == bearer tokens ==========================================================================
 
 
-@pytest.mark.parametrize(
-    ("authorization", "status"),
-    [
-        pytest.param(None, 401, id="missing"),
-        pytest.param("Bearer wrong", 401, id="wrong-token"),
-        pytest.param("Bearer " + TOKEN + "x", 401, id="token-prefix"),
-        pytest.param("Bearer " + TOKEN[:-1], 401, id="token-truncated"),
-        pytest.param("Basic " + TOKEN, 401, id="other-scheme"),
-        pytest.param("Bearer a b", 400, id="two-tokens"),
-    ],
-)
+BAD_BEARER_TOKENS = [
+    pytest.param(None, 401, id="missing"),
+    pytest.param("Bearer wrong", 401, id="wrong-token"),
+    pytest.param("Bearer " + TOKEN + "x", 401, id="token-prefix"),
+    pytest.param("Bearer " + TOKEN[:-1], 401, id="token-truncated"),
+    pytest.param("Basic " + TOKEN, 401, id="other-scheme"),
+    pytest.param("Bearer a b", 400, id="two-tokens"),
+]
+
+
+@pytest.mark.parametrize(("authorization", "status"), BAD_BEARER_TOKENS)
 def test_bad_bearer_tokens_are_refused(authorization: str | None, status: int) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     response = CLIENT.get("/api/protected", headers=headers, status=status)
@@ -608,17 +615,17 @@ def test_issue11_1_preflight_lookalike_reaches_no_protected_view() -> None:
     assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        pytest.param("\xc2\xa0username=admin; keep=1", id="issue11-2-nbsp-name-django"),
-        pytest.param("username; keep=1", id="issue11-2-bare-name-werkzeug"),
-        pytest.param("username=; keep=1", id="issue11-2-empty-unsigned"),
-        pytest.param(
-            "\u3000username=admin; keep=1".encode().decode("latin-1"), id="issue11-2-utf8-space"
-        ),
-    ],
-)
+FRAMEWORK_COOKIE_SEAMS = [
+    pytest.param("\xc2\xa0username=admin; keep=1", id="issue11-2-nbsp-name-django"),
+    pytest.param("username; keep=1", id="issue11-2-bare-name-werkzeug"),
+    pytest.param("username=; keep=1", id="issue11-2-empty-unsigned"),
+    pytest.param(
+        "\u3000username=admin; keep=1".encode().decode("latin-1"), id="issue11-2-utf8-space"
+    ),
+]
+
+
+@pytest.mark.parametrize("header", FRAMEWORK_COOKIE_SEAMS)
 def test_issue11_2_the_app_sees_only_the_rebuilt_cookie_header(header: str) -> None:
     """With SignedCookies in the stack, the framework parses only what headerware's
     strict parser accepted: Django strips Unicode white space from names and werkzeug
@@ -674,3 +681,317 @@ def test_issue11_3_a_laxer_route_needs_raw_and_resolved_paths_to_agree(
     client.get("/legacy/x")
     assert calls == ["/legacy/x"]
     client.get("/api/x", status=401)
+
+
+# == the same attacks under ASGI (a Starlette application) =============================
+#
+# The rows above, through ASGIStack(layers(), a Starlette app). Under ASGI the seam is
+# Starlette's own parsers (Request.cookies, request.url), as werkzeug's is under WSGI;
+# requests are raw scopes, so every byte of a header reaches the stack as sent.
+
+
+def _starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def view(request: Request) -> JSONResponse:
+        path = request.url.path
+        session_user = None
+        if path == "/login":
+            get_session(request.scope)["user_id"] = 42
+        if path == "/dashboard":
+            session_user = get_session(request.scope).get("user_id")
+        seen = {"cookies": request.cookies, "scheme": request.url.scheme, "user": session_user}
+        response = JSONResponse(seen, headers={"X-App": "intact"})
+        if path == "/set-cookie":
+            response.raw_headers.append((b"set-cookie", b"username=john_doe; Max-Age=604800"))
+            response.raw_headers.append((b"set-cookie", b"keep=1; Path=/"))
+        if path == "/big-cookie":
+            response.raw_headers.append((b"set-cookie", b"big=" + b"x" * 5000))
+            response.raw_headers.append((b"set-cookie", b"keep=1; Path=/"))
+        return response
+
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
+    return Starlette(routes=[Route("/{path:path}", view, methods=methods)])
+
+
+STARLETTE_APP = _starlette_app()
+ASGI_STACK = ASGIStack(layers(), STARLETTE_APP)
+
+
+def asgi_request(
+    path: str,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    *,
+    method: str = "GET",
+    scheme: str = "http",
+    host: str | None = "localhost",
+    body: bytes = b"",
+    stack: Any = None,
+) -> Result:
+    """One request to ``stack`` (default: every layer around the Starlette app)."""
+    items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    port = 443 if scheme == "https" else 80
+    scope = make_scope(
+        method=method, path=path, scheme=scheme, headers=items, host=host, server=("srv", port)
+    )
+    return run(ASGI_STACK if stack is None else stack, scope, body)
+
+
+def asgi_seen(result: Result) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(result.body)
+    return data
+
+
+def assert_asgi_intact(result: Result, *, from_app: bool = True) -> None:
+    """:func:`assert_intact` for an ASGI response."""
+    for name in SECURITY:
+        assert result.header_values(name), f"{name} lost"
+    assert result.header_values("content-security-policy")
+    if from_app:
+        assert result.header_values("x-app") == ["intact"]
+
+
+def _header_of(environ_key: str) -> str:
+    return environ_key.removeprefix("HTTP_").replace("_", "-").lower()
+
+
+@pytest.mark.parametrize(("origin", "why"), FOREIGN_ORIGINS)
+def test_asgi_cors_never_reflects_a_foreign_origin(
+    origin: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="headerware")
+    headers = {"origin": origin, "cookie": "keep=1"}
+    result = asgi_request("/data", headers, scheme="https", host="example.com")
+    assert result.status == 200
+    assert not result.header_values("access-control-allow-origin"), why
+    assert not result.header_values("access-control-allow-credentials")
+    assert "Origin" in result.header("vary")  # type: ignore[operator]
+    assert asgi_seen(result)["cookies"] == {"keep": "1"}
+    assert_asgi_intact(result)
+    assert "cors_refused" in events(caplog)
+
+
+def test_asgi_cors_allowed_origin_still_works_next_to_the_attacks() -> None:
+    result = asgi_request("/data", {"origin": ALLOWED})
+    assert result.header_values("access-control-allow-origin") == [ALLOWED]
+    assert result.header_values("access-control-allow-credentials") == ["true"]
+
+
+@pytest.mark.parametrize(("headers", "reason"), CROSS_SITE_POSTS)
+def test_asgi_cross_site_post_is_refused(
+    headers: dict[str, str], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded", **headers}
+    result = asgi_request("/preferences", form, method="POST", scheme="https", body=b"theme=dark")
+    assert result.status == 403
+    assert_asgi_intact(result, from_app=False)
+    record = next(r for r in caplog.records if getattr(r, "hw_event", "") == "csrf_refused")
+    assert record.hw_fields["reason"] == reason  # type: ignore[attr-defined]
+
+
+def test_asgi_same_origin_post_passes() -> None:
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "origin": "https://localhost",
+        "sec-fetch-site": "same-origin",
+    }
+    result = asgi_request("/preferences", headers, method="POST", scheme="https", body=b"t=1")
+    assert result.status == 200
+
+
+@pytest.mark.parametrize(("header", "dropped"), PREFIX_SPOOFS)
+def test_asgi_prefix_spoofs_never_reach_starlettes_cookie_parser(header: str, dropped: str) -> None:
+    result = asgi_request("/", {"cookie": header})
+    assert asgi_seen(result)["cookies"] == {"keep": "1"}, f"{dropped!r} reached the app"
+    assert_asgi_intact(result)
+
+
+def test_asgi_conflicting_duplicate_signed_cookie_is_tampering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    header = f"username={signed('username', 'john')}; keep=1; username={signed('username', 'eve')}"
+    result = asgi_request("/", {"cookie": header})
+    assert asgi_seen(result)["cookies"] == {"keep": "1"}
+    assert "cookie_signature_invalid" in events(caplog)
+    assert_asgi_intact(result)
+
+
+def test_asgi_duplicate_cookies_read_as_headerware_reads_them() -> None:
+    """Starlette's parser keeps the last of two same-named cookies, headerware the
+    first: the app must see headerware's choice, or the layers judged another value."""
+    value = signed("username", "john")
+    twice = asgi_request("/", {"cookie": f"username={value}; keep=1; username={value}"})
+    assert asgi_seen(twice)["cookies"] == {"username": "john", "keep": "1"}
+    result = asgi_request("/", {"cookie": "pref=a; keep=1; pref=b"})
+    assert asgi_seen(result)["cookies"] == {"pref": "a", "keep": "1"}
+
+
+@pytest.mark.parametrize(("key", "value"), CRLF_HEADERS)
+def test_asgi_crlf_in_request_headers_is_refused(
+    key: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = asgi_request("/data", {_header_of(key): value})
+    assert result.status == 400
+    assert "evil" not in str(result.headers).lower()
+    assert "request_header_malformed" in events(caplog)
+    assert_asgi_intact(result, from_app=False)
+
+
+@pytest.mark.parametrize("extra", OVERSIZED_HEADERS)
+def test_asgi_oversized_request_headers_get_431(
+    extra: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    result = asgi_request("/", [(_header_of(key), value) for key, value in extra.items()])
+    assert result.status == 431
+    assert "request_headers_too_large" in events(caplog)
+    assert_asgi_intact(result, from_app=False)
+
+
+def test_asgi_oversized_set_cookie_is_dropped_and_others_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = asgi_request("/big-cookie")
+    assert [c.split("=")[0] for c in result.header_values("set-cookie")] == ["keep"]
+    assert "cookie_refused" in events(caplog)
+    assert_asgi_intact(result)
+
+
+def test_asgi_forwarded_proto_from_an_untrusted_peer_is_ignored() -> None:
+    result = asgi_request("/set-cookie", {"x-forwarded-proto": "https"})
+    assert asgi_seen(result)["scheme"] == "http"
+    assert not result.header_values("strict-transport-security")
+    assert all("Secure" not in c for c in result.header_values("set-cookie"))
+    assert_asgi_intact(result)
+
+
+def test_asgi_trusted_proxy_uses_only_the_hop_it_trusts() -> None:
+    stack = ASGIStack([TrustedProxy(x_proto=1), *layers()], STARLETTE_APP)
+    spoofed = asgi_request("/set-cookie", {"x-forwarded-proto": "https, http"}, stack=stack)
+    assert asgi_seen(spoofed)["scheme"] == "http"
+    assert not spoofed.header_values("strict-transport-security")
+    trusted = asgi_request("/set-cookie", {"x-forwarded-proto": "http, https"}, stack=stack)
+    assert asgi_seen(trusted)["scheme"] == "https"
+    assert trusted.header_values("strict-transport-security")
+
+
+@pytest.mark.parametrize(("cookie", "reason"), BAD_SIGNATURES)
+def test_asgi_bad_signatures_are_dropped(
+    cookie: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = asgi_request("/", {"cookie": cookie + "; keep=1"})
+    assert asgi_seen(result)["cookies"] == {"keep": "1"}
+    record = next(
+        r for r in caplog.records if getattr(r, "hw_event", "") == "cookie_signature_invalid"
+    )
+    assert record.hw_fields == {"cookie": "username", "reason": reason}  # type: ignore[attr-defined]
+    assert "john_doe" not in caplog.text
+    assert_asgi_intact(result)
+
+
+def test_asgi_session_round_trip_survives_the_whole_stack() -> None:
+    login = asgi_request("/login")
+    cookie = next(c for c in login.header_values("set-cookie") if c.startswith("session="))
+    dashboard = asgi_request("/dashboard", {"cookie": cookie.split(";")[0]})
+    assert asgi_seen(dashboard)["user"] == 42
+    forged = asgi_request("/dashboard", {"cookie": "session=" + signed("username", "42")})
+    assert asgi_seen(forged)["user"] is None
+
+
+@pytest.mark.parametrize(("authorization", "status"), BAD_BEARER_TOKENS)
+def test_asgi_bad_bearer_tokens_are_refused(authorization: str | None, status: int) -> None:
+    headers = {"authorization": authorization} if authorization else {}
+    result = asgi_request("/api/protected", headers)
+    assert result.status == status
+    assert result.header("www-authenticate").startswith("Bearer")  # type: ignore[union-attr]
+    assert_asgi_intact(result, from_app=False)
+
+
+@pytest.mark.parametrize(
+    ("host_lines", "status"),
+    [
+        pytest.param(["example.com"], 200, id="allowed"),
+        pytest.param(["evil.example"], 400, id="foreign-host"),
+        pytest.param(["example.com@evil.example"], 400, id="userinfo"),
+        pytest.param(["example.com", "evil.example"], 400, id="two-host-lines"),
+        pytest.param(["evil.example", "example.com"], 400, id="two-host-lines-evil-first"),
+        pytest.param(["example.com:80\r\nX-Evil: 1"], 400, id="crlf"),
+        pytest.param([], 200, id="no-host-uses-the-server-name"),
+    ],
+)
+def test_asgi_host_header_attacks(host_lines: list[str], status: int) -> None:
+    """The Host a layer checks is the one the app sees, however many lines were sent."""
+    stack = ASGIStack(
+        [SecurityHeaders(), TrustedHosts(allowed_hosts=["example.com"])], STARLETTE_APP
+    )
+    scope = make_scope(host=None, headers=[("host", line) for line in host_lines])
+    scope["server"] = ("example.com", 80)
+    result = run(stack, scope)
+    assert result.status == status
+    assert result.header_values("x-content-type-options") == ["nosniff"]
+
+
+def test_asgi_preflight_lookalike_reaches_no_protected_view() -> None:
+    lookalike = {"access-control-request-method": "GET"}
+    result = asgi_request("/api/protected", lookalike, method="OPTIONS")
+    assert result.status == 401
+    assert result.header("www-authenticate").startswith("Bearer")  # type: ignore[union-attr]
+    assert not result.header_values("x-app"), "the application was not called"
+    assert_asgi_intact(result, from_app=False)
+    preflight = asgi_request("/api/protected", {"origin": ALLOWED, **lookalike}, method="OPTIONS")
+    assert preflight.header_values("access-control-allow-origin") == [ALLOWED]
+
+
+@pytest.mark.parametrize("header", FRAMEWORK_COOKIE_SEAMS)
+def test_asgi_starlette_sees_only_the_rebuilt_cookie_header(header: str) -> None:
+    """Starlette (and Django under ASGI) parse only what headerware's parser accepted."""
+    from django.http import parse_cookie as django_parse_cookie
+    from starlette.requests import cookie_parser
+
+    seen_headers: list[str] = []
+
+    async def framework_app(scope: Any, receive: Any, send: Any) -> None:
+        cookie = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+        seen_headers.append(cookie)
+        await asgi_text_app(b"ok")(scope, receive, send)
+
+    without_policy = [layer for layer in layers() if not isinstance(layer, CookiePolicy)]
+    asgi_request("/", {"cookie": header}, stack=ASGIStack(without_policy, framework_app))
+    rebuilt = seen_headers[-1]
+    starlette_view = cookie_parser(rebuilt)
+    django_view = django_parse_cookie(rebuilt.encode("latin-1").decode("utf-8", "replace"))
+    assert "username" not in starlette_view and "username" not in django_view
+    assert starlette_view.get("keep") == django_view.get("keep") == "1", "nothing else lost"
+    # Without headerware one of the parsers would have read it (werkzeug's too: a Flask
+    # app under asgiref's WsgiToAsgi), the differential each row is named after.
+    text = header.encode("latin-1").decode("utf-8", "replace")
+    try:
+        raw_werkzeug = dict(parse_cookie(header))
+    except UnicodeDecodeError:  # werkzeug decodes the header as UTF-8 first
+        raw_werkzeug = {}
+    raw_views = [cookie_parser(text), django_parse_cookie(text), raw_werkzeug]
+    assert any("username" in view for view in raw_views)
+
+
+def test_asgi_a_laxer_route_needs_raw_and_resolved_paths_to_agree(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    async def framework_app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        await asgi_text_app(b"ok")(scope, receive, send)
+
+    legacy = [*layers()[:-3], Negotiation(media_types={"/data": ["application/json"]})]
+    stack = ASGIStack(layers(), framework_app, routes=[("/legacy/*", legacy)])
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        result = asgi_request("/admin/../legacy/x", stack=stack)
+    assert result.status == 400
+    assert calls == [], "the application was not called"
+    assert "ambiguous_route" in events(caplog)
+    assert_asgi_intact(result, from_app=False)
+    assert asgi_request("/legacy/x", stack=stack).status == 200
+    assert calls == ["/legacy/x"]
+    assert asgi_request("/api/x", stack=stack).status == 401

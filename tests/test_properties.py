@@ -14,11 +14,14 @@ tests/_hypothesis.py. The properties:
 - origin matching: no mutation of an allowed origin is ever accepted;
 - header validation: nothing with CR/LF or a control character reaches
   ``start_response``, whatever the app's headers and the layer configuration;
-- Accept parsing: negotiation never raises and never picks an offer refused with q=0.
+- Accept parsing: negotiation never raises and never picks an offer refused with q=0;
+- the two adapters: for any request the same layers answer alike under ASGI and WSGI
+  (status, headers with their values, body), and the ASGI messages are valid.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable
@@ -30,16 +33,24 @@ from werkzeug.http import http_date, parse_cookie
 
 from headerware import Stack
 from headerware._headers import check_header, is_safe_value, is_token
+from headerware.asgi import ASGIStack
 from headerware.cookies_parse import parse_request_cookies
 from headerware.csp_policy import KNOWN_DIRECTIVES, Policy, csp_hash
+from headerware.layers.auth import BearerAuth
+from headerware.layers.caching import Caching
 from headerware.layers.cookies import MAX_LIFETIME, CookiePolicy
 from headerware.layers.cors import CORS
 from headerware.layers.csp import ContentSecurityPolicy, csp_nonce
-from headerware.layers.headers import ResponseHeaders
+from headerware.layers.csrf import CSRFProtect
+from headerware.layers.headers import RequestHeaders, ResponseHeaders
+from headerware.layers.hosts import TrustedHosts
 from headerware.layers.negotiation import Negotiation, negotiate_media_type
 from headerware.layers.security import SecurityHeaders
+from headerware.layers.sessions import Sessions
+from headerware.layers.signing import SignedCookies
 from headerware.origins import OriginMatcher, canonical_origin, parse_origin
 from headerware.setcookie import SetCookie
+from headerware.wsgi import environ_key
 from tests._hypothesis import (
     COOKIE_OCTETS,
     PROFILES,
@@ -50,6 +61,8 @@ from tests._hypothesis import (
     tokens,
     unicode_spaces,
 )
+from tests.asgi_contract import Result, make_scope
+from tests.asgi_contract import call as asgi_call
 from tests.contract import Recorder, make_environ
 
 Headers = list[tuple[str, str]]
@@ -756,3 +769,159 @@ def test_hypothesis_examples_are_counted() -> None:
 
     assert settings.get_profile("headerware-ci").max_examples >= 200
     assert settings.get_profile("headerware-slow").max_examples >= 10 * 200
+
+
+# == the two adapters decide alike =====================================================
+
+_NONCE_VALUE = re.compile(r"'nonce-[A-Za-z0-9+/=_-]+'")
+_SESSION_KEY = "property-test-session-key-0123456789"
+_BEARER = "property-test-token"
+
+
+def _both_adapters_layers() -> list[Any]:
+    """Every layer that decides on request headers, configured as the examples are."""
+    return [
+        SecurityHeaders(),
+        ContentSecurityPolicy(),
+        TrustedHosts(allowed_hosts=["localhost", "example.com", "*.example.com"]),
+        RequestHeaders(),
+        CORS(
+            allow_origins=["https://app.example.com"],
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Content-Type", "Authorization"],
+            rules={"/data": {}, "/api/*": {}},
+        ),
+        CookiePolicy(),
+        SignedCookies(cookies=["username"], secret_keys=[_SESSION_KEY]),
+        Sessions(secret_keys=[_SESSION_KEY]),
+        CSRFProtect(),
+        BearerAuth(paths=["/api/*"], tokens=[_BEARER]),
+        Negotiation(media_types={"/data": ["application/json", "text/html"]}),
+        Caching(etag="strong", rules={"/static/*": "max-age=60"}),
+    ]
+
+
+_BOTH_LAYERS = _both_adapters_layers()
+_WSGI_BOTH = Stack(_BOTH_LAYERS, static_app([("Content-Length", "2")]))
+
+
+async def _asgi_static_app(scope: Any, receive: Any, send: Any) -> None:
+    """static_app's twin: the same head and body, as ASGI messages."""
+    headers = [(b"content-type", b"text/html"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+_ASGI_BOTH = ASGIStack(_BOTH_LAYERS, _asgi_static_app)
+
+
+def serve_stack(stack: Stack, environ: dict[str, Any]) -> tuple[Recorder, bytes]:
+    recorder = Recorder()
+    result = stack(environ, recorder)
+    try:
+        return recorder, b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def _decision(
+    status: int, headers: Headers, body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a response decided, comparable across adapters (the nonce is random)."""
+    normalised = sorted(
+        (name.lower(), _NONCE_VALUE.sub("'nonce-N'", value)) for name, value in headers
+    )
+    return status, normalised, body
+
+
+#: Request header values: the ones the layers know, and hostile latin-1 text.
+_request_values = st.one_of(
+    latin1_text,
+    st.sampled_from(
+        [
+            "https://app.example.com",
+            "null",
+            "cross-site",
+            "same-origin",
+            "GET",
+            "text/html",
+            "application/json;q=0, */*",
+            f"Bearer {_BEARER}",
+            "Bearer wrong",
+            "keep=1; username=x",
+            "https",
+            "example.com",
+            "evil.example",
+            '"x"',
+        ]
+    ),
+)
+_request_headers = st.dictionaries(
+    st.sampled_from(
+        [
+            "origin",
+            "cookie",
+            "authorization",
+            "accept",
+            "accept-language",
+            "sec-fetch-site",
+            "access-control-request-method",
+            "access-control-request-headers",
+            "x-forwarded-proto",
+            "if-none-match",
+            "content-type",
+            "x-other",
+        ]
+    ),
+    _request_values,
+    max_size=6,
+)
+#: ASCII paths (under WSGI a non-ASCII path is latin-1-decoded bytes, under ASGI the
+#: UTF-8 text: the adapters differ there by the specifications, not by decision).
+_paths = st.one_of(
+    st.sampled_from(["/", "/data", "/api/x", "/static/a.css", "/a/../api/x", "//data", "/api"]),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30).map(
+        lambda text: "/" + text
+    ),
+)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_asgi_and_wsgi_adapters_decide_alike(profile: str) -> None:
+    """For any request, the same layers answer with the same status, the same
+    headers (values included, nonces aside) and the same body under both adapters."""
+
+    def prop(
+        method: str, path: str, host: str | None, headers: dict[str, str], scheme: str
+    ) -> None:
+        if host is not None:
+            headers = {"host": host, **headers}
+        environ = make_environ(REQUEST_METHOD=method, PATH_INFO=path, **{"wsgi.url_scheme": scheme})
+        del environ["HTTP_HOST"]
+        for name, value in headers.items():
+            environ[environ_key(name)] = value
+        recorder, wsgi_body = serve_stack(_WSGI_BOTH, environ)
+        wsgi = _decision(int(recorder.status.split()[0]), recorder.headers, wsgi_body)
+        scope = make_scope(
+            method=method, path=path, scheme=scheme, host=None, headers=headers.items()
+        )
+        # Result() checks the messages are valid ASGI too.
+        result = Result(loop.run_until_complete(asgi_call(_ASGI_BOTH, scope)))
+        assert _decision(result.status, result.headers, result.body) == wsgi
+
+    loop = asyncio.new_event_loop()  # one loop for every example
+    try:
+        run_property(
+            profile,
+            prop,
+            st.sampled_from(["GET", "HEAD", "POST", "PUT", "OPTIONS", "DELETE"]),
+            _paths,
+            st.one_of(st.none(), st.sampled_from(["localhost", "a.example.com", "evil.example"])),
+            _request_headers,
+            st.sampled_from(["http", "https"]),
+        )
+    finally:
+        loop.close()

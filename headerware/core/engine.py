@@ -206,7 +206,7 @@ class Chain:
         head.body = [response.body] if response.body else []
         head = await self.arespond(ctx, head, hooks)
         if head.body_hooks and head.body is not None:
-            head = self.finish_body(ctx, head, head.body)
+            head = await self.afinish_body(ctx, head, head.body)
         return head
 
     async def arespond(
@@ -225,6 +225,31 @@ class Chain:
                     raise
                 logger.exception("headerware layer %s failed on the response", _owner(hook))
                 return await self.aerror(ctx, [other for other in hooks if other != hook])
+        return head
+
+    async def afinish_body(
+        self, ctx: Context, head: ResponseHead, chunks: list[bytes]
+    ) -> ResponseHead:
+        """:meth:`finish_body`; a failing body hook's 500 awaits the async hooks."""
+        if not self.async_response:
+            return self.finish_body(ctx, head, chunks)
+        hooks = head.body_hooks or []
+        head.body_hooks = None
+        head.body = None
+        for hook in hooks:
+            try:
+                hook(head, chunks)
+            except Exception:
+                if _propagates():
+                    raise
+                logger.exception("headerware body hook %s failed", _owner(hook))
+                return await self.aerror(ctx, self.response_hooks)
+            if head.body_dropped:
+                break
+            if head.body is not None:
+                chunks = head.body
+        if not head.body_dropped:
+            head.body = chunks
         return head
 
     async def aerror(self, ctx: Context, hooks: Sequence[ResponseHook]) -> ResponseHead:
