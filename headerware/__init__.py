@@ -37,6 +37,7 @@ from .layers.negotiation import (
 from .layers.security import SecurityHeaders
 from .layers.sessions import Session, Sessions, get_session
 from .layers.signing import SignedCookies, rejected_cookies
+from .layers.websocket import WebSocketOrigins
 from .options import OptionError
 from .stack import Stack
 from .stores import StoreUnavailable
@@ -79,6 +80,7 @@ __all__ = [
     "StoreUnavailable",
     "TrustedHosts",
     "TrustedProxy",
+    "WebSocketOrigins",
     "bearer_claims",
     "cache_policy",
     "cors_allow",

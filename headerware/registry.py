@@ -28,6 +28,10 @@ its own (request hooks top to bottom, response hooks bottom to top):
 ``cors``
     Before the cookie, session, CSRF and auth layers: a preflight is answered before
     CSRF or bearer auth could refuse it, and their 401/403 still carry CORS headers.
+``websocket_origins``
+    Next to CORS (the same origin rules, for WebSocket handshakes under ASGI): after
+    ``proxy`` and ``trusted_hosts``, so a same-origin check compares the ``Origin``
+    with the proxied scheme and a host already checked.
 ``cookie_policy``
     Outside the layers that write cookies: its response hook runs after theirs, so it
     enforces Secure/HttpOnly/SameSite on the final ``Set-Cookie`` headers.
@@ -62,6 +66,7 @@ LAYERS: dict[str, str] = {
     "request_headers": "headerware.layers.headers:RequestHeaders",
     "csp": "headerware.layers.csp:ContentSecurityPolicy",
     "cors": "headerware.layers.cors:CORS",
+    "websocket_origins": "headerware.layers.websocket:WebSocketOrigins",
     "cookie_policy": "headerware.layers.cookies:CookiePolicy",
     "signed_cookies": "headerware.layers.signing:SignedCookies",
     "sessions": "headerware.layers.sessions:Sessions",

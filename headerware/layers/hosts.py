@@ -20,7 +20,8 @@
     HTTPS redirect, CORS, CSRF and ``TrustedHosts`` all read the scheme, host and
     client this layer fixed, so **put it first** in the stack. Behind gunicorn with
     ``forwarded_allow_ips`` the scheme is already set by the server: then leave
-    ``x_proto`` at 0.
+    ``x_proto`` at 0. Under ASGI the same fix applies to WebSocket handshakes
+    (``ws``/``wss`` follow ``http``/``https``).
 
 ``TrustedHosts`` — the Host header allow-list
     ``TrustedHosts(allowed_hosts=["example.com", "*.example.com"])`` answers a
@@ -34,7 +35,8 @@
     same name in DNS), and converts Unicode (IDN) entries to their ASCII form at
     start-up. A request without ``Host`` is checked against the server's name.
     ``report_only=True`` logs the same event (with ``report_only=True``) and lets
-    the request through.
+    the request through. Under ASGI a WebSocket handshake for a foreign host is
+    refused the same way, before the socket is accepted.
     Why: applications build absolute URLs (password-reset links, redirects) from
     the Host header; an attacker-chosen Host poisons them and shared caches.
 
@@ -131,7 +133,7 @@ class TrustedProxy(Layer):
         self.x_prefix = _count("x_prefix", x_prefix)
         self.counts = {option: getattr(self, option) for option in _COUNTS}
         if not any(self.counts.values()):
-            self.handles_request = False  # trusts nothing: changes nothing
+            self.handles_request = self.handles_websocket = False  # trusts nothing
 
     def on_request(self, ctx: Context) -> Response | None:
         ctx.publish(
@@ -154,6 +156,11 @@ class TrustedProxy(Layer):
         prefix = _forwarded(self.x_prefix, ctx.header("x-forwarded-prefix"))
         if client or scheme or host or port or prefix:
             ctx.set_origin(scheme=scheme, host=host, port=port, client=client, root_path=prefix)
+        return None
+
+    def on_websocket(self, ctx: Context) -> Response | None:
+        """The same fix on a WebSocket handshake (what an origin check compares with)."""
+        self.on_request(ctx)
         return None
 
     def _host_and_port(self, ctx: Context) -> tuple[str | None, str | None]:
@@ -299,6 +306,10 @@ class TrustedHosts(Layer):
             return None
         security_event("host_refused", host=host[:200])
         return error_response(ctx, "400 Bad Request", _REFUSED)
+
+    def on_websocket(self, ctx: Context) -> Response | None:
+        """A WebSocket handshake for a foreign host is refused (closed) the same way."""
+        return self.on_request(ctx)
 
     def describe(self) -> dict[str, Any]:
         return {
