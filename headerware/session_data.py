@@ -8,6 +8,9 @@ the JSON record ``{"d": data, "c": created, "t": written[, "x": csrf secret]}``;
 
 The layer that owns the session (see :class:`SessionOwner`) loads it lazily with
 the cookie store; server-side sessions are loaded before the application runs.
+:func:`store_record` and :func:`interrupted` are written once as steps
+(:data:`~headerware.stores.Steps`) that the layer runs on the store directly under
+WSGI and awaits under ASGI.
 """
 
 from __future__ import annotations
@@ -18,15 +21,13 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
-from ._log import security_event
-from .stores import ServerStore, storage_key, user_id_text
+from ._log import logger, security_event
+from .stores import Call, Steps, storage_key, user_id_text
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
-
     from .core.context import Context
     from .crypto import CookieSigner
 
@@ -44,6 +45,7 @@ __all__ = [
     "get_session",
     "has_containers",
     "interrupted",
+    "record_text",
     "store_record",
 ]
 
@@ -64,8 +66,9 @@ class SessionOwner(Protocol):
     def _load_cookie_session(self, session: Session) -> dict[str, Any]: ...
 
 
-def get_session(environ: WSGIEnvironment) -> Session:
-    """The request's session; raises ``LookupError`` when no Sessions layer runs."""
+def get_session(environ: Mapping[str, Any]) -> Session:
+    """The request's session from the WSGI environ (Django: ``request.META``) or the
+    ASGI scope (``request.scope``); raises ``LookupError`` when no Sessions layer runs."""
     session = environ.get(SESSION_KEY)
     if not isinstance(session, Session):
         raise LookupError(
@@ -325,39 +328,58 @@ def expiry_reason(
     return None
 
 
+def record_text(session: Session, now: int) -> tuple[str, int] | None:
+    """``(the JSON record to store, its creation time)`` of ``session`` written at
+    ``now``, or ``None`` (logged) when a value changed in place into non-JSON."""
+    assert session._data is not None
+    fresh = session.new or session.regenerated or not session.created
+    created = now if fresh else session.created
+    record: dict[str, Any] = {"d": session._data, "c": created, "t": now}
+    if session.csrf_secret_value is not None:
+        record["x"] = session.csrf_secret_value
+    try:
+        return json.dumps(record, separators=(",", ":"), allow_nan=False), created
+    except (TypeError, ValueError) as exc:
+        logger.error("session not saved: %s", exc, extra={"hw_event": "session_not_json"})
+        return None
+
+
 def store_record(
-    server: ServerStore, session: Session, text: str, max_age: int | None, user_key: str
-) -> str | None:
-    """Write ``session``'s record ``text``; its id, or ``None`` when the record loaded
-    was deleted or rewritten since (nothing is written then)."""
+    session: Session, text: str, max_age: int | None, user_key: str
+) -> Steps[str | None]:
+    """Write ``session``'s record ``text`` (steps: run them on the store); its id, or
+    ``None`` when the record loaded was deleted or rewritten since (nothing is
+    written then)."""
     assert session._data is not None
     user_id = user_id_text(session._data.get(user_key))
     loaded = session.version
     if loaded is not None and not session.regenerated:
         assert session.session_id is not None
         key = storage_key(session.session_id)
-        saved = server.save(key, text, max_age, expected=loaded, user_id=user_id)
+        saved = yield Call("save", (key, text, max_age), {"expected": loaded, "user_id": user_id})
         return session.session_id if saved else None
     old_id = session.old_id
     if old_id is not None and loaded is not None:
         # Regenerating a loaded session: it must still be the one loaded, or a
         # revoked session would come back under its new id.
-        if not server.delete_loaded(storage_key(old_id), loaded):
+        if not (yield Call("delete_loaded", (storage_key(old_id), loaded))):
             return None
     elif old_id is not None and old_id != session.session_id:
-        server.delete(storage_key(old_id))
+        yield Call("delete", (storage_key(old_id),))
     if session.session_id is None:
         session.session_id = secrets.token_urlsafe(32)
-    if not server.save(storage_key(session.session_id), text, max_age, user_id=user_id):
+    key = storage_key(session.session_id)
+    if not (yield Call("save", (key, text, max_age), {"user_id": user_id})):
         return None  # an id of 256 random bits already taken: never in practice
     return session.session_id
 
 
-def interrupted(server: ServerStore, session: Session, changed: bool, path: str) -> bool:
+def interrupted(session: Session, changed: bool, path: str) -> Steps[bool]:
     """Log a dropped save (``session_interrupted``); True when the session was revoked
-    (deleted), False when another request rewrote it meanwhile."""
+    (deleted), False when another request rewrote it meanwhile (steps, like
+    :func:`store_record`)."""
     current = session.old_id if session.regenerated else session.session_id
-    revoked = current is None or server.load(storage_key(current)) is None
+    revoked = current is None or (yield Call("load", (storage_key(current),))) is None
     security_event(
         "session_interrupted",
         level=logging.WARNING if revoked or changed else logging.INFO,

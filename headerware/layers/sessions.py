@@ -32,6 +32,9 @@ Stores (``store=``)
     application runs: a store that is down is a ``503`` (``Retry-After``, logged as
     ``session_store_unavailable``), never a 500 inside the framework; a failed save
     replaces the whole response with that 503. A failure never deletes anything.
+    Under ASGI the same steps await the store's ``aload`` / ``asave`` ... (redis-py's
+    asyncio client; SQLite in a worker thread): no store call blocks the event loop
+    (``await Sessions.arevoke(...)`` / ``arevoke_user(...)`` too).
 
 Revocation (server-side stores)
     ``Sessions.revoke(session.id)`` ends one session; ``Sessions.revoke_user(user_id)``
@@ -57,19 +60,18 @@ Options
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.http import dump_cookie
-
-from .._log import logger, security_event
+from .._log import security_event
 from ..core.layer import Layer, Response, ResponseHead
 from ..crypto import CookieSigner, KeysOption
 from ..memo import Memo
 from ..options import text as text_option
 from ..responses import error_response
+from ..session_cookie import SessionCookie
+from ..session_cookie import max_age as session_max_age
 from ..session_data import (
     SESSION_KEY,
     Known,
@@ -79,6 +81,7 @@ from ..session_data import (
     expiry_reason,
     get_session,
     interrupted,
+    record_text,
     store_record,
 )
 from ..session_options import (
@@ -89,7 +92,16 @@ from ..session_options import (
     check_store,
     check_timeouts,
 )
-from ..stores import CookieStore, ServerStore, StoreUnavailable, storage_key
+from ..stores import (
+    Call,
+    CookieStore,
+    ServerStore,
+    Steps,
+    StoreUnavailable,
+    arun,
+    run,
+    storage_key,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -142,7 +154,6 @@ class Sessions(Layer):
             self.store if isinstance(self.store, ServerStore) else None
         )
         self.server_side = self._server is not None
-        self._max_size = self.store.max_size if isinstance(self.store, CookieStore) else 4000
         self._signer = CookieSigner(
             secret_keys,
             salt=salt + (".id" if self.server_side else ".data"),
@@ -156,6 +167,13 @@ class Sessions(Layer):
             idle_timeout, absolute_timeout, refresh_interval
         )
         self.user_key = text_option("user_key", user_key)
+        limit = self.store.max_size if isinstance(self.store, CookieStore) else 4000
+        self._cookie = SessionCookie(
+            self.cookie_name, self.secure, self.samesite, self.domain, self.path, limit
+        )
+        if self._server is None:
+            # The cookie store does no I/O: ASGI runs the plain hooks.
+            self.request_is_async = self.response_is_async = False
         #: Decoded cookie records by signed value (cookie store; see ``_decode_cookie``).
         self._records: Memo[str, Known | str] = Memo(
             "sessions.cookie",
@@ -187,6 +205,14 @@ class Sessions(Layer):
         out everywhere); returns how many ended. Raises ``StoreUnavailable``."""
         return self._server_store("revoke_user").revoke_user(user_id)
 
+    async def arevoke(self, session_id: str) -> None:
+        """:meth:`revoke` without blocking the event loop (ASGI)."""
+        await self._server_store("revoke").arevoke(session_id)
+
+    async def arevoke_user(self, user_id: str | int) -> int:
+        """:meth:`revoke_user` without blocking the event loop (ASGI)."""
+        return await self._server_store("revoke_user").arevoke_user(user_id)
+
     def _server_store(self, operation: str) -> ServerStore:
         if self._server is None:
             raise RuntimeError(f"{operation}: signed-cookie sessions cannot be revoked server-side")
@@ -195,33 +221,60 @@ class Sessions(Layer):
     # -- request ---------------------------------------------------------------------
 
     def on_request(self, ctx: Context) -> Response | None:
+        steps = self._request_steps(ctx)
+        if steps is None:
+            return None
+        try:
+            run(steps, self._perform)
+        except StoreUnavailable as exc:
+            return self._unavailable(ctx, "load", exc)
+        return None
+
+    async def on_request_async(self, ctx: Context) -> Response | None:
+        """:meth:`on_request` awaiting the store (ASGI): the same steps."""
+        steps = self._request_steps(ctx)
+        if steps is None:
+            return None
+        try:
+            await arun(steps, self._aperform)
+        except StoreUnavailable as exc:
+            return self._unavailable(ctx, "load", exc)
+        return None
+
+    def _perform(self, call: Call) -> Any:
+        """One store call of the steps, made directly (WSGI)."""
+        return getattr(self._server, call.method)(*call.args, **(call.kwargs or {}))
+
+    async def _aperform(self, call: Call) -> Any:
+        """One store call of the steps, awaited (``aload`` for ``load``...: ASGI)."""
+        return await getattr(self._server, "a" + call.method)(*call.args, **(call.kwargs or {}))
+
+    def _request_steps(self, ctx: Context) -> Steps[None] | None:
+        """Publish the request's session; the steps that load it when server-side."""
         session = Session(self, ctx)
         ctx.publish(SESSION_KEY, session)
         ctx.state[_STATE_KEY] = session
-        server = self._server
-        if server is None or ctx.header("cookie") is None:
+        if self._server is None or ctx.header("cookie") is None:
             return None
         # Server-side: load now, so an unreachable store is a 503 before the app runs.
         session_id = self._cookie_payload(session)
         if session_id is None:
             session._adopt(None)
             return None
-        try:
-            loaded = server.load(storage_key(session_id))
-        except StoreUnavailable as exc:
-            return self._unavailable(ctx, "load", exc)
+        return self._load(session, session_id)
+
+    def _load(self, session: Session, session_id: str) -> Steps[None]:
+        loaded = yield Call("load", (storage_key(session_id),))
         if loaded is None:
             # Revoked, expired by the store's TTL, or never issued here.
             session.invalid = True
             security_event("session_expired", level=logging.INFO, reason="unknown_id")
-            record = None
-        else:
-            record = self._check_record(loaded.text, session)
+            session._adopt(None)
+            return
+        record = self._check_record(loaded.text, session)
         if record is not None:
-            session.session_id = session_id
-            session.version = loaded.version if loaded is not None else None
+            session.session_id, session.version = session_id, loaded.version
         session._adopt(record)
-        return None
 
     def _cookie_payload(self, session: Session) -> str | None:
         """The verified payload of the request's session cookie, or ``None``."""
@@ -293,9 +346,29 @@ class Sessions(Layer):
     # -- response --------------------------------------------------------------------
 
     def on_response(self, ctx: Context, response: ResponseHead) -> None:
+        steps = self._response_steps(ctx, response)
+        if steps is None:
+            return
+        try:
+            run(steps, self._perform)
+        except StoreUnavailable as exc:
+            self._replace_with_unavailable(ctx, response, exc)
+
+    async def on_response_async(self, ctx: Context, response: ResponseHead) -> None:
+        """:meth:`on_response` awaiting the store (ASGI): the same steps."""
+        steps = self._response_steps(ctx, response)
+        if steps is None:
+            return
+        try:
+            await arun(steps, self._aperform)
+        except StoreUnavailable as exc:
+            self._replace_with_unavailable(ctx, response, exc)
+
+    def _response_steps(self, ctx: Context, response: ResponseHead) -> Steps[None] | None:
+        """Decide whether the session is written; the steps that write it, or ``None``."""
         session: Session | None = ctx.state.get(_STATE_KEY)
         if session is None or session._data is None:
-            return  # never touched: the response is left as it is
+            return None  # never touched: the response is left as it is
         if session.accessed:
             response.merge_vary("Cookie")
         now = 0
@@ -309,12 +382,9 @@ class Sessions(Layer):
             write = False
         if not write:
             if session.invalid and session.cookie_present:
-                response.add("Set-Cookie", self._deletion(ctx))
-            return
-        try:
-            self._save(ctx, session, response, now or _now(), write_needed)
-        except StoreUnavailable as exc:
-            self._replace_with_unavailable(ctx, response, exc)
+                response.add("Set-Cookie", self._cookie.deletion(ctx))
+            return None
+        return self._save(ctx, session, response, now or _now(), write_needed)
 
     def _replace_with_unavailable(
         self, ctx: Context, response: ResponseHead, exc: StoreUnavailable
@@ -329,107 +399,42 @@ class Sessions(Layer):
 
     def _save(
         self, ctx: Context, session: Session, response: ResponseHead, now: int, changed: bool
-    ) -> None:
+    ) -> Steps[None]:
         data = session._data
         assert data is not None
         if not data and session.csrf_secret_value is None:
-            self._delete(ctx, session, response)
+            yield from self._delete(ctx, session, response)
             return
-        created = (
-            now
-            if (session.new or session.regenerated or not session.created)
-            else (session.created)
-        )
-        record: dict[str, Any] = {"d": data, "c": created, "t": now}
-        if session.csrf_secret_value is not None:
-            record["x"] = session.csrf_secret_value
-        try:
-            text = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            # A nested value changed in place into something that is not JSON.
-            logger.error("session not saved: %s", exc, extra={"hw_event": "session_not_json"})
-            return
-        max_age = self._max_age(created, now)
+        written = record_text(session, now)
+        if written is None:
+            return  # a nested value changed in place into something that is not JSON
+        text, created = written
+        max_age = session_max_age(self.idle_timeout, self.absolute_timeout, created, now)
         if self._server is not None:
-            signed = self._store_record(session, text, max_age)
-            if signed is None:
-                self._interrupted(ctx, session, response, changed)
+            saved = yield from store_record(session, text, max_age, self.user_key)
+            if saved is None:
+                # Revoked (or rewritten) while this request ran: the save is dropped,
+                # like Django's ``SessionInterrupted``, and a revoked cookie deleted.
+                revoked = yield from interrupted(session, changed, ctx.path)
+                if revoked and session.cookie_present:
+                    response.add("Set-Cookie", self._cookie.deletion(ctx))
                 return
-            value = signed
+            value = self._signer.sign(saved)
         else:
             payload = base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=")
             value = self._signer.sign(payload.decode("ascii"))
-        cookie = dump_cookie(
-            self.cookie_name,
-            value,
-            max_age=max_age,
-            path=self.path,
-            domain=self.domain,
-            secure=self._secure(ctx),
-            httponly=True,
-            samesite=self.samesite,
-            max_size=0,  # checked below, with a logged refusal instead of a warning
-        )
-        if len(cookie) > self._max_size:
-            security_event(
-                "session_too_large",
-                level=logging.ERROR,
-                cookie=self.cookie_name,
-                size=len(cookie),
-                limit=self._max_size,
-            )
-            return  # the client keeps its previous cookie
-        response.add("Set-Cookie", cookie)
+        cookie = self._cookie.line(ctx, value, max_age)
+        if cookie is not None:  # else the client keeps its previous cookie
+            response.add("Set-Cookie", cookie)
 
-    def _delete(self, ctx: Context, session: Session, response: ResponseHead) -> None:
+    def _delete(self, ctx: Context, session: Session, response: ResponseHead) -> Steps[None]:
         """An empty session is no session: delete what the client and store hold."""
-        server = self._server
-        if server is not None:
+        if self._server is not None:
             for old in (session.session_id, session.old_id):
                 if old is not None:
-                    server.delete(storage_key(old))
+                    yield Call("delete", (storage_key(old),))
         if session.cookie_present:
-            response.add("Set-Cookie", self._deletion(ctx))
-
-    def _store_record(self, session: Session, text: str, max_age: int | None) -> str | None:
-        """Write a server-side record: the signed session id for the cookie, or ``None``
-        when the record loaded is gone or changed since (the save is dropped)."""
-        assert self._server is not None
-        saved = store_record(self._server, session, text, max_age, self.user_key)
-        return None if saved is None else self._signer.sign(saved)
-
-    def _interrupted(
-        self, ctx: Context, session: Session, response: ResponseHead, changed: bool
-    ) -> None:
-        """The session was revoked (or rewritten) while this request ran: its save is
-        dropped, like Django's ``SessionInterrupted``, and a revoked cookie deleted."""
-        assert self._server is not None
-        if interrupted(self._server, session, changed, ctx.path) and session.cookie_present:
-            response.add("Set-Cookie", self._deletion(ctx))
-
-    def _max_age(self, created: int, now: int) -> int | None:
-        ages = []
-        if self.idle_timeout is not None:
-            ages.append(self.idle_timeout)
-        if self.absolute_timeout is not None:
-            ages.append(max(1, created + self.absolute_timeout - now))
-        return min(ages) if ages else None
-
-    def _secure(self, ctx: Context) -> bool:
-        return ctx.is_secure if self.secure is None else self.secure
-
-    def _deletion(self, ctx: Context) -> str:
-        return dump_cookie(
-            self.cookie_name,
-            "",
-            max_age=0,
-            expires=0,
-            path=self.path,
-            domain=self.domain,
-            secure=self._secure(ctx),
-            httponly=True,
-            samesite=self.samesite,
-        )
+            response.add("Set-Cookie", self._cookie.deletion(ctx))
 
     def _unavailable(self, ctx: Context, operation: str, exc: Exception) -> Response:
         security_event(

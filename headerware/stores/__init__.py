@@ -32,26 +32,48 @@ Log out everywhere
     scanning all keys, and returns how many it deleted. A session that changes its
     user without ``regenerate()`` stays listed under the earlier one too (revoking
     either ends it).
+
+Under ASGI
+    Every method has an awaitable twin (``aget``, ``aset``, ``adelete``, ``aload``,
+    ``asave``, ``adelete_loaded``, ``arevoke``, ``arevoke_user``) that the session
+    layer awaits, so no store call blocks the event loop. This base class runs the
+    sync method in a worker thread (``anyio.to_thread.run_sync``: asyncio or trio;
+    anyio is the ``asgi`` extra and is imported on first use), which is what
+    ``SQLiteStore`` and a store of your own get; ``RedisStore`` overrides them with
+    redis-py's asyncio client. An operation of several round trips (a save and its
+    user index, a regenerate) is written once as *steps*, a generator yielding
+    :class:`Call` s, which :func:`run` performs directly and :func:`arun` awaits: one
+    copy of the logic for both adapters, with no generated code.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
-from typing import ClassVar, NamedTuple
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from .cookie import CookieStore
 
 __all__ = [
+    "Call",
     "CookieStore",
     "Loaded",
     "ServerStore",
     "SessionStore",
+    "Steps",
     "StoreUnavailable",
+    "arun",
+    "off_loop",
+    "run",
     "storage_key",
     "user_id_text",
     "user_index_key",
 ]
+
+
+_T = TypeVar("_T")
 
 
 class StoreUnavailable(Exception):
@@ -151,5 +173,101 @@ class ServerStore(ABC):
         cls = type(self)
         return {"use": f"{cls.__module__}:{cls.__qualname__}"}
 
+    # -- the awaitable twins (ASGI): by default the sync method in a worker thread --
+
+    async def aget(self, key: str) -> str | None:
+        """:meth:`get` without blocking the event loop."""
+        return await off_loop(self.get, key)
+
+    async def aset(self, key: str, value: str, ttl: int | None) -> None:
+        """:meth:`set` without blocking the event loop."""
+        await off_loop(self.set, key, value, ttl)
+
+    async def adelete(self, key: str) -> None:
+        """:meth:`delete` without blocking the event loop."""
+        await off_loop(self.delete, key)
+
+    async def aload(self, key: str) -> Loaded | None:
+        """:meth:`load` without blocking the event loop."""
+        return await off_loop(self.load, key)
+
+    async def asave(
+        self,
+        key: str,
+        value: str,
+        ttl: int | None,
+        *,
+        expected: object = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """:meth:`save` without blocking the event loop."""
+        return await off_loop(self.save, key, value, ttl, expected=expected, user_id=user_id)
+
+    async def adelete_loaded(self, key: str, expected: object) -> bool:
+        """:meth:`delete_loaded` without blocking the event loop."""
+        return await off_loop(self.delete_loaded, key, expected)
+
+    async def arevoke(self, session_id: str) -> None:
+        """:meth:`revoke` without blocking the event loop."""
+        await off_loop(self.revoke, session_id)
+
+    async def arevoke_user(self, user_id: str | int) -> int:
+        """:meth:`revoke_user` without blocking the event loop."""
+        return await off_loop(self.revoke_user, user_id)
+
+
+async def off_loop(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``function(*args, **kwargs)`` in a worker thread (anyio: asyncio or trio), so
+    a blocking store call never runs on the event loop."""
+    try:
+        import anyio.to_thread
+    except ImportError as exc:
+        raise RuntimeError(
+            "a server-side session store under ASGI needs anyio: "
+            "install it with `pip install headerware[asgi]`"
+        ) from exc
+    return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+
 
 SessionStore = CookieStore | ServerStore
+
+
+# -- steps: a conversation with a backend written once, run sync or awaited -----------
+
+
+class Call(NamedTuple):
+    """One backend operation a step function yields: a method name and its arguments
+    (the result is sent back into the generator)."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] | None = None
+
+
+#: A generator that yields :class:`Call` s and returns its result: the logic of an
+#: operation that needs several backend round trips, shared by WSGI and ASGI.
+Steps = Generator[Call, Any, _T]
+
+
+def run(steps: Steps[_T], perform: Callable[[Call], Any]) -> _T:
+    """Run ``steps``, performing each call synchronously (WSGI)."""
+    try:
+        call = next(steps)
+        while True:
+            call = steps.send(perform(call))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+async def arun(steps: Steps[_T], perform: Callable[[Call], Awaitable[Any]]) -> _T:
+    """Run ``steps``, awaiting each call (ASGI): the same logic as :func:`run`."""
+    try:
+        call = next(steps)
+        while True:
+            call = steps.send(await perform(call))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()

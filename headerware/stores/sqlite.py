@@ -15,6 +15,11 @@ answers with a ``503``. Nothing stored is touched by a failure.
 Expired rows are never returned, and are deleted in bulk on one write in
 ``purge_every`` (no cron job needed).
 
+Under ASGI the session layer awaits ``aload`` / ``asave`` / ..., which run these
+methods in anyio's worker threads (the ``asgi`` extra): sqlite3 blocks, so it never
+runs on the event loop. Connections stay one per thread (``check_same_thread``
+kept on): each worker thread opens its own, and it closes when the thread ends.
+
 A save of a loaded session is one guarded ``UPDATE ... WHERE key = ? AND version = ?``
 that bumps the version: a row deleted (revoked, logged out) or rewritten by another
 request since it was loaded is left alone, and the save reports it. A new session
