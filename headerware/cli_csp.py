@@ -1,15 +1,19 @@
 """The ``headerware csp`` commands: read the collected reports, suggest the policy.
 
-``headerware csp report [--db PATH] [--json]``
+``headerware csp report [--db PATH] [--kind KIND] [--json]``
     What the browsers reported (the ``csp`` layer's receiver with
-    ``report_store = "sqlite"``): how often, which directive, what was blocked
-    (an origin or ``inline``/``eval``/``data:``), on which page, enforced or
-    report-only, first and last seen (UTC). ``--json``: the same as a list.
+    ``report_store = "sqlite"``): how often, which policy (``KIND``: ``csp``,
+    ``coop``, ``coep``, ``integrity``), which directive (for the other policies:
+    the report's type or destination), what was blocked (an origin or
+    ``inline``/``eval``/``data:``), on which page, enforced or report-only, first
+    and last seen (UTC). ``--kind`` shows one policy; ``--json``: the same as a list.
 ``headerware csp suggest --config FILE [--db PATH] [--write]``
     The smallest change to the ``[csp]`` policies of FILE that would have allowed
-    what was reported, as a unified diff of FILE, then what is flagged instead of
+    what was reported, as a unified diff of FILE (a route's own ``[routes.csp]``
+    table for the documents under that route), then what is flagged instead of
     allowed (inline code: the nonce or ``hash_inline``; ``eval``: a refactor or an
-    explicit ``allow_unsafe``) -- :mod:`headerware.csp_suggest`. ``--write``
+    explicit ``allow_unsafe``), then advice for the COOP, COEP and Integrity-Policy
+    reports (never a CSP change) -- :mod:`headerware.csp_suggest`. ``--write``
     applies the diff to FILE.
 
 ``--db`` defaults to the ``report_db`` of FILE's ``[csp]`` table, else
@@ -26,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from .csp_policy import Policy
-from .csp_store import DEFAULT_DB, Violation, escape, read_violations
+from .csp_store import DEFAULT_DB, KINDS, Violation, escape, read_violations
 from .csp_suggest import apply, check, csp_table, new_policies, suggest, unified_diff
 
 __all__ = ["add_csp_commands", "render_report"]
 
-_COLUMNS = ("COUNT", "DIRECTIVE", "BLOCKED", "DOCUMENT", "MODE", "FIRST SEEN", "LAST SEEN")
+_COLUMNS = ("COUNT", "KIND", "DIRECTIVE", "BLOCKED", "DOCUMENT", "MODE", "FIRST SEEN", "LAST SEEN")
 
 
 def _when(stamp: float) -> str:
@@ -42,7 +46,7 @@ def render_report(violations: list[Violation]) -> str:
     """The violations as an aligned text table."""
     rows: list[tuple[str, ...]] = [_COLUMNS]
     for v in violations:  # escaped again: the store may be older than the receiver
-        cells = (str(v.count), v.directive, v.blocked, v.document or "-", v.disposition)
+        cells = (str(v.count), v.kind, v.directive, v.blocked, v.document or "-", v.disposition)
         rows.append((*(escape(cell) for cell in cells), _when(v.first_seen), _when(v.last_seen)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = [
@@ -60,6 +64,8 @@ def _fail(message: str) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     db = args.db or DEFAULT_DB
     violations = read_violations(db)
+    if args.kind is not None:
+        violations = [v for v in violations if v.kind == args.kind]
     if args.json:
         print(json.dumps([v.to_json() for v in violations], indent=2))
     elif not violations:
@@ -82,10 +88,11 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
     if not violations:
         print(f"no violations recorded in {db}: nothing to suggest")
         return 0
-    suggestion = suggest(config, violations)
     try:
-        for option, policy in new_policies(config, suggestion).items():
-            Policy(policy, allow_unsafe=csp.get("allow_unsafe", False), option=option)
+        suggestion = suggest(config, violations)
+        for (scope, option), policy in new_policies(config, suggestion).items():
+            allow_unsafe = suggestion.tables.get(scope, csp).get("allow_unsafe", False)
+            Policy(policy, allow_unsafe=allow_unsafe, option=f"{scope}.{option}")
         new = apply(text, config, suggestion)
         check(new)
     except ValueError as exc:
@@ -95,6 +102,10 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
     if suggestion.flags:
         print("\nflagged, not applied:")
         for message in suggestion.flags:
+            print(f"  - {message}")
+    if suggestion.advice:
+        print("\nother policies (COOP, COEP, Integrity-Policy; not a CSP change):")
+        for message in suggestion.advice:
             print(f"  - {message}")
     if args.write and diff:
         path.write_text(new, encoding="utf-8")
@@ -117,6 +128,7 @@ def add_csp_commands(commands: Any) -> None:
     sub = csp.add_subparsers(dest="csp_command", metavar="COMMAND", required=True)
     report = sub.add_parser("report", help="what was blocked, where, how often, since when")
     report.add_argument("--db", metavar="PATH", help=f"the report store (default {DEFAULT_DB})")
+    report.add_argument("--kind", choices=KINDS, help="only this policy's reports")
     report.add_argument("--json", action="store_true", help="print the violations as JSON")
     report.set_defaults(handler=_cmd_report)
     suggest_cmd = sub.add_parser(

@@ -15,9 +15,12 @@ report-only policy saw within the window (default 7 days, by ``last_seen``), the
 policy that WILL enforce after promotion -- ``report_only_policy`` when it is set,
 else ``policy`` -- is checked; what it would still block is listed with the
 directive, the blocked origin or keyword and the count. A violation's document
-path picks its ``[[routes]]`` entry (the most specific pattern), whose ``[csp]``
-options override the top-level ones, so a route tried in report-only mode is
-checked against its own policy. Only warnings: the exit code does not change.
+path picks its ``[[routes]]`` entry (the most specific pattern with a ``csp``
+table), whose ``csp`` options -- and those of every route covering it -- override
+the top-level ones (:class:`headerware.csp_suggest.Scopes`, the same lookup
+``csp suggest`` edits by), so a route tried in report-only mode is checked against
+its own policy. Reports of the other policies (COOP, COEP, Integrity-Policy) are
+not CSP's and are left out. Only warnings: the exit code does not change.
 
 Source matching is the usual subset of CSP 3: ``*`` (network schemes), a scheme
 (``https:``), an origin, ``'self'`` (the document's origin), ``*.host`` and a bare
@@ -34,8 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .csp_store import DEFAULT_DB, Violation, escape, read_violations
-from .csp_suggest import _applied, _policy_of, csp_table
-from .paths import PathRules
+from .csp_suggest import Scopes, _applied, _policy_of, csp_table
 
 __all__ = ["WINDOW", "check_file", "promotion_warnings"]
 
@@ -104,20 +106,6 @@ def _blocks(policy: Mapping[str, Any], v: Violation) -> bool:
     return not any(_matches(s, v.blocked, v.document) for s in lowered)
 
 
-def _route_tables(config: Mapping[str, Any]) -> PathRules[dict[str, Any]] | None:
-    base = csp_table(config)
-    rules: dict[str, dict[str, Any]] = {}
-    routes = config.get("routes", [])
-    for route in routes if isinstance(routes, list) else []:
-        if not isinstance(route, Mapping) or not isinstance(route.get("csp"), Mapping):
-            continue
-        merged = {**base, **route["csp"]}
-        paths = route.get("path", [])
-        for pattern in [paths] if isinstance(paths, str) else paths:
-            rules[str(pattern)] = merged
-    return PathRules(rules, option="routes") if rules else None
-
-
 def _enforcing(csp: Mapping[str, Any]) -> tuple[str, dict[str, list[str] | bool]]:
     option = "report_only_policy" if csp.get("report_only_policy") is not None else "policy"
     return option, _policy_of(csp, option)
@@ -131,21 +119,16 @@ def promotion_warnings(
 ) -> list[str]:
     """What the policy that will enforce after promotion would block (one line each)."""
     now = time.time() if now is None else now
-    base = csp_table(config)
-    routes = _route_tables(config)
+    scopes = Scopes(config)
     totals: dict[tuple[str, str, str, str], int] = {}
     for v in violations:
-        if v.disposition != "report" or v.last_seen < now - window:
+        if v.kind != "csp" or v.disposition != "report" or v.last_seen < now - window:
             continue
-        csp, where = base, "[csp]"
-        if routes is not None:
-            try:
-                path = urlsplit(v.document).path or "/"
-            except ValueError:
-                path = "/"
-            hit = routes.lookup(path)
-            if hit is not None:
-                csp, where = hit[1], f"route {hit[0]}"
+        found = scopes.lookup(v.document)
+        if found is None:
+            continue  # no CSP is sent there
+        _, pattern, csp = found
+        where = "[csp]" if pattern is None else f"route {pattern}"
         option, policy = _enforcing(csp)
         if policy and _blocks(policy, v):
             key = (where, option, v.directive, v.blocked)

@@ -1,17 +1,24 @@
-"""The CSP violation report receiver of the ``csp`` layer.
+"""The violation report receiver of the ``csp`` layer (CSP, COOP, COEP, Integrity-Policy).
 
 :class:`~headerware.layers.csp.ContentSecurityPolicy` turns it on with
 ``report_path`` (e.g. ``"/_headerware/csp-report"``) and then answers that path
 itself with :func:`receive_report`:
 
 - ``POST`` with ``application/csp-report`` (CSP level 2, one report) or
-  ``application/reports+json`` (the Reporting API, a list; reports of other types
-  are skipped): **204** after logging each violation as the security event
-  ``csp_violation`` with ``document_uri``, ``blocked_uri``, ``violated_directive``,
-  ``disposition``, ``source_file``, ``line_number``, ``column_number``,
-  ``status_code``, ``sample`` and ``report_format``. URLs lose their query string
-  and fragment (they may hold tokens) and every string is truncated; at most 100
-  reports of one body are logged.
+  ``application/reports+json`` (the Reporting API, a list): **204** after logging
+  each violation as the security event ``csp_violation`` with ``document_uri``,
+  ``blocked_uri``, ``violated_directive``, ``disposition``, ``source_file``,
+  ``line_number``, ``column_number``, ``status_code``, ``sample`` and
+  ``report_format``. URLs lose their query string and fragment (they may hold
+  tokens) and every string is truncated; at most 100 reports of one body are logged.
+- The other policies that share the ``Reporting-Endpoints`` group send Reporting
+  API reports here too: ``coop``, ``coep`` and ``integrity-violation`` (the
+  ``Integrity-Policy`` headers) are logged as ``coop_violation``,
+  ``coep_violation`` and ``integrity_violation`` with the same fields (the
+  directive is the report's ``type`` for COOP and COEP, the ``destination`` for
+  Integrity-Policy; the document is the report's ``url`` when the body has none)
+  and collected with ``kind`` set (:mod:`headerware.csp_store`). Reports of other
+  types (deprecation, intervention, ...) are skipped.
 - Another method: **405** (``Allow: POST``); another media type: **415**; no or an
   unparsable Content-Length: **411**; a body over ``report_max_bytes``: **413**,
   not read; a short body, malformed JSON or an unexpected shape: **400**. Each
@@ -54,10 +61,18 @@ __all__ = [
     "check_report_path",
     "check_url",
     "receive_report",
+    "report_body_limit",
     "reporting_directives",
 ]
 
 _REPORT_TYPES = frozenset({"application/csp-report", "application/reports+json"})
+#: Reporting API report type -> the kind stored (headerware.csp_store.KINDS).
+_KINDS = {
+    "csp-violation": "csp",
+    "coop": "coop",
+    "coep": "coep",
+    "integrity-violation": "integrity",
+}
 _MAX_LOGGED_REPORTS = 100
 _URL_LIMIT = 256
 _TEXT_LIMIT = 128
@@ -254,7 +269,8 @@ def receive_report(ctx: Context, max_bytes: int, collector: Collector | None = N
     report_format = mimetype.rpartition("/")[2]
     reports = reports[: _MAX_LOGGED_REPORTS if collector is None else collector.max_reports]
     for report in reports:
-        security_event("csp_violation", report_format=report_format, **report)
+        logged = {key: value for key, value in report.items() if key != "kind"}
+        security_event(f"{report['kind']}_violation", report_format=report_format, **logged)
     if collector is not None:
         collector.collect(reports)
     return Response.empty("204 No Content")
@@ -269,20 +285,58 @@ def _extract_reports(payload: object, mimetype: str) -> list[dict[str, Any]] | N
         fields = _fields(body, 1)
         if "violated_directive" not in fields and isinstance(body.get("violated-directive"), str):
             fields["violated_directive"] = _clip(body["violated-directive"], _TEXT_LIMIT)
-        return [fields]
+        return [{"kind": "csp", **fields}]
     if not isinstance(payload, list):
         return None
     reports: list[dict[str, Any]] = []
     for item in payload:
         if not isinstance(item, dict):
             return None
-        if item.get("type") != "csp-violation":
+        kind = _KINDS.get(item.get("type"))  # type: ignore[arg-type]
+        if kind is None:
             continue  # other report types (deprecation, ...) are not ours to log
         body = item.get("body")
         if not isinstance(body, dict):
             return None
-        reports.append(_fields(body, 2))
+        if kind == "csp":
+            reports.append({"kind": kind, **_fields(body, 2)})
+        else:
+            url = item.get("url")
+            reports.append(_other_fields(kind, body, url if isinstance(url, str) else ""))
     return reports
+
+
+# The URL naming the other side of a COOP report, by report type (the first present).
+_COOP_OTHER = ("previousResponseURL", "nextResponseURL", "openerURL", "openedWindowURL",
+               "otherDocumentURL", "initialPopupURL", "referrer")  # fmt: skip
+
+
+def _other_fields(kind: str, body: dict[str, Any], url: str) -> dict[str, Any]:
+    """The fields of a COOP, COEP or Integrity-Policy report, in the CSP fields' names."""
+    fields: dict[str, Any] = {"kind": kind}
+    name = body.get("destination") if kind == "integrity" else body.get("type")
+    if isinstance(name, str):
+        fields["violated_directive"] = _clip(name.strip().replace(" ", "-"), _TEXT_LIMIT)
+    elif kind == "integrity":
+        fields["violated_directive"] = "integrity"
+    document = body.get("documentURL") if kind == "integrity" else None
+    document = document if isinstance(document, str) else url
+    blocked = body.get("blockedURL")
+    if kind == "coop":
+        found = (body.get(key) for key in _COOP_OTHER)
+        blocked = next((value for value in found if isinstance(value, str) and value), None)
+    disposition = body.get("disposition")
+    if kind == "integrity" and isinstance(body.get("reportOnly"), bool):
+        disposition = "report" if body["reportOnly"] else "enforce"
+    for field, value, limit in (
+        ("document_uri", document, _URL_LIMIT),
+        ("blocked_uri", blocked, _URL_LIMIT),
+    ):
+        if isinstance(value, str):
+            fields[field] = _clip(value.partition("#")[0].partition("?")[0], limit)
+    if isinstance(disposition, str):
+        fields["disposition"] = _clip(disposition, 16)
+    return fields
 
 
 def _clip(value: str, limit: int) -> str:
@@ -303,3 +357,16 @@ def _fields(body: dict[str, Any], column: int) -> dict[str, Any]:
         if isinstance(number, int) and not isinstance(number, bool):
             fields[field] = number
     return fields
+
+
+def report_body_limit(ctx: Context, max_bytes: int) -> int | None:
+    """``max_bytes`` when :func:`receive_report` reads this request's body (a ``POST``
+    of a report type with a ``Content-Length`` within it), else ``None``: an ASGI
+    layer awaits the body (``ctx.read_body_async``) exactly then."""
+    if ctx.method != "POST":
+        return None
+    mimetype = parse_options_header(ctx.header("content-type") or "")[0].lower()
+    length = ctx.header("content-length") or ""
+    if mimetype not in _REPORT_TYPES or not length.isdigit() or int(length) > max_bytes:
+        return None
+    return max_bytes

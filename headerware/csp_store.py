@@ -9,7 +9,19 @@ Normalisation (:func:`normalise`)
     ``blob:``, another scheme as ``scheme:``; the document URL loses its query and
     fragment. Every stored string has control characters escaped (``\\x1b``,
     ``\\u2028``) and is clipped, so nothing a client sends can forge a log line or a
-    table row. A violation is ``(directive, blocked, document, disposition)``.
+    table row. A violation is ``(kind, directive, blocked, document, disposition)``.
+
+Kinds (the ``kind`` field and column)
+    ``csp`` (both report formats), and the other policies that share the
+    ``Reporting-Endpoints`` receiver (``application/reports+json`` only): ``coop``
+    (``Cross-Origin-Opener-Policy``; the directive is the report's type, e.g.
+    ``navigation-to-response``, blocked the other document's origin), ``coep``
+    (``Cross-Origin-Embedder-Policy``; the directive is ``corp``, ``navigation`` or
+    ``worker-initialization``, blocked the resource's origin) and ``integrity``
+    (``Integrity-Policy``, report type ``integrity-violation``; the directive is the
+    request's destination, ``script`` or ``style``). A store written by a version
+    without kinds is migrated in place on the first write (its rows are ``csp``);
+    reading one never writes to it.
 
 Sinks (the ``report_store`` option of the ``csp`` layer)
     ``"sqlite"`` (the default): :class:`SQLiteStore` at ``report_db``
@@ -40,7 +52,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -50,6 +62,7 @@ from .options import OptionError, positive_int, text
 __all__ = [
     "DEFAULT_DB",
     "DEFAULT_LIMITS",
+    "KINDS",
     "Collector",
     "LogSink",
     "SQLiteStore",
@@ -61,6 +74,8 @@ __all__ = [
 ]
 
 DEFAULT_DB = "headerware-csp.sqlite3"
+#: The report kinds the receiver keeps (see the module docstring).
+KINDS = ("csp", "coop", "coep", "integrity")
 DEFAULT_LIMITS: dict[str, int | float] = {
     "per_minute": 60,
     "max_clients": 4096,
@@ -100,6 +115,12 @@ class Violation:
     count: int = 1
     first_seen: float = 0.0
     last_seen: float = 0.0
+    kind: str = "csp"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """What deduplicates two violations."""
+        return (self.kind, self.directive, self.blocked, self.document, self.disposition)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,18 +160,27 @@ def normalise(fields: Mapping[str, Any], now: float) -> Violation | None:
     if match is None:
         return None
     directive = match.group()
+    kind = fields.get("kind", "csp")
+    if kind not in KINDS:
+        return None
     document = str(fields.get("document_uri") or "")
     document = document.partition("#")[0].partition("?")[0]
     disposition = str(fields.get("disposition") or "enforce").lower()
+    if disposition == "reporting":  # COOP and COEP say "reporting" for report-only
+        disposition = "report"
     if disposition not in ("enforce", "report"):
         disposition = "enforce"
+    blocked = str(fields.get("blocked_uri") or "")
+    # An empty blockedURL is inline code in a CSP report; elsewhere it is nothing.
+    source = blocked_source(blocked) if blocked or kind == "csp" else "-"
     return Violation(
         directive=directive,
-        blocked=escape(blocked_source(str(fields.get("blocked_uri") or "")), 128),
+        blocked=escape(source, 128),
         document=escape(document),
         disposition=disposition,
         first_seen=now,
         last_seen=now,
+        kind=kind,
     )
 
 
@@ -176,19 +206,22 @@ class LogSink:
                 document=v.document,
                 disposition=v.disposition,
                 count=v.count,
+                kind=v.kind,
             )
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS violations (
+_COLUMNS = "directive, blocked, document, disposition, count, first_seen, last_seen"
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     directive TEXT NOT NULL, blocked TEXT NOT NULL, document TEXT NOT NULL,
     disposition TEXT NOT NULL, count INTEGER NOT NULL,
-    first_seen REAL NOT NULL, last_seen REAL NOT NULL,
-    PRIMARY KEY (directive, blocked, document, disposition))
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL, kind TEXT NOT NULL DEFAULT 'csp',
+    PRIMARY KEY (kind, directive, blocked, document, disposition))
 """
-_UPSERT = """
-INSERT INTO violations VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (directive, blocked, document, disposition) DO UPDATE SET
+_SCHEMA = _TABLE.format(name="violations")
+_UPSERT = f"""
+INSERT INTO violations ({_COLUMNS}, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, directive, blocked, document, disposition) DO UPDATE SET
     count = count + excluded.count,
     first_seen = min(first_seen, excluded.first_seen),
     last_seen = max(last_seen, excluded.last_seen)
@@ -207,17 +240,22 @@ class SQLiteStore:
         self.path = path
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        self._migrated = False
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=5)
         connection.execute(_SCHEMA)
+        if not self._migrated:
+            _migrate(connection)
+            self._migrated = True
         return connection
 
     def __call__(self, violations: list[Violation]) -> None:
         rows = [
-            (v.directive, v.blocked, v.document, v.disposition, v.count, v.first_seen, v.last_seen)
+            (v.directive, v.blocked, v.document, v.disposition, v.count, v.first_seen, v.last_seen,
+             v.kind)
             for v in violations
-        ]
+        ]  # fmt: skip
         with self._lock:
             connection = self._connect()
             try:
@@ -231,16 +269,54 @@ class SQLiteStore:
         return read_violations(self.path)
 
 
+def _columns(connection: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in connection.execute("PRAGMA table_info(violations)")}
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Give a store of the version without kinds its ``kind`` column (rows: ``csp``).
+
+    The key gains the kind, which SQLite cannot add to a table in place: the rows
+    are copied into a new table in one ``IMMEDIATE`` transaction (another worker
+    migrating at the same time waits, then finds the column and does nothing).
+    """
+    if "kind" in _columns(connection):
+        return
+    connection.commit()
+    previous = connection.isolation_level
+    connection.isolation_level = None  # the transaction below is explicit
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if "kind" not in _columns(connection):
+                connection.execute(_TABLE.format(name="violations_migrating"))
+                connection.execute(
+                    f"INSERT INTO violations_migrating ({_COLUMNS}, kind) "
+                    f"SELECT {_COLUMNS}, 'csp' FROM violations"
+                )
+                connection.execute("DROP TABLE violations")
+                connection.execute("ALTER TABLE violations_migrating RENAME TO violations")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    finally:
+        connection.isolation_level = previous
+
+
 def read_violations(path: str) -> list[Violation]:
-    """Every stored violation, most frequent first (``[]`` when there is no file)."""
+    """Every stored violation, most frequent first (``[]`` when there is no file).
+
+    Read-only: a store of the version without kinds is read as it is (all ``csp``).
+    """
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.OperationalError:
         return []
     try:
+        kind = "kind" if "kind" in _columns(connection) else "'csp'"
         rows = connection.execute(
-            "SELECT directive, blocked, document, disposition, count, first_seen, last_seen "
-            "FROM violations ORDER BY count DESC, last_seen DESC"
+            f"SELECT {_COLUMNS}, {kind} FROM violations ORDER BY count DESC, last_seen DESC"
         ).fetchall()
     except sqlite3.OperationalError:
         return []
@@ -337,14 +413,13 @@ class Collector:
         if sample < 1 and random.random() >= sample:
             return
         now = time.time() if now is None else now
-        merged: dict[tuple[str, str, str, str], Violation] = {}
+        merged: dict[tuple[str, str, str, str, str], Violation] = {}
         for fields in list(reports)[: self.max_reports]:
             v = normalise(fields, now)
             if v is None:
                 continue
-            key = (v.directive, v.blocked, v.document, v.disposition)
-            old = merged.get(key)
-            merged[key] = v if old is None else Violation(*key, old.count + 1, now, now)
+            old = merged.get(v.key)
+            merged[v.key] = v if old is None else replace(old, count=old.count + 1)
         if not merged:
             return
         try:

@@ -21,11 +21,26 @@ policy option (``policy`` for enforced reports and under ``report_only = true``,
 - ``eval`` is flagged: refactor it, or add ``'unsafe-eval'`` together with an
   explicit ``allow_unsafe = ["'unsafe-eval'"]``; nothing is applied;
 - browser-extension schemes (``chrome-extension:``, ``moz-extension:``, ...) are
-  ignored: they are not the page's.
+  ignored: they are not the page's;
+- reports of the other policies (``coop``, ``coep``, ``integrity``) never change
+  the CSP: each gets a line of advice (CORP or CORS for COEP, the opener for COOP,
+  ``integrity`` metadata for Integrity-Policy).
 
-:func:`apply` returns the new TOML text (a ``[csp.<option>]`` table is edited
-line by line, or created with the complete policy when the option was the
-default); :func:`unified_diff` shows it.
+Routes
+    A report whose document path falls under a ``[[routes]]`` entry with its own
+    ``csp`` table (the most specific such pattern, as the stack picks it) changes
+    that route's table, not ``[csp]``: the route's effective options are ``[csp]``
+    with every covering route's ``csp`` table over it, least specific first (a
+    route's ``policy`` replaces the whole top-level one, as in the stack), and a
+    route without its own ``policy`` gets one written out from the effective policy
+    plus the additions, so the rest of the site is not opened. Documents under a
+    route with ``enabled = false`` are skipped. A scope is named by its table path:
+    ``"csp"`` or ``"routes[2].csp"``.
+
+:func:`apply` returns the new TOML text (a ``[csp.<option>]`` or
+``[routes.csp.<option>]`` table is edited line by line, or created with the
+complete policy when the option was inherited or the default); :func:`unified_diff`
+shows it.
 """
 
 from __future__ import annotations
@@ -41,8 +56,11 @@ from urllib.parse import urlsplit
 
 from .csp_policy import DEFAULT_POLICY
 from .csp_store import Violation
+from .paths import PathRules, covers, pattern_key
 
-__all__ = ["Suggestion", "apply", "suggest", "unified_diff"]
+__all__ = ["Scopes", "Suggestion", "apply", "csp_table", "new_policies", "suggest", "unified_diff"]
+
+GLOBAL = "csp"
 
 _EXTENSIONS = ("chrome-extension:", "moz-extension:", "safari-extension:", "safari-web-extension:")
 _DATA_OK = frozenset({"img-src", "font-src", "media-src", "style-src", "style-src-elem"})
@@ -62,13 +80,17 @@ _NO_FALLBACK = frozenset({"base-uri", "form-action", "frame-ancestors", "sandbox
 
 @dataclass
 class Suggestion:
-    """What to add to each policy option, and what is flagged instead."""
+    """What to add, per scope (``"csp"``, ``"routes[i].csp"``) and policy option, and
+    what is flagged instead; ``tables`` holds each scope's effective csp options."""
 
-    additions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    additions: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, option: str, directive: str, source: str) -> None:
-        sources = self.additions.setdefault(option, {}).setdefault(directive, [])
+    def add(self, option: str, directive: str, source: str, scope: str = GLOBAL) -> None:
+        options = self.additions.setdefault(scope, {})
+        sources = options.setdefault(option, {}).setdefault(directive, [])
         if source not in sources:
             sources.append(source)
 
@@ -76,11 +98,67 @@ class Suggestion:
         if message not in self.flags:
             self.flags.append(message)
 
+    def advise(self, message: str) -> None:
+        if message not in self.advice:
+            self.advice.append(message)
+
 
 def csp_table(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``[csp]`` table of a parsed configuration (``{}`` without one)."""
     table = config.get("csp", {})
     return dict(table) if isinstance(table, Mapping) else {}
+
+
+def _specificity(pattern: str) -> tuple[bool, int, int]:
+    kind, key = pattern_key(pattern)  # the stack's order: exact, longer, "/x/" over "/x/*"
+    return (kind is None, len(key), kind or 0)
+
+
+class Scopes:
+    """Which csp table a document's reports belong to: ``[csp]`` or a route's own."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.base = csp_table(config)
+        self._tables: dict[str, tuple[str, dict[str, Any]]] = {}  # pattern -> (scope, table)
+        routes = config.get("routes", [])
+        for index, route in enumerate(routes if isinstance(routes, list) else []):
+            if not isinstance(route, Mapping) or not isinstance(route.get("csp"), Mapping):
+                continue
+            paths = route.get("path", [])
+            for pattern in [paths] if isinstance(paths, str) else paths:
+                self._tables[str(pattern)] = (f"routes[{index}].csp", dict(route["csp"]))
+        self._rules = PathRules(dict.fromkeys(self._tables, True), option="routes")
+
+    def lookup(self, document: str) -> tuple[str, str | None, dict[str, Any]] | None:
+        """``(scope, route pattern or None, effective csp options)`` for a document URL;
+        ``None`` when the csp layer is off there."""
+        try:
+            path = urlsplit(document).path or "/"
+        except ValueError:
+            path = "/"
+        hit = self._rules.lookup(path) if self._tables else None
+        if hit is None:
+            return GLOBAL, None, self.base
+        pattern = hit[0]
+        merged = dict(self.base)
+        covering = [p for p in self._tables if covers(p, pattern)]
+        for other in sorted(covering, key=_specificity):
+            merged.update(self._tables[other][1])
+        if merged.get("enabled", True) is False:
+            return None
+        return self._tables[pattern][0], pattern, merged
+
+
+_ADVICE = {
+    "coep": "COEP {directive} blocked {blocked}, {where}: serve it with "
+    "Cross-Origin-Resource-Policy: cross-origin (or load it with crossorigin and CORS) "
+    "before enforcing cross_origin_embedder_policy",
+    "coop": "COOP {directive} with {blocked}, {where}: the enforced policy severs that "
+    "window's opener; same-origin-allow-popups keeps popups this page opens",
+    "integrity": "Integrity-Policy: a {directive} from {blocked} without integrity "
+    'metadata, {where}: add integrity="sha384-..." (and crossorigin) to its tag before '
+    "enforcing integrity_policy",
+}
 
 
 def _policy_of(csp: Mapping[str, Any], option: str) -> dict[str, list[str] | bool]:
@@ -132,17 +210,32 @@ def _target(policy: Mapping[str, Any], directive: str) -> tuple[str, list[str]]:
 
 
 def suggest(config: Mapping[str, Any], violations: Iterable[Violation]) -> Suggestion:
-    """The additions (per policy option and directive) that allow ``violations``."""
-    csp = csp_table(config)
+    """The additions (per scope, policy option and directive) that allow ``violations``."""
+    scopes = Scopes(config)
     result = Suggestion()
-    policies: dict[str, dict[str, list[str] | bool]] = {}
-    trial = "report_only_policy" if "report_only_policy" in csp else "policy"
+    policies: dict[tuple[str, str], dict[str, list[str] | bool]] = {}
     for v in violations:
+        if v.kind != "csp":
+            where = f"on {v.document or 'a page'} ({v.count}x)"
+            template = _ADVICE.get(v.kind)
+            if template is not None:
+                result.advise(
+                    template.format(directive=v.directive, blocked=v.blocked, where=where)
+                )
+            continue
+        found = scopes.lookup(v.document)
+        if found is None:
+            continue  # the csp layer is off under that route
+        scope, pattern, csp = found
+        result.tables.setdefault(scope, csp)
+        trial = "report_only_policy" if csp.get("report_only_policy") is not None else "policy"
         option = trial if v.disposition == "report" else "policy"
-        policy = policies.setdefault(option, _policy_of(csp, option))
+        policy = policies.setdefault((scope, option), _policy_of(csp, option))
         if not policy:
             continue
-        where = f"{v.directive} on {v.document or 'a page'} ({v.count}x)"
+        page = v.document or "a page"
+        where = f"{v.directive} on {page}" + (f" (route {pattern})" if pattern else "")
+        where += f" ({v.count}x)"
         if v.blocked == "inline":
             if v.directive.endswith("-attr"):
                 result.flag(
@@ -183,25 +276,26 @@ def suggest(config: Mapping[str, Any], violations: Iterable[Violation]) -> Sugge
             source = "'self'"
         if source in current or source == "'none'":
             continue
-        result.add(option, directive, source)
+        result.add(option, directive, source, scope)
     return result
 
 
 def new_policies(
     config: Mapping[str, Any], suggestion: Suggestion
-) -> dict[str, dict[str, list[str] | bool]]:
-    """The complete new value of each option that changes."""
-    csp = csp_table(config)
-    changed: dict[str, dict[str, list[str] | bool]] = {}
-    for option, additions in suggestion.additions.items():
-        policy = _policy_of(csp, option)
-        for directive, sources in additions.items():
-            _, current = _target(policy, directive) if directive not in policy else (None, [])
-            existing = policy.get(directive)
-            base = list(existing) if isinstance(existing, list) else current
-            base = [s for s in base if s != "'none'"]
-            policy[directive] = base + [s for s in sources if s not in base]
-        changed[option] = policy
+) -> dict[tuple[str, str], dict[str, list[str] | bool]]:
+    """The complete new value of each ``(scope, option)`` that changes."""
+    changed: dict[tuple[str, str], dict[str, list[str] | bool]] = {}
+    for scope, options in suggestion.additions.items():
+        csp = suggestion.tables.get(scope, csp_table(config))
+        for option, additions in options.items():
+            policy = _policy_of(csp, option)
+            for directive, sources in additions.items():
+                _, current = _target(policy, directive) if directive not in policy else (None, [])
+                existing = policy.get(directive)
+                base = list(existing) if isinstance(existing, list) else current
+                base = [s for s in base if s != "'none'"]
+                policy[directive] = base + [s for s in sources if s not in base]
+            changed[(scope, option)] = policy
     return changed
 
 
@@ -222,21 +316,33 @@ def apply(text: str, config: Mapping[str, Any], suggestion: Suggestion) -> str:
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    for option, policy in new_policies(config, suggestion).items():
-        changed = suggestion.additions[option]
-        lines = _apply_option(lines, option, policy, set(changed))
+    for (scope, option), policy in new_policies(config, suggestion).items():
+        changed = suggestion.additions[scope][option]
+        lines = _apply_option(lines, scope, option, policy, set(changed))
     return "".join(lines)
 
 
+_ARRAY = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(#.*)?$")
+
+
 def _tables(lines: list[str]) -> list[tuple[str, int, int]]:
-    """``(table name, first line, end line)`` of each ``[table]`` in the file."""
+    """``(table name, first line, end line)`` of each table in the file; the tables of
+    the i-th ``[[routes]]`` are named ``routes[i]``, ``routes[i].csp``, ..."""
     found: list[tuple[str, int]] = []
+    route = -1
     for number, line in enumerate(lines):
+        array = _ARRAY.match(line)
         match = _HEADER.match(line)
-        if match and not line.lstrip().startswith("[["):
-            found.append((match.group(1).replace(" ", "").replace('"', ""), number))
-        elif line.lstrip().startswith("[["):
-            found.append(("[[array]]", number))
+        if array:
+            name = array.group(1).replace(" ", "").replace('"', "")
+            if name == "routes":
+                route += 1
+            found.append((f"routes[{route}]" if name == "routes" else f"[[{name}]]", number))
+        elif match:
+            name = match.group(1).replace(" ", "").replace('"', "")
+            if name.startswith("routes.") and route >= 0:
+                name = f"routes[{route}]{name[len('routes') :]}"
+            found.append((name, number))
     ends = [start for _, start in found[1:]] + [len(lines)]
     return [(name, start, end) for (name, start), end in zip(found, ends, strict=True)]
 
@@ -252,10 +358,14 @@ def _content_end(lines: list[str], start: int, end: int) -> int:
 
 
 def _apply_option(
-    lines: list[str], option: str, policy: dict[str, list[str] | bool], changed: set[str]
+    lines: list[str],
+    scope: str,
+    option: str,
+    policy: dict[str, list[str] | bool],
+    changed: set[str],
 ) -> list[str]:
     tables = {name: (start, end) for name, start, end in _tables(lines)}
-    sub = tables.get(f"csp.{option}")
+    sub = tables.get(f"{scope}.{option}")
     if sub is not None:
         start, end = sub
         for directive in sorted(changed):
@@ -269,18 +379,24 @@ def _apply_option(
                 lines.insert(at, new)
                 end += 1
         return lines
-    if "csp" not in tables:
-        raise ValueError("the configuration has no [csp] table")
-    start, end = tables["csp"]
+    header = "csp" if scope == GLOBAL else "routes.csp"
+    if scope not in tables:
+        if scope == GLOBAL:
+            raise ValueError("the configuration has no [csp] table")
+        raise ValueError(
+            f"{scope} is not written as a [routes.csp] table (an inline table or dotted "
+            "keys): edit it by hand"
+        )
+    start, end = tables[scope]
     for number in range(start + 1, end):
         if _key_of(lines[number]) == option:
             if lines[number].count("{") != lines[number].count("}"):
-                raise ValueError(f"[csp] {option} spans several lines: edit it by hand")
+                raise ValueError(f"{scope} {option} spans several lines: edit it by hand")
             body = ", ".join(f"{d} = {_value(s)}" for d, s in policy.items())
             lines[number] = f"{option} = {{ {body} }}\n"
             return lines
     at = _content_end(lines, start, end)
-    block = ["\n", f"[csp.{option}]\n"] + [f"{d} = {_value(s)}\n" for d, s in policy.items()]
+    block = ["\n", f"[{header}.{option}]\n"] + [f"{d} = {_value(s)}\n" for d, s in policy.items()]
     if at < len(lines) and lines[at].strip():
         block.append("\n")
     return lines[:at] + block + lines[at:]

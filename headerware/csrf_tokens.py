@@ -11,7 +11,8 @@ the body is never read), else the form field of an
 ``application/x-www-form-urlencoded`` or ``multipart/form-data`` body of at most
 ``max_form_size`` bytes and ``max_form_fields`` fields; over either limit it raises
 ``RequestEntityTooLarge`` before a field is decoded. The body stays readable by the
-application.
+application. Under ASGI the layer awaits the body first when :meth:`CSRFTokens.reads_body`
+says it will be read; a client that leaves mid-body gets ``ClientDisconnected``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,25 @@ import os
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote_plus
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
+from ._headers import is_token
 from .crypto import CookieSigner, KeysOption
+from .options import OptionError
 
 if TYPE_CHECKING:
     from .core.context import Context
 
-__all__ = ["SESSION_KEY", "CSRFSession", "CSRFTokens", "session_of"]
+__all__ = [
+    "SESSION_KEY",
+    "CSRFSession",
+    "CSRFTokens",
+    "check_header_name",
+    "check_token_max_age",
+    "session_of",
+]
 
 #: The published key of the request's session (the Sessions layer's documented key).
 SESSION_KEY = "headerware.session"
@@ -59,6 +69,32 @@ def session_of(ctx: Context) -> CSRFSession:
             "(no session was published under 'headerware.session')"
         )
     return session  # type: ignore[no-any-return]
+
+
+def check_header_name(header_name: object) -> str:
+    """The ``header_name`` option: a header name (token syntax)."""
+    if not isinstance(header_name, str) or not is_token(header_name):
+        raise OptionError(
+            "header_name",
+            header_name,
+            f"{header_name!r} is not a valid header name",
+            "use e.g. 'X-CSRF-Token'",
+        )
+    return header_name
+
+
+def check_token_max_age(token_max_age: object) -> int | None:
+    """The ``token_max_age`` option: positive seconds, or ``None``."""
+    if token_max_age is None:
+        return None
+    if isinstance(token_max_age, bool) or not isinstance(token_max_age, int) or token_max_age <= 0:
+        raise OptionError(
+            "token_max_age",
+            token_max_age,
+            f"{token_max_age!r} is not a positive number of seconds",
+            "use e.g. 3600, or None (the session's timeouts bound tokens anyway)",
+        )
+    return token_max_age
 
 
 class CSRFTokens:
@@ -111,18 +147,34 @@ class CSRFTokens:
         secret = base64.urlsafe_b64decode(stored + "=")
         return hmac.compare_digest(candidate, secret)
 
+    def _form(self, ctx: Context) -> tuple[str, dict[str, str]] | None:
+        """The form's media type and options when the token must come from the body
+        (no header token, a form content type); ``None`` when the body is not read."""
+        if ctx.header(self._header_lower):
+            return None
+        mimetype, options = parse_options_header(ctx.header("content-type") or "")
+        return (mimetype, options) if mimetype in _FORM_TYPES else None
+
+    def reads_body(self, ctx: Context) -> bool:
+        """Whether :meth:`submitted` reads the request body (at most ``max_form_size``
+        bytes): an ASGI layer awaits ``ctx.read_body_async`` exactly then."""
+        return self._form(ctx) is not None
+
     def submitted(self, ctx: Context) -> str | None:
         """The token of the header, else of the form field; raises
-        ``RequestEntityTooLarge`` for a form over ``max_form_size``/``max_form_fields``."""
-        header = ctx.header(self._header_lower)
-        if header:
-            return header.strip()
-        mimetype, options = parse_options_header(ctx.header("content-type") or "")
-        if mimetype not in _FORM_TYPES:
-            return None
+        ``RequestEntityTooLarge`` for a form over ``max_form_size``/``max_form_fields``
+        and ``ClientDisconnected`` for a body shorter than its ``Content-Length``."""
+        found = self._form(ctx)
+        if found is None:
+            header = ctx.header(self._header_lower)
+            return header.strip() if header else None
+        mimetype, options = found
         body = ctx.read_body(self.max_form_size)
         if body is None:
-            raise RequestEntityTooLarge()  # Content-Length over the limit: nothing read
+            length = ctx.header("content-length") or ""
+            if length.isdigit() and int(length) <= self.max_form_size:
+                raise ClientDisconnected()  # ASGI: the client went away mid-body
+            raise RequestEntityTooLarge()  # over the limit: nothing (or limit + 1 chunk) read
         if not body:
             return None
         if mimetype == "application/x-www-form-urlencoded":

@@ -5,12 +5,13 @@ reaches the application:
 
 * ``headerware.csrf.verdict`` (:data:`VERDICT_KEY`): ``None`` when the request
   passed, else the refusal reason (``"cross_site"``, ``"origin_mismatch"``,
-  ``"token_missing"``, ``"token_invalid"``, ``"form_too_large"``). Only a layer
+  ``"token_missing"``, ``"token_invalid"``, ``"form_too_large"``,
+  ``"body_incomplete"``: an ASGI client left mid-body). Only a layer
   with ``defer_to_framework=True`` lets a refused request through, so that the
   framework can refuse it before the view runs unless the view is exempt;
 * ``headerware.csrf.refusal`` (:data:`REFUSAL_KEY`): with a refused verdict, the
-  :class:`~headerware.core.layer.Response` the layer would have sent (403, or 413
-  for a form too large to read; JSON or HTML by the request's Accept);
+  :class:`~headerware.core.layer.Response` the layer would have sent (403, 413
+  for a form too large to read, 400 for an incomplete one; JSON or HTML by Accept);
 * ``headerware.csrf.token`` (:data:`TOKEN_KEY`), in token mode: a zero-argument
   callable returning a fresh masked token.
 
@@ -73,8 +74,8 @@ def csrf_verdict(environ: MutableMapping[str, Any]) -> str | None:
 
 
 def csrf_refusal(environ: MutableMapping[str, Any]) -> Response | None:
-    """The response CSRFProtect would have sent (403, or 413 for a form too large
-    to read), or ``None`` when the request passed; marks the verdict as checked."""
+    """The response CSRFProtect would have sent (403; 413 or 400 for a form too large
+    or incomplete), or ``None`` when the request passed; marks the verdict as checked."""
     verdict = csrf_verdict(environ)
     if verdict is None:
         return None

@@ -31,12 +31,13 @@ def test_report_table(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["csp", "report", "--db", db]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "COUNT", "DIRECTIVE", "BLOCKED", "DOCUMENT", "MODE", "FIRST", "SEEN", "LAST", "SEEN"
+        "COUNT", "KIND", "DIRECTIVE", "BLOCKED", "DOCUMENT", "MODE", "FIRST", "SEEN", "LAST",
+        "SEEN"
     ]  # fmt: skip
-    assert lines[1].split()[:5] == ["7", "script-src-elem", "https://cdn.example",
+    assert lines[1].split()[:6] == ["7", "csp", "script-src-elem", "https://cdn.example",
                                     "https://site/a", "report"]  # fmt: skip
     assert "2023-11-14 22:13:20" in lines[1] and "2023-11-14 22:23:20" in lines[1]
-    assert lines[2].split()[:3] == ["2", "img-src", "data:"]
+    assert lines[2].split()[:4] == ["2", "csp", "img-src", "data:"]
 
 
 def test_report_json(db: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,6 +51,7 @@ def test_report_json(db: str, capsys: pytest.CaptureFixture[str]) -> None:
         "count": 7,
         "first_seen": 1_700_000_000.0,
         "last_seen": 1_700_000_600.0,
+        "kind": "csp",
     }
 
 
@@ -78,7 +80,7 @@ def test_report_reads_what_the_receiver_stored(
     client.post("/r", json.dumps(body), content_type="application/csp-report", status=204)
     assert main(["csp", "report", "--db", path]) == 0
     out = capsys.readouterr().out
-    assert "script-src  eval" in out and "https://site/p " in out
+    assert "csp   script-src  eval" in out and "https://site/p " in out
     assert "FORGED" not in out and len(out.splitlines()) == 2
 
 
@@ -90,3 +92,50 @@ def test_csp_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
         main(["csp", "--help"])
     out = capsys.readouterr().out
     assert "report" in out and "suggest" in out
+
+
+OTHER_REPORTS = [
+    {"type": "coep", "url": "https://site/embed?t=SECRET", "body": {
+        "type": "corp", "blockedURL": "https://img.example/x.png", "destination": "image",
+        "disposition": "reporting"}},
+    {"type": "coop", "url": "https://site/opener", "body": {
+        "type": "navigation-to-response", "disposition": "enforce",
+        "effectivePolicy": "same-origin", "previousResponseURL": "https://pay.example/done"}},
+    {"type": "integrity-violation", "url": "https://site/app", "body": {
+        "documentURL": "https://site/app", "blockedURL": "https://cdn.example/lib.js",
+        "destination": "script", "reportOnly": True}},
+]  # fmt: skip
+
+
+def test_report_shows_the_other_policies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "r.sqlite3")
+
+    def app(environ: object, start_response: object) -> list[bytes]:
+        raise AssertionError("not reached")
+
+    client = webtest.TestApp(
+        ContentSecurityPolicy(app, report_path="/r", report_db=path), lint=True
+    )
+    client.post(
+        "/r", json.dumps(OTHER_REPORTS), content_type="application/reports+json", status=204
+    )
+    assert main(["csp", "report", "--db", path]) == 0
+    rows = {tuple(line.split()[1:6]) for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows == {
+        ("coep", "corp", "https://img.example", "https://site/embed", "report"),
+        ("coop", "navigation-to-response", "https://pay.example", "https://site/opener",
+         "enforce"),
+        ("integrity", "script", "https://cdn.example", "https://site/app", "report"),
+    }  # fmt: skip
+    assert main(["csp", "report", "--db", path, "--kind", "coep", "--json"]) == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert (only["kind"], only["directive"], only["blocked"]) == (
+        "coep",
+        "corp",
+        "https://img.example",
+    )
+    with pytest.raises(SystemExit):
+        main(["csp", "report", "--db", path, "--kind", "bogus"])
+    assert "invalid choice" in capsys.readouterr().err

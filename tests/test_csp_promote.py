@@ -109,3 +109,30 @@ def test_report_only_policy_is_the_one_promoted() -> None:
         }
     }
     assert promotion_warnings(config, [_recent("script-src-elem", "https://cdn.example")]) == []
+
+
+def test_other_policies_reports_are_not_csp_warnings() -> None:
+    coep = _recent("corp", "https://img.example")
+    coep = Violation(coep.directive, coep.blocked, coep.document, "report", 3,
+                     coep.first_seen, coep.last_seen, "coep")  # fmt: skip
+    assert promotion_warnings(CSP, [coep]) == []
+    assert promotion_warnings(CSP, [_recent("font-src", "data:")])  # the same shape, CSP: warned
+
+
+def test_nested_routes_checked_against_the_policy_they_inherit() -> None:
+    config = {
+        "csp": {"policy": {"default-src": ["'self'"]}},
+        "routes": [
+            {"path": "/beta/*", "csp": {"policy": {"default-src": ["'self'", "https://cdn.example"]}}},
+            {"path": "/beta/new/*", "csp": {"report_only": True}},
+            {"path": "/legacy/*", "csp": {"enabled": False}},
+        ],
+    }  # fmt: skip
+    inherited = _recent("script-src-elem", "https://cdn.example", "https://site/beta/new/x")
+    assert promotion_warnings(config, [inherited]) == []  # /beta/*'s policy applies there
+    [warning] = promotion_warnings(
+        config, [_recent("img-src", "https://img.example", "https://site/beta/new/x")]
+    )
+    assert warning.startswith("route /beta/new/* policy would block https://img.example")
+    off = _recent("img-src", "https://img.example", "https://site/legacy/x")
+    assert promotion_warnings(config, [off]) == []  # no CSP is sent there

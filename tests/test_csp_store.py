@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +309,147 @@ def test_collector_without_sink() -> None:
     collector = Collector("none")
     collector.collect([{"violated_directive": "img-src"}])  # nothing to do, no error
     assert collector.sink is None
+
+
+# -- the other policies' reports (COOP, COEP, Integrity-Policy) --------------------------
+
+
+def coep(
+    blocked: str = "https://img.example/x.png", doc: str = "https://site/p?t=1"
+) -> dict[str, Any]:
+    return {"type": "coep", "url": doc, "body": {"type": "corp", "blockedURL": blocked,
+                                                  "destination": "image",
+                                                  "disposition": "reporting"}}  # fmt: skip
+
+
+def kinds(db: str) -> list[tuple[str, str, str, str, str, int]]:
+    return sorted(
+        (v.kind, v.directive, v.blocked, v.document, v.disposition, v.count)
+        for v in read_violations(db)
+    )
+
+
+def test_other_policies_stored_with_their_kind_and_deduplicated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, db = receiver(tmp_path)
+    reports = [
+        coep(),
+        coep("https://img.example/y.png"),  # the same origin: one row, count 2
+        {"type": "coep", "url": "https://site/w", "body": {"type": "worker initialization",
+                                                          "blockedURL": "https://site/w.js",
+                                                          "disposition": "enforce"}},
+        {"type": "coop", "url": "https://site/a", "body": {
+            "type": "navigation-from-response", "disposition": "reporting",
+            "nextResponseURL": "https://pay.example/x?token=SECRET"}},
+        {"type": "coop", "url": "https://site/a", "body": {
+            "type": "access-from-coop-page-to-opener", "disposition": "reporting"}},
+        {"type": "integrity-violation", "url": "https://site/app", "body": {
+            "documentURL": "https://site/app?q=1", "blockedURL": "https://cdn.example/l.js",
+            "destination": "script", "reportOnly": False}},
+        {"type": "csp-violation", "body": {"documentURL": "https://site/p",
+                                           "blockedURL": "inline",
+                                           "effectiveDirective": "script-src-elem"}},
+        {"type": "deprecation", "body": {"id": "x", "message": "old"}},  # not ours: skipped
+    ]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        post(client, json.dumps(reports), RJ)
+    assert kinds(db) == [
+        ("coep", "corp", "https://img.example", "https://site/p", "report", 2),
+        ("coep", "worker-initialization", "https://site", "https://site/w", "enforce", 1),
+        ("coop", "access-from-coop-page-to-opener", "-", "https://site/a", "report", 1),
+        ("coop", "navigation-from-response", "https://pay.example", "https://site/a", "report", 1),
+        ("csp", "script-src-elem", "inline", "https://site/p", "enforce", 1),
+        ("integrity", "script", "https://cdn.example", "https://site/app", "enforce", 1),
+    ]
+    events = sorted(getattr(r, "hw_event", "") for r in caplog.records)
+    assert events.count("coep_violation") == 3 and events.count("coop_violation") == 2
+    assert "integrity_violation" in events and "csp_violation" in events
+    assert "SECRET" not in caplog.text  # queries never logged
+
+
+def test_other_policies_hostile_input(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client, db = receiver(tmp_path, report_limits={"per_minute": 6})  # six bodies below
+    post(client, '[{"type": "coep", "body": "corp"}]', RJ, status=400)  # body not an object
+    post(client, '[{"type": "coop"}]', RJ, status=400)  # no body
+    post(client, '[{"type": "integrity-violation", "body": {}} ', RJ, status=400)  # bad JSON
+    response = post(client, json.dumps([coep("https://x.example/" + "a" * 70_000)]), RJ,
+                    status=413)  # fmt: skip
+    assert "at most 65536" in response.text
+    # Wrong field types: accepted (204), nothing to learn, nothing stored.
+    weird = [{"type": "coep", "body": {"type": 3, "blockedURL": ["x"]}},
+             {"type": "coop", "url": 7, "body": {"type": None}}]  # fmt: skip
+    post(client, json.dumps(weird), RJ)
+    assert read_violations(db) == []
+    evil = [{"type": "coop", "url": "https://site/a\nFORGED LINE\x1b[2J", "body": {
+        "type": "navigation-to-response\nFORGED", "previousResponseURL": "https://e.example\r\n",
+        "disposition": "reporting\u2028"}}]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="headerware"):
+        post(client, json.dumps(evil), RJ)
+    for record in caplog.records:
+        assert "\n" not in record.getMessage() and "\x1b" not in record.getMessage()
+        for value in getattr(record, "hw_fields", {}).values():
+            assert str(value).isprintable()
+    ((kind, directive, blocked, document, disposition, _),) = kinds(db)
+    assert (kind, directive, disposition) == ("coop", "navigation-to-response", "enforce")
+    assert document.isprintable() and "\\x0aFORGED" in document and blocked.isprintable()
+    # Every body above counted: a flood of COEP reports is 429 before its body is read.
+    before = kinds(db)
+    for _ in range(10):
+        post(client, json.dumps([coep("https://flood.example/x")]), RJ, status=429)
+    assert kinds(db) == before
+
+
+def test_unknown_kind_is_never_stored() -> None:
+    assert normalise({"kind": "nel", "violated_directive": "x"}, 0) is None
+    v = normalise({"kind": "coep", "violated_directive": "corp"}, 0)
+    assert v is not None and (v.kind, v.blocked) == ("coep", "-")
+
+
+OLD_SCHEMA = """
+CREATE TABLE violations (
+    directive TEXT NOT NULL, blocked TEXT NOT NULL, document TEXT NOT NULL,
+    disposition TEXT NOT NULL, count INTEGER NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+    PRIMARY KEY (directive, blocked, document, disposition))
+"""
+
+
+def old_store(path: Path) -> str:
+    """A store as the version without kinds wrote it."""
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(OLD_SCHEMA)
+        connection.execute(
+            "INSERT INTO violations VALUES ('img-src', 'data:', '/p', 'report', 4, 1.0, 2.0)"
+        )
+    connection.close()
+    return str(path)
+
+
+def test_a_store_of_the_previous_version_is_read_then_migrated(tmp_path: Path) -> None:
+    db = old_store(tmp_path / "old.sqlite3")
+    before = Path(db).read_bytes()
+    assert read_violations(db) == [Violation("img-src", "data:", "/p", "report", 4, 1.0, 2.0)]
+    assert Path(db).read_bytes() == before  # reading never migrates (read-only)
+    first, second = SQLiteStore(db), SQLiteStore(db)  # two workers on one file
+    first([Violation("img-src", "data:", "/p", "report", 1, 3.0, 3.0)])
+    second([Violation("corp", "https://img.example", "/p", "report", 1, 3.0, 3.0, "coep")])
+    second([Violation("img-src", "data:", "/p", "report", 1, 5.0, 5.0)])
+    assert kinds(db) == [
+        ("coep", "corp", "https://img.example", "/p", "report", 1),
+        ("csp", "img-src", "data:", "/p", "report", 6),  # the old row, deduplicated into
+    ]
+    (old,) = [v for v in read_violations(db) if v.kind == "csp"]
+    assert (old.first_seen, old.last_seen) == (1.0, 5.0)
+    connection = sqlite3.connect(db)
+    names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+    connection.close()
+    assert "violations_migrating" not in names
+
+
+def test_a_csp_and_a_coep_row_with_the_same_fields_stay_apart(tmp_path: Path) -> None:
+    db = old_store(tmp_path / "old.sqlite3")
+    store = SQLiteStore(db)
+    store([Violation("img-src", "data:", "/p", "report", 1, 3.0, 3.0, "coep")])
+    assert [(k, c) for k, *_, c in kinds(db)] == [("coep", 1), ("csp", 4)]

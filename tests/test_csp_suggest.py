@@ -149,8 +149,10 @@ def test_report_only_policy_gets_the_report_only_violations() -> None:
         + seen(("img-src", "https://b.example"), disposition="enforce"),
     )
     assert found.additions == {
-        "report_only_policy": {"script-src": ["https://a.example"]},
-        "policy": {"img-src": ["https://b.example"]},
+        "csp": {
+            "report_only_policy": {"script-src": ["https://a.example"]},
+            "policy": {"img-src": ["https://b.example"]},
+        }
     }
 
 
@@ -158,9 +160,9 @@ def test_never_unsafe_inline_or_a_wildcard() -> None:
     config: dict[str, Any] = {"csp": {}}
     many = seen(*[("script-src-elem", f"https://h{i}.example") for i in range(30)])
     found = suggest(config, many + seen(("script-src-attr", "inline"), ("style-src", "inline")))
-    sources = found.additions["policy"]["script-src"]
+    sources = found.additions["csp"]["policy"]["script-src"]
     assert len(sources) == 30 and all("*" not in s for s in sources)
-    assert not any("unsafe" in s for d in found.additions["policy"].values() for s in d)
+    assert not any("unsafe" in s for d in found.additions["csp"]["policy"].values() for s in d)
     assert any("event handler attribute" in flag for flag in found.flags)
     assert any("inline code, style-src" in flag for flag in found.flags)
 
@@ -188,3 +190,166 @@ def test_config_without_csp_table(tmp_path: Path, capsys: pytest.CaptureFixture[
     SQLiteStore(db)(seen(("img-src", "https://x.example")))
     assert main(["csp", "suggest", "--config", str(path), "--db", db]) == 1
     assert "no [csp] table" in capsys.readouterr().err
+
+
+# -- the other policies' reports -------------------------------------------------------
+
+
+def test_other_policies_get_advice_never_a_csp_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "h.toml"
+    path.write_text('[csp]\nreport_path = "/r"\n')
+    db = str(tmp_path / "r.sqlite3")
+    SQLiteStore(db)(
+        [
+            Violation("corp", "https://img.example", PAGE, "report", 2, 1.0, 2.0, "coep"),
+            Violation("navigation-to-response", "https://pay.example", PAGE, "report", 1,
+                      1.0, 2.0, "coop"),
+            Violation("script", OTHER, PAGE, "report", 1, 1.0, 2.0, "integrity"),
+        ]
+    )  # fmt: skip
+    before = path.read_text()
+    assert main(["csp", "suggest", "--config", str(path), "--db", db, "--write"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no policy change to suggest")
+    advice = out.partition("other policies (COOP, COEP, Integrity-Policy; not a CSP change):")[2]
+    assert "COEP corp blocked https://img.example" in advice
+    assert "Cross-Origin-Resource-Policy: cross-origin" in advice
+    assert "COOP navigation-to-response with https://pay.example" in advice
+    assert f"Integrity-Policy: a script from {OTHER}" in advice and "integrity=" in advice
+    assert path.read_text() == before
+
+
+# -- per-route policies ----------------------------------------------------------------
+
+ROUTES = """\
+[csp]
+report_path = "/_headerware/csp-report"
+
+[csp.policy]
+default-src = ["'self'"]
+
+[[routes]]
+path = "/api/*"
+[routes.cors]
+allow_origins = ["https://app.example"]
+
+[[routes]]
+path = "/beta/*"   # tried first
+[routes.csp]
+report_only = true
+
+[routes.csp.policy]
+default-src = ["'self'"]
+script-src = ["'self'"]
+
+[[routes]]
+path = "/labs/*"
+[routes.csp]
+report_only = true
+"""
+
+
+def beta_site(config: Path) -> webtest.TestApp:
+    def page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"<p>hi</p>"]
+
+    return webtest.TestApp(stack_from_toml(config, page), extra_environ={"HTTP_HOST": "site"})
+
+
+def test_reports_under_a_route_change_that_routes_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "h.toml"
+    config.write_text(ROUTES)
+    db = str(tmp_path / "r.sqlite3")
+    SQLiteStore(db)(
+        seen(("script-src-elem", OTHER), doc="https://site/beta/x")
+        + seen(("style-src-elem", "https://fonts.example"), doc="https://site/labs/y")
+        + seen(("img-src", "https://img.example"), doc="https://site/home", disposition="enforce")
+        + seen(("connect-src", "https://api.example"), doc="https://site/api/v1")  # no csp table
+    )
+    assert main(["csp", "suggest", "--config", str(config), "--db", db, "--write"]) == 0
+    out = capsys.readouterr().out
+    assert f'+script-src = ["\'self\'", "{OTHER}"]' in added_lines(out)
+    data = tomllib.loads(config.read_text())
+    beta, labs = data["routes"][1]["csp"], data["routes"][2]["csp"]
+    # the route's own policy table, edited in place
+    assert beta["policy"] == {"default-src": ["'self'"], "script-src": ["'self'", OTHER]}
+    assert beta["report_only"] is True
+    # a route without its own policy gets one: the effective ([csp]) policy plus the additions
+    assert labs["policy"] == {
+        "default-src": ["'self'"],
+        "style-src": ["'self'", "https://fonts.example"],
+    }
+    # [csp] only gets what was seen outside those routes (/api/* has no csp table)
+    assert data["csp"]["policy"] == {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "https://img.example"],
+        "connect-src": ["'self'", "https://api.example"],
+    }
+    assert data["routes"][0] == {
+        "path": "/api/*",
+        "cors": {"allow_origins": ["https://app.example"]},
+    }
+    assert "# tried first" in config.read_text()  # comments kept
+    # The stack built from the written file: each change reaches its own route only.
+    site = beta_site(config)
+    beta_header = site.get("/beta/x").headers["Content-Security-Policy-Report-Only"]
+    assert f"script-src 'self' {OTHER}" in beta_header
+    assert "fonts.example" in site.get("/labs/y").headers["Content-Security-Policy-Report-Only"]
+    home = site.get("/home").headers["Content-Security-Policy"]
+    assert OTHER not in home and "fonts.example" not in home and "https://img.example" in home
+    assert main(["csp", "suggest", "--config", str(config), "--db", db]) == 0
+    assert capsys.readouterr().out.startswith("no policy change to suggest")
+
+
+def test_report_only_policy_of_a_route_and_nested_routes() -> None:
+    text = (
+        '[csp]\n\n[[routes]]\npath = "/beta/*"\n[routes.csp]\n'
+        "report_only_policy = { default-src = [\"'self'\"] }\n\n"
+        '[[routes]]\npath = "/beta/new/*"\n[routes.csp]\nallow_unsafe = false\n'
+    )
+    config = tomllib.loads(text)
+    found = suggest(config, seen(("img-src", "https://img.example"), doc="https://s/beta/new/x"))
+    # the most specific route owns the change; its effective policy comes from /beta/*
+    assert found.additions == {
+        "routes[1].csp": {"report_only_policy": {"img-src": ["https://img.example"]}}
+    }
+    new = tomllib.loads(apply(text, config, found))
+    assert new["routes"][1]["csp"]["report_only_policy"] == {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "https://img.example"],
+    }
+    assert new["routes"][0] == config["routes"][0]
+
+
+def test_route_with_csp_off_is_skipped() -> None:
+    config = {"csp": {}, "routes": [{"path": "/legacy/*", "csp": {"enabled": False}}]}
+    found = suggest(config, seen(("script-src-elem", OTHER), doc="https://s/legacy/a"))
+    assert found.additions == {} and found.flags == []
+
+
+def test_inline_route_csp_table_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "h.toml"
+    config.write_text('[csp]\n\n[[routes]]\npath = "/beta/*"\ncsp = { report_only = true }\n')
+    before = config.read_text()
+    db = str(tmp_path / "r.sqlite3")
+    SQLiteStore(db)(seen(("script-src-elem", OTHER), doc="https://site/beta/x"))
+    assert main(["csp", "suggest", "--config", str(config), "--db", db, "--write"]) == 1
+    assert "routes[0].csp is not written as a [routes.csp] table" in capsys.readouterr().err
+    assert config.read_text() == before
+
+
+def test_bad_route_pattern_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "h.toml"
+    config.write_text('[csp]\n\n[[routes]]\npath = "beta/*"\n[routes.csp]\nreport_only = true\n')
+    db = str(tmp_path / "r.sqlite3")
+    SQLiteStore(db)(seen(("script-src-elem", OTHER), doc="https://site/beta/x"))
+    assert main(["csp", "suggest", "--config", str(config), "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert "cannot apply the suggestion" in err and "beta/*" in err

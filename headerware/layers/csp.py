@@ -130,8 +130,8 @@ from ..csp_policy import (
     check_layer_directives,
     freeze_amendments,
 )
-from ..csp_reports import Reporting, add_endpoint, receive_report
-from ..csp_store import DEFAULT_DB, Collector, Sink
+from ..csp_reports import Reporting, add_endpoint, receive_report, report_body_limit
+from ..csp_store import DEFAULT_DB, Collector, LogSink, Sink
 from ..memo import Memo
 from ..options import OptionError, boolean, choice
 from ..view import CSP_AMEND_ENVIRON_KEY, NONCE_ENVIRON_KEY, csp_nonce
@@ -237,6 +237,7 @@ class ContentSecurityPolicy(Layer):
             report_uri, report_to, report_group, report_path, report_max_bytes
         )
         self.report_path, self.report_group = self._rep.path, self._rep.group
+        self.request_is_async = self.report_path is not None  # only the receiver reads a body
         self._added_upgrade = False
         self._build_profiles(policy, report_only_policy, json_policy)
 
@@ -329,6 +330,24 @@ class ContentSecurityPolicy(Layer):
         if self.report_path is not None and ctx.path == self.report_path:
             return receive_report(ctx, self._rep.max_bytes, self._collector)
         return None
+
+    async def on_request_async(self, ctx: Context) -> Response | None:
+        """:meth:`on_request` under ASGI: a report's body is awaited first (the same
+        limit), and a blocking store (SQLite, a callable) is written off the loop."""
+        if self.report_path is None or ctx.path != self.report_path:
+            return self.on_request(ctx)
+        limit = report_body_limit(ctx, self._rep.max_bytes)
+        if limit is None:
+            return self.on_request(ctx)  # refused without reading the body
+        await ctx.read_body_async(limit)
+        sink = self._collector.sink
+        if sink is None or isinstance(sink, LogSink):
+            return self.on_request(ctx)
+        try:
+            from anyio import to_thread  # the 'asgi' extra (Starlette depends on it)
+        except ImportError:  # pragma: no cover - a bare ASGI app without anyio
+            return self.on_request(ctx)
+        return await to_thread.run_sync(self.on_request, ctx)
 
     # -- response: the profile's policies ------------------------------------------
 

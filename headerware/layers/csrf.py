@@ -31,23 +31,24 @@ that reaches the application carries the verdict under ``headerware.csrf.verdict
 
 Token mode (``mode="token"``)
     Adds a classic synchronizer token, bound to the session (a :class:`Sessions`
-    layer must run before this one; this layer reads the session it published
-    under ``headerware.session``, through its ``csrf_secret()`` and
-    ``current_csrf_secret()`` methods; the tokens themselves are
-    :mod:`headerware.csrf_tokens`): unsafe requests that pass the origin check
-    must also carry a valid token, in the ``X-CSRF-Token`` header or the
-    ``csrf_token`` form field. The header is preferred: with it, the body is never
-    read. The origin check runs first, so a cross-site request is refused before
-    its body is touched. Only then is a form body
+    layer must run before this one; the tokens, :mod:`headerware.csrf_tokens`, use
+    the session it published under ``headerware.session``): unsafe requests that
+    pass the origin check must also carry a valid token, in the ``X-CSRF-Token``
+    header or the ``csrf_token`` form field. The header is preferred: with it, the
+    body is never read. The origin check runs first, so a cross-site request is
+    refused before its body is touched. Only then is a form body
     (``application/x-www-form-urlencoded`` or ``multipart/form-data``) read, and
     only when its ``Content-Length`` is at most ``max_form_size`` bytes (else
     ``413``); a form of more than ``max_form_fields`` fields is refused with ``413``
     before one field is decoded (multipart: when the part over the limit is
-    reached). The body stays readable by the application. Tokens are signed
-    (itsdangerous) and masked with a fresh random pad on every call, so a compressed
-    response never repeats the same secret bytes (BREACH). Templates get one with
-    :func:`csrf_token` (the zero-argument callable behind it is published under
-    ``headerware.csrf.token``). ``session.regenerate()`` at login rotates the secret.
+    reached). The body stays readable by the application. Under ASGI the layer
+    awaits it (at most ``max_form_size`` bytes, plus one chunk without a
+    ``Content-Length``) exactly then; a client that leaves mid-body gets ``400``
+    (``body_incomplete``). Tokens are signed (itsdangerous) and masked with a fresh
+    random pad on every call, so a compressed response never repeats the same
+    secret bytes (BREACH). Templates get one with :func:`csrf_token` (the
+    zero-argument callable behind it is published under ``headerware.csrf.token``).
+    ``session.regenerate()`` at login rotates the secret.
 
 Options
     ``trusted_origins=()``: origins allowed to make cross-origin unsafe requests:
@@ -78,9 +79,10 @@ Per-view exemptions (``defer_to_framework=True``)
     will answer. With ``defer_to_framework=True`` the layer refuses nothing itself:
     it publishes its verdict -- ``headerware.csrf.verdict``, ``None`` for a pass or
     the refusal reason (``"cross_site"``, ``"origin_mismatch"``, ``"token_missing"``,
-    ``"token_invalid"``, ``"form_too_large"``) -- and the response it would have sent
-    (:func:`csrf_refusal`), logs ``csrf_refused`` with ``deferred=True``, and the
-    framework enforces it before the view runs, unless the view is exempt:
+    ``"token_invalid"``, ``"form_too_large"``, ``"body_incomplete"``) -- and the
+    response it would have sent (:func:`csrf_refusal`), logs ``csrf_refused`` with
+    ``deferred=True``, and the framework enforces it before the view runs, unless
+    the view is exempt:
 
     * Flask: :func:`headerware.contrib.flask.init_app` and
       ``@headerware.contrib.flask.csrf_exempt``;
@@ -109,13 +111,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from .._headers import is_token
 from .._log import security_event
 from ..core.layer import Layer, Response, ResponseHead
 from ..crypto import KeysOption
-from ..csrf_tokens import CSRFTokens, session_of
+from ..csrf_tokens import CSRFTokens, check_header_name, check_token_max_age, session_of
 from ..csrf_verdict import (
     CHECKED_KEY,
     REFUSAL_KEY,
@@ -158,7 +159,9 @@ _REASONS = {
     "token_missing": "CSRF token missing",
     "token_invalid": "CSRF token invalid or expired",
     "form_too_large": "form too large to look for a CSRF token; send it in the header",
+    "body_incomplete": "request body incomplete",
 }
+_BODY_STATUS = {"form_too_large": "413 Content Too Large", "body_incomplete": "400 Bad Request"}
 #: A DNS name or IPv4 address (lower-case), or the inside of an IPv6 literal.
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z|[0-9a-f:.]+\Z")
 
@@ -264,30 +267,6 @@ def _check_exempt(exempt_paths: Iterable[str]) -> PathSet:
     return exempt
 
 
-def _check_header_name(header_name: object) -> str:
-    if not isinstance(header_name, str) or not is_token(header_name):
-        raise OptionError(
-            "header_name",
-            header_name,
-            f"{header_name!r} is not a valid header name",
-            "use e.g. 'X-CSRF-Token'",
-        )
-    return header_name
-
-
-def _check_token_max_age(token_max_age: object) -> int | None:
-    if token_max_age is None:
-        return None
-    if isinstance(token_max_age, bool) or not isinstance(token_max_age, int) or token_max_age <= 0:
-        raise OptionError(
-            "token_max_age",
-            token_max_age,
-            f"{token_max_age!r} is not a positive number of seconds",
-            "use e.g. 3600, or None (the session's timeouts bound tokens anyway)",
-        )
-    return token_max_age
-
-
 class CSRFProtect(Layer):
     """Refuse unsafe cross-origin browser requests (and, in token mode, tokenless ones)."""
 
@@ -318,10 +297,10 @@ class CSRFProtect(Layer):
         self.exempt_paths = exempt.patterns
         self.mode = choice("mode", mode, ("origin", "token"))
         self.field_name = text("field_name", field_name)
-        self.header_name = _check_header_name(header_name)
+        self.header_name = check_header_name(header_name)
         self.max_form_size = non_negative_int("max_form_size", max_form_size, example="1048576")
         self.max_form_fields = positive_int("max_form_fields", max_form_fields, example="1000")
-        self.token_max_age = _check_token_max_age(token_max_age)
+        self.token_max_age = check_token_max_age(token_max_age)
         self.report_only = boolean("report_only", report_only)
         self.defer_to_framework = boolean("defer_to_framework", defer_to_framework)
         self._tokens: CSRFTokens | None = None
@@ -337,6 +316,7 @@ class CSRFProtect(Layer):
                 max_form_fields=self.max_form_fields,
             )
         self.handles_response = self.defer_to_framework
+        self.request_is_async = self._tokens is not None  # only token mode reads a body
 
     @property
     def trusted_origins(self) -> tuple[str, ...]:
@@ -378,13 +358,25 @@ class CSRFProtect(Layer):
             return None
         return self._refuse(ctx, reason, origin, site)
 
-    def _check(
-        self, ctx: Context, tokens: CSRFTokens | None
-    ) -> tuple[str | None, str | None, str | None]:
-        """``(reason or None, origin, sec-fetch-site)`` of an unsafe request."""
+    async def on_request_async(self, ctx: Context) -> Response | None:
+        """:meth:`on_request` under ASGI, after awaiting the form body it will read."""
+        if self._reads_body(ctx):
+            await ctx.read_body_async(self.max_form_size)
+        return self.on_request(ctx)
+
+    def _reads_body(self, ctx: Context) -> bool:
+        """Whether :meth:`on_request` reads the body (token mode, origin passed, a form)."""
+        tokens = self._tokens
+        if tokens is None or ctx.method in _SAFE_METHODS:
+            return False
+        checked = self._check_origin(ctx)
+        return checked is not None and checked[0] is None and tokens.reads_body(ctx)
+
+    def _check_origin(self, ctx: Context) -> tuple[str | None, str | None, str | None] | None:
+        """``None`` on an exempt path, else ``(reason or None, origin, sec-fetch-site)``."""
         exempt = self._exempt
         if exempt is not None and exempt.both(ctx):
-            return None, None, None
+            return None
         site = ctx.header("sec-fetch-site")
         origin = ctx.header("origin") or None  # empty: absent, as in Go
         if site:
@@ -396,15 +388,28 @@ class CSRFProtect(Layer):
             and _normalise_origin(origin) != request_origin(ctx)
         ):
             return "origin_mismatch", origin, None
-        if tokens is not None:
-            try:
-                token = tokens.submitted(ctx)
-            except RequestEntityTooLarge:
-                return "form_too_large", origin, site
-            if token is None:
-                return "token_missing", origin, site
-            if not tokens.matches(session_of(ctx), token):
-                return "token_invalid", origin, site
+        return None, origin, site
+
+    def _check(
+        self, ctx: Context, tokens: CSRFTokens | None
+    ) -> tuple[str | None, str | None, str | None]:
+        """``(reason or None, origin, sec-fetch-site)`` of an unsafe request."""
+        checked = self._check_origin(ctx)
+        if checked is None:
+            return None, None, None
+        reason, origin, site = checked
+        if reason is not None or tokens is None:
+            return checked
+        try:
+            token = tokens.submitted(ctx)
+        except RequestEntityTooLarge:
+            return "form_too_large", origin, site
+        except ClientDisconnected:
+            return "body_incomplete", origin, site
+        if token is None:
+            return "token_missing", origin, site
+        if not tokens.matches(session_of(ctx), token):
+            return "token_invalid", origin, site
         return None, origin, site
 
     def _refuse(
@@ -417,10 +422,9 @@ class CSRFProtect(Layer):
             security_event("csrf_refused", report_only=True, **fields)
             ctx.publish(VERDICT_KEY, None)
             return None
-        if reason == "form_too_large":
-            refusal = error_response(ctx, "413 Content Too Large", _REASONS[reason])
-        else:
-            refusal = error_response(ctx, "403 Forbidden", f"Forbidden: {_REASONS[reason]}")
+        status = _BODY_STATUS.get(reason)  # a body refusal, else 403
+        message = _REASONS[reason] if status else f"Forbidden: {_REASONS[reason]}"
+        refusal = error_response(ctx, status or "403 Forbidden", message)
         if not self.defer_to_framework:
             security_event("csrf_refused", **fields)
             return refusal
