@@ -3,20 +3,27 @@
 Runs on Django 5.2 (no CSP in core: the middleware only sets ``request.csp_nonce``)
 and Django >= 6.0 (Django's own nonce, read by its ``csp`` context processor and
 ``{% csp_nonce_attr %}``, must be headerware's). The example project's settings
-are used, with this module as the URLconf.
+are used, with this module as the URLconf. Every test taking ``interface`` runs on
+Django's WSGI handler in a ``Stack`` and on its ASGI handler in an ``ASGIStack``
+(headerware's keys then live in ``request.scope``, not in ``request.META``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+from io import BytesIO
 from typing import Any
 from wsgiref.validate import validator
 
 import django
 import pytest
 import webtest
+from asgiref.sync import iscoroutinefunction
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
+from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template import engines
 from django.test import override_settings
@@ -26,7 +33,18 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt as django_csrf_exempt
 
 from examples.django_app import wsgi
-from headerware import CORS, Caching, ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+from headerware import (
+    CORS,
+    Caching,
+    ContentSecurityPolicy,
+    CSRFProtect,
+    Sessions,
+    Stack,
+    csp_amend,
+    get_session,
+)
+from headerware.asgi import ASGIStack
+from headerware.contrib.django import published
 from headerware.contrib.django.context_processors import headerware as processor
 from headerware.contrib.django.decorators import (
     cache_policy_view,
@@ -34,7 +52,9 @@ from headerware.contrib.django.decorators import (
     csp_amend_view,
     csrf_exempt,
 )
-from headerware.contrib.django.middleware import CSPNonceMiddleware, adopt_nonce
+from headerware.contrib.django.middleware import CSPNonceMiddleware, CSRFMiddleware, adopt_nonce
+from tests.asgi_contract import make_scope
+from tests.django_asgi import asgi_as_wsgi
 
 KEY = "k" * 32
 DJANGO_6 = django.VERSION >= (6, 0)
@@ -92,13 +112,26 @@ def _urls() -> Any:
         yield
 
 
-def client(*, token_mode: bool = True, csp: bool = True) -> webtest.TestApp:
+@pytest.fixture(params=["wsgi", "asgi"])
+def interface(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def wrapped(interface: str, layers: list[Any], middleware: list[str] | None = None) -> Any:
+    """``layers`` around a fresh Django handler (``MIDDLEWARE`` loaded now), under
+    webtest: WSGIHandler in a Stack, or ASGIHandler in an ASGIStack."""
+    with override_settings(**({} if middleware is None else {"MIDDLEWARE": middleware})):
+        if interface == "wsgi":
+            return webtest.TestApp(validator(Stack(layers, validator(WSGIHandler()))), lint=True)
+        return webtest.TestApp(asgi_as_wsgi(ASGIStack(layers, ASGIHandler())), lint=True)
+
+
+def client(interface: str, *, token_mode: bool = True, csp: bool = True) -> webtest.TestApp:
     layers: list[Any] = [ContentSecurityPolicy()] if csp else []
     layers.append(Sessions(secret_keys=[KEY]))
     if token_mode:
         layers.append(CSRFProtect(mode="token", secret_keys=[KEY]))
-    app = Stack(layers, validator(wsgi.bare_app))
-    return webtest.TestApp(validator(app), lint=True)
+    return wrapped(interface, layers)
 
 
 def nonce_of(response: Any) -> str:
@@ -107,8 +140,8 @@ def nonce_of(response: Any) -> str:
     return match.group(1)
 
 
-def test_template_tags_render_the_nonce_and_a_working_token() -> None:
-    app = client()
+def test_template_tags_render_the_nonce_and_a_working_token(interface: str) -> None:
+    app = client(interface)
     response = app.get("/tags")
     assert f'<script nonce="{nonce_of(response)}">' in response.text
     token = re.search(r'<input type="hidden" name="csrf_token" value="([^"]+)">', response.text)
@@ -117,15 +150,15 @@ def test_template_tags_render_the_nonce_and_a_working_token() -> None:
     app.post("/tags", {"csrf_token": "forged"}, status=403)
 
 
-def test_context_processor_gives_nonce_and_token() -> None:
-    response = client().get("/context")
+def test_context_processor_gives_nonce_and_token(interface: str) -> None:
+    response = client(interface).get("/context")
     nonce, token = response.text.split("|")
     assert nonce == nonce_of(response)
     assert len(token) > 20
 
 
-def test_context_processor_leaves_django_csrf_alone_without_token_mode() -> None:
-    response = client(token_mode=False).get("/django-token")
+def test_context_processor_leaves_django_csrf_alone_without_token_mode(interface: str) -> None:
+    response = client(interface, token_mode=False).get("/django-token")
     assert 'name="csrfmiddlewaretoken"' in response.text
 
 
@@ -151,8 +184,8 @@ def test_context_processor_without_headerware_is_empty() -> None:
     assert processor(request) == {}
 
 
-def test_middleware_makes_django_nonce_headerware_nonce() -> None:
-    response = client().get("/nonces")
+def test_middleware_makes_django_nonce_headerware_nonce(interface: str) -> None:
+    response = client(interface).get("/nonces")
     nonce = nonce_of(response)
     seen = json.loads(response.text)
     assert seen["attribute"] == nonce
@@ -162,8 +195,8 @@ def test_middleware_makes_django_nonce_headerware_nonce() -> None:
         assert seen["attr_tag"] == f'nonce="{nonce}"'
 
 
-def test_middleware_without_headerware_nonce_changes_nothing() -> None:
-    response = client(csp=False).get("/nonces")
+def test_middleware_without_headerware_nonce_changes_nothing(interface: str) -> None:
+    response = client(interface, csp=False).get("/nonces")
     assert json.loads(response.text)["attribute"] is None
 
 
@@ -227,14 +260,10 @@ urlpatterns += [
 ]
 
 
-def deferring_client(**options: Any) -> webtest.TestApp:
-    from django.core.handlers.wsgi import WSGIHandler
-
+def deferring_client(interface: str, **options: Any) -> webtest.TestApp:
     ran_views.clear()
-    with override_settings(MIDDLEWARE=CSRF_MIDDLEWARE):
-        handler = WSGIHandler()  # loads MIDDLEWARE now
     layers = [CSRFProtect(defer_to_framework=True, **options)]
-    return webtest.TestApp(validator(Stack(layers, validator(handler))), lint=True)
+    return wrapped(interface, layers, CSRF_MIDDLEWARE)
 
 
 def events(caplog: Any, name: str) -> list[dict[str, Any]]:
@@ -243,8 +272,10 @@ def events(caplog: Any, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_cross_site_post_to_a_normal_view_is_refused_before_it_runs(caplog: Any) -> None:
-    app = deferring_client()
+def test_cross_site_post_to_a_normal_view_is_refused_before_it_runs(
+    interface: str, caplog: Any
+) -> None:
+    app = deferring_client(interface)
     with caplog.at_level(logging.INFO, logger="headerware"):
         response = app.post("/preferences", {"theme": "dark"}, headers=CROSS_SITE, status=403)
     assert response.json == {"error": "Forbidden: cross-site request refused"}
@@ -263,8 +294,8 @@ def test_cross_site_post_to_a_normal_view_is_refused_before_it_runs(caplog: Any)
         pytest.param("/hooks/class", "class-view", "class_view", id="class-based-view"),
     ],
 )
-def test_exempt_views_run(url: str, body: str, view: str, caplog: Any) -> None:
-    app = deferring_client()
+def test_exempt_views_run(url: str, body: str, view: str, interface: str, caplog: Any) -> None:
+    app = deferring_client(interface)
     with caplog.at_level(logging.INFO, logger="headerware"):
         assert app.post(url, {"a": "1"}, headers=CROSS_SITE).text == body
     assert ran_views == [view]
@@ -273,8 +304,8 @@ def test_exempt_views_run(url: str, body: str, view: str, caplog: Any) -> None:
     assert events(caplog, "csrf_verdict_unchecked") == []
 
 
-def test_same_origin_passes_and_an_unknown_url_stays_a_404(caplog: Any) -> None:
-    app = deferring_client()
+def test_same_origin_passes_and_an_unknown_url_stays_a_404(interface: str, caplog: Any) -> None:
+    app = deferring_client(interface)
     same = app.post("/preferences", headers={"Sec-Fetch-Site": "same-origin"})
     assert same.text == "Preferences updated!"
     with caplog.at_level(logging.INFO, logger="headerware"):
@@ -282,13 +313,12 @@ def test_same_origin_passes_and_an_unknown_url_stays_a_404(caplog: Any) -> None:
     assert events(caplog, "csrf_verdict_unchecked") == []
 
 
-def test_without_the_middleware_the_layer_refuses_after_the_fact(caplog: Any) -> None:
+def test_without_the_middleware_the_layer_refuses_after_the_fact(
+    interface: str, caplog: Any
+) -> None:
     """defer_to_framework without the adapter is never silent: logged, and refused."""
     ran_views.clear()
-    app = webtest.TestApp(
-        validator(Stack([CSRFProtect(defer_to_framework=True)], validator(wsgi.bare_app))),
-        lint=True,
-    )
+    app = wrapped(interface, [CSRFProtect(defer_to_framework=True)])
     with caplog.at_level(logging.INFO, logger="headerware"):
         app.post("/preferences", headers=CROSS_SITE, status=403)
     assert ran_views == ["preferences"]
@@ -327,7 +357,15 @@ def news(request: HttpRequest) -> HttpResponse:
 @method_decorator(cache_policy_view("private, max-age=60"), name="dispatch")
 class StreamedExport(View):
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        return StreamingHttpResponse(iter([b"<p>", b"streamed</p>"]), content_type="text/html")
+        chunks = [b"<p>", b"streamed</p>"]
+        if not isinstance(request, ASGIRequest):
+            return StreamingHttpResponse(iter(chunks), content_type="text/html")
+
+        async def stream() -> Any:  # Django streams an async iterator under ASGI
+            for chunk in chunks:
+                yield chunk
+
+        return StreamingHttpResponse(stream(), content_type="text/html")
 
 
 urlpatterns += [
@@ -339,25 +377,21 @@ urlpatterns += [
 ]
 
 
-def policy_client() -> webtest.TestApp:
-    from django.core.handlers.wsgi import WSGIHandler
-
-    with override_settings(MIDDLEWARE=CSRF_MIDDLEWARE):
-        handler = WSGIHandler()
+def policy_client(interface: str) -> webtest.TestApp:
     layers = [
         ContentSecurityPolicy(),
         CORS(allow_origins=["https://app.example"]),
         Caching(rules={"/*": "no-store"}),
     ]
-    return webtest.TestApp(validator(Stack(layers, validator(handler))), lint=True)
+    return wrapped(interface, layers, CSRF_MIDDLEWARE)
 
 
 def _directive(policy: str, name: str) -> str:
     return next(d.strip() for d in policy.split(";") if d.strip().startswith(name + " "))
 
 
-def test_csp_amend_view_adds_sources_to_this_response_only() -> None:
-    app = policy_client()
+def test_csp_amend_view_adds_sources_to_this_response_only(interface: str) -> None:
+    app = policy_client(interface)
     plain = app.get("/plain").headers["Content-Security-Policy"]
     amended = app.get("/map").headers["Content-Security-Policy"]
     assert "maps.example" not in plain and "tiles.example" not in plain
@@ -366,8 +400,8 @@ def test_csp_amend_view_adds_sources_to_this_response_only() -> None:
     assert "https://tiles.example" in amended
 
 
-def test_cors_allow_view_grants_one_extra_origin() -> None:
-    app = policy_client()
+def test_cors_allow_view_grants_one_extra_origin(interface: str) -> None:
+    app = policy_client(interface)
     granted = app.get("/api/stock", headers={"Origin": PARTNER})
     assert granted.headers["Access-Control-Allow-Origin"] == PARTNER
     assert "X-Total" in granted.headers["Access-Control-Expose-Headers"]
@@ -376,14 +410,14 @@ def test_cors_allow_view_grants_one_extra_origin() -> None:
     assert configured.headers["Access-Control-Allow-Origin"] == "https://app.example"
 
 
-def test_cache_policy_view_chooses_cache_control() -> None:
-    app = policy_client()
+def test_cache_policy_view_chooses_cache_control(interface: str) -> None:
+    app = policy_client(interface)
     assert app.get("/news").headers["Cache-Control"] == "no-cache"
     assert app.get("/api/stock").headers["Cache-Control"] == "no-store"
 
 
-def test_class_based_view_stacked_decorators_reach_a_streamed_response() -> None:
-    response = policy_client().get("/export", headers={"Origin": PARTNER})
+def test_class_based_view_stacked_decorators_reach_a_streamed_response(interface: str) -> None:
+    response = policy_client(interface).get("/export", headers={"Origin": PARTNER})
     assert response.text == "<p>streamed</p>"
     policy = response.headers["Content-Security-Policy"]
     assert "https://maps.example" in _directive(policy, "script-src")
@@ -403,3 +437,99 @@ def test_class_based_view_stacked_decorators_reach_a_streamed_response() -> None
 def test_a_bad_argument_fails_at_decoration_time(decorator: Any) -> None:
     with pytest.raises(ValueError):
         method_decorator(decorator(), name="dispatch")
+
+
+# -- issue 13: the same adapter under Django's ASGI handler ---------------------------
+
+
+def asgi_request(**published_keys: Any) -> ASGIRequest:
+    """Django's ASGIRequest for a scope carrying ``published_keys`` (as headerware's
+    ASGI adapter leaves them: in the scope, not in the headers META is built from)."""
+    scope = make_scope(path="/tags")
+    scope.update({key.replace("_", "."): value for key, value in published_keys.items()})
+    return ASGIRequest(scope, BytesIO())
+
+
+def test_published_is_the_scope_under_asgi_and_meta_under_wsgi() -> None:
+    request = asgi_request(headerware_csp_nonce="from-scope")
+    assert published(request) is request.scope
+    wsgi_request = HttpRequest()
+    assert published(wsgi_request) is wsgi_request.META
+    assert published(object()) == {}
+
+
+def test_under_asgi_the_tags_and_processor_read_the_scope_only() -> None:
+    request = asgi_request(headerware_csp_nonce="from-scope")
+    template = engines["django"].from_string("{% load headerware %}{% csp_nonce %}|{{ csp_nonce }}")
+    assert template.render(request=request) == "from-scope|from-scope"
+    # A key in META is not headerware's under ASGI (META is built from the headers).
+    forged = asgi_request()
+    forged.META["headerware.csp.nonce"] = "forged"
+    assert processor(forged) == {}
+    with pytest.raises(LookupError, match="no CSP nonce"):
+        engines["django"].from_string("{% load headerware %}{% csp_nonce %}").render(request=forged)
+
+
+def test_under_asgi_csrf_input_uses_the_scope_token_factory() -> None:
+    request = asgi_request(headerware_csrf_token=lambda: "scope-token")
+    template = engines["django"].from_string("{% load headerware %}{% csrf_input %}")
+    assert template.render(request=request) == (
+        '<input type="hidden" name="csrf_token" value="scope-token">'
+    )
+
+
+@pytest.mark.parametrize("middleware_class", [CSPNonceMiddleware, CSRFMiddleware])
+def test_middlewares_are_async_under_an_async_handler(middleware_class: Any) -> None:
+    """Under ASGI Django hands them a coroutine: they stay coroutines (no thread hop).
+
+    ``asgiref.sync.iscoroutinefunction`` is the test Django itself applies."""
+
+    async def get_response(request: Any) -> HttpResponse:
+        return HttpResponse(getattr(request, "csp_nonce", "none"))
+
+    middleware = middleware_class(get_response)
+    assert iscoroutinefunction(middleware)
+    assert iscoroutinefunction(middleware.process_view)
+    request = asgi_request(headerware_csp_nonce="n1")
+    response = asyncio.run(middleware(request))
+    expected = b"n1" if middleware_class is CSPNonceMiddleware else b"none"
+    assert response.content == expected
+    assert asyncio.run(middleware.process_view(request, tags, (), {})) is None
+    sync = middleware_class(lambda r: HttpResponse("sync"))
+    assert not iscoroutinefunction(sync)
+    assert not iscoroutinefunction(sync.process_view)
+    assert sync(HttpRequest()).content == b"sync"
+
+
+def test_async_process_view_answers_a_deferred_refusal_under_asgi() -> None:
+    async def get_response(request: Any) -> HttpResponse:
+        return HttpResponse("view")
+
+    middleware = CSRFMiddleware(get_response)
+    request = asgi_request(headerware_csrf_verdict="cross_site")
+    refusal = asyncio.run(middleware.process_view(request, preferences, (), {}))
+    assert refusal is not None and refusal.status_code == 403
+    assert asyncio.run(middleware.process_view(request, payment_hook, (), {})) is None
+
+
+def sometimes_amended(request: HttpRequest) -> HttpResponse:
+    """A view that amends its policy and writes the session itself, through published()."""
+    if request.GET.get("maps"):
+        csp_amend(published(request), "script-src", "https://maps.example")
+    session = get_session(published(request))
+    session["visits"] = int(session.get("visits", 0)) + 1
+    return HttpResponse(f"<p>visit {session['visits']}</p>")
+
+
+urlpatterns += [path("sometimes", sometimes_amended)]
+
+
+def test_a_view_calling_the_helpers_with_published_works_on_both(interface: str) -> None:
+    app = wrapped(interface, [ContentSecurityPolicy(), Sessions(secret_keys=[KEY])])
+    plain = app.get("/sometimes")
+    assert plain.text == "<p>visit 1</p>"
+    assert "maps.example" not in plain.headers["Content-Security-Policy"]
+    amended = app.get("/sometimes?maps=1")
+    assert amended.text == "<p>visit 2</p>"  # the session came back from the cookie
+    policy = amended.headers["Content-Security-Policy"]
+    assert "https://maps.example" in _directive(policy, "script-src")

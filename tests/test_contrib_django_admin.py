@@ -1,4 +1,5 @@
-"""The Django >= 6.0 admin under headerware's defaults, in headless Chromium (issue 12).
+"""The Django >= 6.0 admin under headerware's defaults, in headless Chromium (issue 12),
+and its login over HTTP under Django's ASGI handler and uvicorn (issue 13).
 
 A Django 6.1 project with the admin (and Django's own CSRF, sessions, auth and
 ``csp`` context processor), wrapped in SecurityHeaders + ContentSecurityPolicy +
@@ -7,7 +8,11 @@ CookiePolicy with their defaults, served by gunicorn on 127.0.0.1. With
 carry headerware's nonce: the login page and a logged-in change list load with
 zero CSP violations and their scripts run; logging in through the admin's form
 passes Django's own CSRF check under headerware's default Referrer-Policy; an
-injected inline script without the nonce is blocked.
+injected inline script without the nonce is blocked. The same project's ASGI
+handler, wrapped in an ``ASGIStack`` of the same layers and served by uvicorn, is
+checked over plain HTTP (no browser needed): the login page's nonces are
+headerware's, the admin's form logs in through Django's CSRF check, and the change
+list is served to the session.
 
 Django 6.x needs Python >= 3.12: ``.ci/run`` runs this module in its Python 3.12 /
 Django 6.1 venv; under Django 5.2 (no CSP in core) it is skipped.
@@ -15,12 +20,14 @@ Django 6.1 venv; under Django 5.2 (no CSP in core) it is skipped.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,21 +36,12 @@ import pytest
 
 from tests.servers import CHROMIUM, ROOT, free_port, launch_chromium, serving
 
-pytestmark = pytest.mark.browser
-
 if django.VERSION < (6, 0):
     pytest.skip(
         f"Django {django.get_version()} has no CSP in core (needs Django >= 6.0, Python >= "
         "3.12): .ci/run runs this in its Django 6.1 venv",
         allow_module_level=True,
     )
-
-if shutil.which(CHROMIUM) is None:  # pragma: no cover - CI installs it
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must install Debian's chromium (apt-get install chromium)")
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 USER, PASSWORD = "admin", "correct-horse-battery-staple"
 
@@ -112,6 +110,14 @@ def __getattr__(name):
 
         return Stack([SecurityHeaders(), ContentSecurityPolicy(), CookiePolicy()],
                      get_wsgi_application())
+    if name == "asgi_application":
+        from django.core.asgi import get_asgi_application
+
+        from headerware import ContentSecurityPolicy, CookiePolicy, SecurityHeaders
+        from headerware.asgi import ASGIStack
+
+        return ASGIStack([SecurityHeaders(), ContentSecurityPolicy(), CookiePolicy()],
+                         get_asgi_application())
     raise AttributeError(name)
 '''
 
@@ -133,7 +139,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture(scope="module")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The admin project, migrated, with its superuser: the servers' environment."""
     work = tmp_path_factory.mktemp("adminsite")
     (work / "adminsite.py").write_text(textwrap.dedent(PROJECT))
     env = dict(
@@ -143,14 +150,24 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ADMIN_TEST_DB=str(work / "db.sqlite3"),
     )
     subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, timeout=120)
+    return env
+
+
+@pytest.fixture(scope="module")
+def admin_url(project: dict[str, str]) -> Iterator[str]:
     port = free_port()
     args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    with serving([*args, "adminsite:application"], port, env=env, timeout=30):
+    with serving([*args, "adminsite:application"], port, env=project, timeout=30):
         yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:  # pragma: no cover - CI installs it
+        if os.environ.get("CI"):
+            raise RuntimeError("CI must install Debian's chromium (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         instance = launch_chromium(playwright)
         yield instance
@@ -199,6 +216,7 @@ def _inject(page: Any, nonce: str | None) -> Any:
     )
 
 
+@pytest.mark.browser
 def test_admin_login_change_list_and_injected_script(page: Any, admin_url: str) -> None:
     response = page.goto(admin_url + "/admin/login/?next=/admin/")
     _check_clean_page(page, response)
@@ -223,3 +241,75 @@ def test_admin_login_change_list_and_injected_script(page: Any, admin_url: str) 
     page.wait_for_function("window.__violations.length > 0")
     assert any("script-src" in v for v in page.evaluate("window.__violations"))
     assert _inject(page, nonce) == "ran"
+
+
+# -- issue 13: the admin under Django's ASGI handler, served by uvicorn ---------------
+
+
+@pytest.fixture(scope="module")
+def asgi_port(project: dict[str, str]) -> Iterator[int]:
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "adminsite:asgi_application", "--host", "127.0.0.1"]
+    with serving([*args, "--port", str(port)], port, env=project, timeout=30):
+        yield port
+
+
+def _request(
+    port: int, method: str, path: str, headers: dict[str, str], body: str = ""
+) -> tuple[int, http.client.HTTPMessage, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read().decode()
+    finally:
+        connection.close()
+
+
+def _cookies(headers: http.client.HTTPMessage) -> dict[str, str]:
+    """Set-Cookie name -> the whole header value."""
+    values = headers.get_all("Set-Cookie") or []
+    return {value.split("=", 1)[0]: value for value in values}
+
+
+def _check_nonces(headers: http.client.HTTPMessage, body: str) -> None:
+    """Every ``nonce`` attribute the admin rendered is the header's nonce."""
+    match = re.search(r"script-src [^;]*'nonce-([^']+)'", headers["Content-Security-Policy"])
+    assert match, headers["Content-Security-Policy"]
+    rendered = set(re.findall(r'nonce="([^"]*)"', body))
+    assert rendered == {match.group(1)}
+
+
+def test_admin_login_over_asgi(asgi_port: int) -> None:
+    status, headers, body = _request(asgi_port, "GET", "/admin/login/?next=/admin/", {})
+    assert status == 200
+    assert headers["X-Content-Type-Options"] == "nosniff"  # headerware's layers ran
+    _check_nonces(headers, body)  # CSPNonceMiddleware read the nonce from the scope
+    csrf_cookie = _cookies(headers)["csrftoken"]
+    assert "httponly" in csrf_cookie.lower() and "samesite=lax" in csrf_cookie.lower()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    assert token is not None
+    jar = csrf_cookie.split(";", 1)[0]
+    origin = f"http://127.0.0.1:{asgi_port}"
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin, "Cookie": jar}
+
+    def login(password: str, csrf: str) -> tuple[int, http.client.HTTPMessage, str]:
+        fields = {"username": USER, "password": password, "csrfmiddlewaretoken": csrf}
+        data = urllib.parse.urlencode({**fields, "next": "/admin/"})
+        return _request(asgi_port, "POST", "/admin/login/?next=/admin/", form, data)
+
+    status, _, body = login(PASSWORD, "forged" * 6)  # Django's own CSRF check, under ASGI
+    assert status == 403 and "CSRF" in body
+    status, headers, body = login("wrong", token.group(1))
+    assert status == 200 and "sessionid" not in _cookies(headers)
+    assert "Please enter the correct username and password" in body
+
+    status, headers, _ = login(PASSWORD, token.group(1))
+    assert status == 302 and headers["Location"] == "/admin/"
+    session = _cookies(headers)["sessionid"]
+    assert "httponly" in session.lower() and "samesite=lax" in session.lower()
+    logged_in = {"Cookie": f"{jar}; {session.split(';', 1)[0]}"}
+    status, headers, body = _request(asgi_port, "GET", "/admin/auth/user/", logged_in)
+    assert status == 200
+    assert f">{USER}</a>" in body  # the change list of the logged-in superuser
+    _check_nonces(headers, body)

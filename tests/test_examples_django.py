@@ -1,5 +1,9 @@
 """What is particular to the Django example (the shared contract runs in test_examples).
 
+Every test with the ``client`` (or ``bare``) fixture runs twice: on ``wsgi.app``
+(Django's WSGI handler) and on ``asgi.app`` (Django's ASGI handler, the same
+settings and TOML). The end of the module serves ``asgi.app`` with uvicorn.
+
 Django's own security, CSRF, clickjacking and session middleware are off, so every
 security header, cookie flag, session and CSRF decision comes from headerware alone:
 nothing is sent twice and Django adds no ``Vary`` or cookies of its own. Django's
@@ -10,14 +14,20 @@ bare WSGI example's.
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import webtest
 
 from examples import django_app
-from examples.django_app import wsgi
+from examples.django_app import asgi, wsgi
+from headerware.asgi import ASGIStack
+from tests.django_asgi import asgi_as_wsgi
+from tests.servers import PYTHON, free_port, serving
 
 NONCE = re.compile(r'nonce="[^"]*"')
 SECURITY_HEADERS = (
@@ -29,14 +39,26 @@ SECURITY_HEADERS = (
 )
 
 
-@pytest.fixture()
-def client() -> webtest.TestApp:
-    return webtest.TestApp(wsgi.app, lint=True)
+#: Every test taking ``client`` or ``bare`` runs on Django's WSGI handler and on its
+#: ASGI handler (``asgi.py``, through tests/django_asgi.py's in-process server).
+INTERFACES = ["wsgi", "asgi"]
+
+
+@pytest.fixture(params=INTERFACES)
+def interface(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture()
-def bare() -> webtest.TestApp:
-    return webtest.TestApp(wsgi.bare_app, lint=True)
+def client(interface: str) -> webtest.TestApp:
+    app = wsgi.app if interface == "wsgi" else asgi_as_wsgi(asgi.app)
+    return webtest.TestApp(app, lint=True)
+
+
+@pytest.fixture()
+def bare(interface: str) -> webtest.TestApp:
+    app = wsgi.bare_app if interface == "wsgi" else asgi_as_wsgi(asgi.bare_app, strict=False)
+    return webtest.TestApp(app, lint=True)
 
 
 def _names(response: Any) -> list[str]:
@@ -50,6 +72,17 @@ def test_entry_points_are_the_wrapped_handler() -> None:
     assert wsgi.app is not wsgi.bare_app
     with pytest.raises(AttributeError):
         _ = django_app.no_such_name
+
+
+def test_asgi_entry_points_wrap_the_asgi_handler_in_the_same_layers() -> None:
+    from django.core.handlers.asgi import ASGIHandler
+
+    assert asgi.application is asgi.app
+    assert isinstance(asgi.app, ASGIStack) and asgi.app.app is asgi.bare_app
+    assert isinstance(asgi.bare_app, ASGIHandler)
+    wsgi_layers = [(layer.name, layer.describe()) for layer in wsgi.app.layers]
+    asgi_layers = [(layer.name, layer.describe()) for layer in asgi.app.layers]
+    assert asgi_layers == wsgi_layers  # the same TOML file, the same options
 
 
 def test_django_itself_sends_no_security_headers(bare: webtest.TestApp) -> None:
@@ -71,7 +104,7 @@ def _cookies(response: Any) -> dict[str, frozenset[str]]:
     """Set-Cookie name -> its attributes (lower-case, ``Expires`` left out: a date)."""
     cookies: dict[str, frozenset[str]] = {}
     for name, value in response.headerlist:
-        if name == "Set-Cookie":
+        if name.lower() == "set-cookie":
             pair, *attrs = (part.strip().lower() for part in value.split(";"))
             kept = frozenset(a for a in attrs if not a.startswith("expires="))
             cookies[pair.split("=", 1)[0]] = kept
@@ -212,7 +245,7 @@ def test_wrong_method_is_405_with_allow(
     response = client.request(path, method=method, headers=headers, status=405)
     assert response.headers["Allow"] == allow
     assert response.headers["X-Frame-Options"] == "DENY"
-    assert not [v for k, v in response.headerlist if k == "Set-Cookie"]
+    assert not [v for k, v in response.headerlist if k.lower() == "set-cookie"]
 
 
 def test_head_is_allowed(client: webtest.TestApp) -> None:
@@ -243,14 +276,14 @@ def test_host_not_allowed_refused_by_headerware(
 def test_oversized_form_body_is_plain_400(client: webtest.TestApp) -> None:
     response = client.post("/preferences", {"theme": "d" * 70_000}, status=400)
     assert response.text == "Bad Request"
-    assert not [v for k, v in response.headerlist if k == "Set-Cookie"]
+    assert not [v for k, v in response.headerlist if k.lower() == "set-cookie"]
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_deletion_goes_out_unsigned_and_hardened(client: webtest.TestApp) -> None:
     client.get("/set-cookie")
     response = client.get("/delete-cookie")
-    (cookie,) = [v for k, v in response.headerlist if k == "Set-Cookie"]
+    (cookie,) = [v for k, v in response.headerlist if k.lower() == "set-cookie"]
     assert cookie.startswith('username="";')
     lowered = cookie.lower()
     assert "max-age=0" in lowered and "httponly" in lowered and "samesite=lax" in lowered
@@ -267,3 +300,110 @@ def test_django_sees_the_verified_cookie_only(client: webtest.TestApp) -> None:
     assert client.get("/get-cookie", headers={"Cookie": forged}).text == "Hello, stranger!"
     # The unsigned theme cookie next to the refused one is still there.
     assert "Current theme: dark" in client.get("/preferences", headers={"Cookie": forged}).text
+
+
+# -- uvicorn examples.django_app.asgi:app on 127.0.0.1, over real HTTP -------------
+
+
+@pytest.fixture(scope="module")
+def uvicorn_port() -> Iterator[int]:
+    """``uvicorn examples.django_app.asgi:app`` (two workers: the keys are shared)."""
+    port = free_port()
+    args = [PYTHON, "-m", "uvicorn", "examples.django_app.asgi:app", "--host", "127.0.0.1"]
+    with serving([*args, "--port", str(port), "--workers", "2"], port, timeout=30):
+        yield port
+
+
+def _http(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET", body: str = ""
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def test_uvicorn_index_security_headers_and_nonce_page(uvicorn_port: int) -> None:
+    status, headers, body = _http(uvicorn_port, "/", {"User-Agent": "Probe/2"})
+    assert (status, body) == (200, b"Your browser is: Probe/2")
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in headers
+    _, headers, body = _http(uvicorn_port, "/page")
+    nonce = headers["Content-Security-Policy"].split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">'.encode() in body  # {% csp_nonce %} from the scope
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/set-cookie", b"Cookie has been set!"),
+        ("/delete-cookie", b"Cookie deleted!"),
+        ("/login", b"Logged in!"),
+        ("/set-theme/dark", b"Theme set!"),
+        ("/custom-header", b"Hello, World!"),
+    ],
+)
+def test_uvicorn_the_article_bodies(uvicorn_port: int, path: str, body: bytes) -> None:
+    assert _http(uvicorn_port, path)[2] == body
+
+
+def test_uvicorn_preferences_json_or_html_and_head(uvicorn_port: int) -> None:
+    accept = {"Accept": "text/html;q=0.5, application/json", "Cookie": "theme=dark"}
+    _, headers, body = _http(uvicorn_port, "/preferences", accept)
+    assert headers["Content-Type"].startswith("application/json")
+    assert "accept" in headers["Vary"].lower()
+    assert json.loads(body) == {"theme": "dark"}
+    html = {"Accept": "text/html", "Cookie": "theme=dark"}
+    assert b"Current theme: dark" in _http(uvicorn_port, "/preferences", html)[2]
+    status, headers, body = _http(uvicorn_port, "/custom-header", method="HEAD")
+    assert (status, body, headers["X-Custom-Header"]) == (200, b"", "MyValue")
+
+
+def test_uvicorn_signed_cookie_and_session_across_workers(uvicorn_port: int) -> None:
+    _, headers, _ = _http(uvicorn_port, "/set-cookie")
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    assert cookie.startswith("username=john_doe") and cookie != "username=john_doe"
+    for _ in range(6):
+        assert _http(uvicorn_port, "/get-cookie", {"Cookie": cookie})[2] == b"Hello, john_doe!"
+    forged = {"Cookie": "username=john_doe"}
+    assert _http(uvicorn_port, "/get-cookie", forged)[2] == b"Hello, stranger!"
+    _, headers, _ = _http(uvicorn_port, "/login")
+    jar = "; ".join(value.split(";", 1)[0] for value in headers.get_all("Set-Cookie") or [])
+    for _ in range(6):
+        assert _http(uvicorn_port, "/dashboard", {"Cookie": jar})[2] == b"Welcome user #42"
+
+
+def test_uvicorn_cors_preflight_and_401(uvicorn_port: int) -> None:
+    origin = "https://app.example.com"
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "GET"}
+    status, headers, _ = _http(uvicorn_port, "/api/protected", preflight, method="OPTIONS")
+    assert status in (200, 204)
+    assert headers["Access-Control-Allow-Origin"] == origin
+    status, headers, _ = _http(uvicorn_port, "/api/protected", {"Origin": origin})
+    assert status == 401
+    assert headers["Access-Control-Allow-Origin"] == origin
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    token = {"Authorization": "Bearer example-token"}
+    assert json.loads(_http(uvicorn_port, "/api/protected", token)[2]) == {
+        "data": "secret information"
+    }
+
+
+def test_uvicorn_cross_site_post_and_bad_host_refused(uvicorn_port: int) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cross_site = {**form, "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    status, headers, body = _http(
+        uvicorn_port, "/preferences", cross_site, method="POST", body="theme=dark"
+    )
+    assert status == 403 and b"Preferences updated" not in body
+    assert headers["X-Frame-Options"] == "DENY"
+    same = {**form, "Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    status, _, body = _http(uvicorn_port, "/preferences", same, method="POST", body="theme=dark")
+    assert (status, body) == (200, b"Preferences updated!")
+    status, _, body = _http(uvicorn_port, "/", {"Host": "evil.example"})
+    assert status == 400 and b"Your browser is" not in body

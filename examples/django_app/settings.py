@@ -9,7 +9,8 @@ headerware does the jobs Django's own middleware would, so these are off:
 * ``CsrfViewMiddleware``: headerware's ``csrf`` layer refuses cross-site unsafe
   requests from their Fetch-Metadata / Origin headers, without tokens.
 * ``SessionMiddleware`` and ``django.contrib.sessions``: headerware's ``sessions``
-  layer provides a signed session, read with ``headerware.get_session(request.META)``.
+  layer provides a signed session, read with
+  ``headerware.get_session(headerware.contrib.django.published(request))``.
   With no Django session, Django adds no ``Vary: Cookie``.
 * ``AuthenticationMiddleware``, messages, admin: not needed by the routes.
 
@@ -58,6 +59,7 @@ APPEND_SLASH = False
 
 ROOT_URLCONF = "examples.django_app.urls"
 WSGI_APPLICATION = "examples.django_app.wsgi.application"
+ASGI_APPLICATION = "examples.django_app.asgi.application"
 
 # Same cap as the bare WSGI example's form parser.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024

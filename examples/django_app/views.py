@@ -1,9 +1,10 @@
 """The example views: same bodies, statuses and cookies as examples/flask_app.py.
 
 Views only do application work. They set plain cookies (headerware signs
-``username`` and adds HttpOnly, SameSite, Path and Secure), read the session,
-negotiation results from ``request.META`` (Django's name for the WSGI environ)
-through headerware's helpers, render the nonce with headerware's template tag
+``username`` and adds HttpOnly, SameSite, Path and Secure), read the session and
+negotiation results through headerware's helpers, from ``published(request)``
+(``request.META`` under WSGI, ``request.scope`` under ASGI: the same views serve
+``wsgi.py`` and ``asgi.py``), render the nonce with headerware's template tag
 (``templates/page.html``), and never set security headers.
 """
 
@@ -29,6 +30,7 @@ from examples.common import (
     wants_json,
 )
 from headerware import get_session, negotiated_language, negotiated_media_type
+from headerware.contrib.django import published
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -106,7 +108,7 @@ def delete_cookie(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def login(request: HttpRequest) -> HttpResponse:
-    session = get_session(request.META)
+    session = get_session(published(request))
     session.regenerate()
     session["user_id"] = 42
     return text(LOGGED_IN)
@@ -114,7 +116,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user_id = get_session(request.META).get("user_id")
+    user_id = get_session(published(request)).get("user_id")
     if user_id is None:
         return text("Please log in")
     return text(f"Welcome user #{int(user_id)}")
@@ -122,14 +124,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @safe_methods
 def data(request: HttpRequest) -> HttpResponse:
-    if negotiated_media_type(request.META) == "application/json":
+    if negotiated_media_type(published(request)) == "application/json":
         return JsonResponse({"message": "Hello JSON!"})
     return HttpResponse("<p>Hello HTML!</p>", content_type=HTML)
 
 
 @safe_methods
 def hello(request: HttpRequest) -> HttpResponse:
-    return text("¡Hola!" if negotiated_language(request.META) == "es" else "Hello!")
+    return text("¡Hola!" if negotiated_language(published(request)) == "es" else "Hello!")
 
 
 @safe_methods
@@ -162,7 +164,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     theme = request.COOKIES.get("theme", "light")
     if not THEME_PATTERN.fullmatch(theme):
         theme = "light"
-    if wants_json(request.META):
+    if wants_json(published(request)):
         return JsonResponse({"theme": theme})
     return HttpResponse(PREFERENCES_TEMPLATE.format(theme=theme), content_type=HTML)
 

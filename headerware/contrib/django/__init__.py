@@ -17,9 +17,18 @@ Add the app (for the template tags), the context processor and the middleware::
         ]},
     }]
 
-and wrap Django's WSGI handler in headerware (``stack_from_toml(path,
-get_wsgi_application())``). Django's ``request.META`` *is* the WSGI environ, so
-everything reads the ``headerware.*`` keys the layers published.
+and wrap Django's handler in headerware: the WSGI one (``stack_from_toml(path,
+get_wsgi_application())``) or the ASGI one (``load_config(path).asgi(
+get_asgi_application())``), from the same TOML file. Under WSGI ``request.META``
+*is* the environ the layers published their ``headerware.*`` keys into; under ASGI
+Django builds ``META`` from the headers alone and the keys are in ``request.scope``.
+Everything here reads them through :func:`published`, and so should views::
+
+    from headerware import get_session
+    from headerware.contrib.django import published
+
+    def dashboard(request):                    # the same code under WSGI and ASGI
+        user_id = get_session(published(request)).get("user_id")
 
 * Context processor ``headerware.contrib.django.context_processors.headerware``:
   ``{{ csp_nonce }}`` (headerware's nonce) and, when headerware's CSRFProtect runs in
@@ -45,3 +54,9 @@ everything reads the ``headerware.*`` keys the layers published.
   ``decorators.csp_amend_view``, ``cors_allow_view`` and ``cache_policy_view``
   before it runs (:mod:`headerware.contrib.django.decorators` has an example).
 """
+
+from __future__ import annotations
+
+from headerware.contrib.django._request import published
+
+__all__ = ["published"]

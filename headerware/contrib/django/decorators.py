@@ -29,11 +29,13 @@ and either exempts the view from Django's CsrfViewMiddleware too.
 ``csp_amend_view(directive, *sources)``, ``cors_allow_view(origin=None, *,
 expose_headers=())`` and ``cache_policy_view(value)`` record
 :func:`headerware.view.csp_amend`, :func:`headerware.layers.cors.cors_allow` and
-:func:`headerware.layers.caching.cache_policy` on ``request.META`` before the view
-runs. Their arguments are checked when the decorator is applied, so a refused
-source or origin raises ``ValueError`` at import. On a class-based view decorate
-``dispatch``: a mark on ``get`` alone is not seen before the view runs. A view that
-changes its policy only sometimes calls the helpers itself with ``request.META``.
+:func:`headerware.layers.caching.cache_policy` before the view runs, on the mapping
+headerware reads back (``request.META`` under WSGI, ``request.scope`` under ASGI:
+:func:`headerware.contrib.django.published`). Their arguments are checked when the
+decorator is applied, so a refused source or origin raises ``ValueError`` at import.
+On a class-based view decorate ``dispatch``: a mark on ``get`` alone is not seen
+before the view runs. A view that changes its policy only sometimes calls the
+helpers itself: ``csp_amend(published(request), "img-src", "https://cdn.example")``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Django middleware: Django's CSP nonce is headerware's; per-view exemptions and policies.
 
-A complete set-up (``settings.py`` and ``wsgi.py`` of a project)::
+A complete set-up (``settings.py`` and ``wsgi.py`` of a project; an ``asgi.py`` wraps
+``get_asgi_application()`` the same way with ``load_config(path).asgi(...)`` or
+``ASGIStack``)::
 
     # settings.py
     INSTALLED_APPS = [..., "headerware.contrib.django"]
@@ -49,19 +51,26 @@ A complete set-up (``settings.py`` and ``wsgi.py`` of a project)::
     Django >= 6.0 keeps the request's nonce where ``django.middleware.csp.get_nonce``
     finds it (``request._csp_nonce`` in Django 6.0 and 6.1); its ``csp`` context
     processor, ``{% csp_nonce_attr %}`` and form media rendering read it from there.
-    This middleware puts headerware's nonce (``request.META["headerware.csp.nonce"]``)
-    there and in ``request.csp_nonce``, before the view runs, again in ``process_view``
-    in case Django's ContentSecurityPolicyMiddleware sits later in ``MIDDLEWARE`` and
+    This middleware puts headerware's nonce (``"headerware.csp.nonce"`` in
+    ``request.META``, or ``request.scope`` under ASGI) there and in
+    ``request.csp_nonce``, before the view runs, again in ``process_view`` in case
+    Django's ContentSecurityPolicyMiddleware sits later in ``MIDDLEWARE`` and
     replaced it. On Django 5.2 (no CSP in core) only ``request.csp_nonce`` is set. A
     request headerware gave no nonce is left as it is.
+
+Both middlewares are sync and async capable (like Django's own): under Django's
+ASGI handler neither costs a hop to a thread, and ``process_view`` is a coroutine
+there too. Their work is dictionary look-ups, safe on the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
-from headerware.contrib.django._request import meta_of, nonce_of
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from headerware.contrib.django._request import nonce_of, published
 from headerware.contrib.views import before_view
 from headerware.core.layer import Response
 from headerware.csrf_verdict import VERDICT_KEY, csrf_verdict
@@ -81,15 +90,54 @@ def adopt_nonce(request: Any) -> str | None:
     return nonce
 
 
-class CSPNonceMiddleware:
-    """Put in ``MIDDLEWARE``; works on Django 5.2 and >= 6.0."""
+class _Middleware:
+    """Sync and async capable, as Django's ``MiddlewareMixin``: under an async handler
+    ``__call__`` and ``process_view`` are coroutines, so Django adapts neither."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            # Django looks process_view up on the instance and awaits a coroutine function.
+            self.process_view = self._process_view_async  # type: ignore[method-assign]
 
     def __call__(self, request: Any) -> Any:
+        if self.async_mode:
+            return self._call_async(request)
+        self.before(request)
+        response = self.get_response(request)
+        self.after(request)
+        return response
+
+    async def _call_async(self, request: Any) -> Any:
+        self.before(request)
+        response = await self.get_response(request)
+        self.after(request)
+        return response
+
+    def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> Any:
+        """Before ``view`` runs: a response to send instead, or ``None``."""
+        return None
+
+    async def _process_view_async(self, request: Any, view: Any, args: Any, kwargs: Any) -> Any:
+        return type(self).process_view(self, request, view, args, kwargs)
+
+    def before(self, request: Any) -> None:
+        """Before the rest of ``MIDDLEWARE`` sees ``request``."""
+
+    def after(self, request: Any) -> None:
+        """After the response came back through the rest of ``MIDDLEWARE``."""
+
+
+class CSPNonceMiddleware(_Middleware):
+    """Put in ``MIDDLEWARE``; works on Django 5.2 and >= 6.0, under WSGI and ASGI."""
+
+    def before(self, request: Any) -> None:
         adopt_nonce(request)
-        return self.get_response(request)
 
     def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> None:
         adopt_nonce(request)
@@ -105,26 +153,18 @@ def _django_response(response: Response) -> Any:
     return answer
 
 
-class CSRFMiddleware:
+class CSRFMiddleware(_Middleware):
     """Put in ``MIDDLEWARE``: runs the before-view checks (a deferred CSRF verdict,
     the view's CSP, CORS and Cache-Control decorators)."""
 
-    def __init__(self, get_response: Callable[[Any], Any]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: Any) -> Any:
-        response = self.get_response(request)
-        meta = request.META
-        if VERDICT_KEY in meta:
+    def after(self, request: Any) -> None:
+        keys = published(request)
+        if VERDICT_KEY in keys:
             # process_view ran for every view that ran: what is left never reached one.
-            csrf_verdict(meta)
-        return response
+            csrf_verdict(keys)
 
     def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> Any:
-        meta = meta_of(request)
-        if not isinstance(meta, MutableMapping):
-            return None
-        refusal = before_view(meta, view)
+        refusal = before_view(published(request), view)
         return None if refusal is None else _django_response(refusal)
 
 

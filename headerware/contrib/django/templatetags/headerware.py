@@ -7,7 +7,7 @@ from typing import Any
 from django import template  # type: ignore[import-untyped]
 from django.utils.html import format_html  # type: ignore[import-untyped]
 
-from headerware.contrib.django._request import meta_of, token_factory
+from headerware.contrib.django._request import published, token_factory
 from headerware.layers.csp import csp_nonce as _csp_nonce
 
 register = template.Library()
@@ -21,7 +21,7 @@ def _request(context: Any) -> Any:
 @register.simple_tag(takes_context=True)  # type: ignore[untyped-decorator]
 def csp_nonce(context: Any) -> str:
     """The request's CSP nonce; ``LookupError`` (with the fix) when there is none."""
-    return _csp_nonce(meta_of(_request(context)))
+    return _csp_nonce(published(_request(context)))
 
 
 @register.simple_tag(takes_context=True)  # type: ignore[untyped-decorator]
