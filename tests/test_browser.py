@@ -1,6 +1,7 @@
 """Real-browser tests: headless Chromium (Debian's) driven by Playwright.
 
-Both examples are served on ``127.0.0.1``; a second, cross-site origin (host name
+The examples are served on ``127.0.0.1`` (the WSGI ones by werkzeug, the ASGI one by
+uvicorn); a second, cross-site origin (host name
 ``localhost``, another port) serves the "other site" pages: a framing page, a
 cross-site form and fetch() callers. ``127.0.0.1`` and ``localhost`` are different
 sites to the browser, so SameSite and Sec-Fetch-Site behave as across the web.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from typing import Any
@@ -47,6 +50,32 @@ class Server:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class UvicornServer:
+    """uvicorn on 127.0.0.1 and a free port, in a thread: an ASGI app's ``Server``."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(app, ws="none", lifespan="off", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+        self.socket.close()
 
 
 def other_site_app(target: dict[str, str]) -> Any:
@@ -98,25 +127,36 @@ def _replace(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def _cors_app(bare: Any, second_origin: str) -> Any:
+def _cors_app(bare: Any, second_origin: str, asgi: bool) -> Any:
     from examples.common import CONFIG_PATH
-    from headerware.config import stack_from_dict
+    from headerware.config import StackFactory
 
     config = tomllib.loads(CONFIG_PATH.read_text())
-    config = _replace(config, "https://app.example.com", second_origin)
-    return stack_from_dict(config, bare)
+    factory = StackFactory(_replace(config, "https://app.example.com", second_origin))
+    return factory.asgi(bare) if asgi else factory(bare)
 
 
-@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app"])
+#: Each example's unwrapped application.
+BARE = {
+    "flask_app": "flask_app",
+    "wsgi_app": "bare_app",
+    "django_app": "bare_app",
+    "asgi_app": "starlette_app",
+}
+
+
+@pytest.fixture(scope="module", params=list(BARE))
 def site(
     request: pytest.FixtureRequest, other_site: tuple[Server, dict[str, str]]
 ) -> Iterator[dict[str, Any]]:
     module = __import__(f"examples.{request.param}", fromlist=["app"])
-    bare = module.flask_app if request.param == "flask_app" else module.bare_app
+    bare = getattr(module, BARE[request.param])
+    asgi = request.param == "asgi_app"
+    serve = UvicornServer if asgi else Server
     second, target = other_site
     second_origin = f"http://localhost:{second.port}"
-    main = Server(module.app)
-    cors = Server(_cors_app(bare, second_origin))
+    main = serve(module.app)
+    cors = serve(_cors_app(bare, second_origin, asgi))
     target["url"] = f"http://127.0.0.1:{main.port}"
     yield {
         "url": f"http://127.0.0.1:{main.port}",

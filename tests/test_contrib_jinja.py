@@ -1,17 +1,24 @@
-"""headerware.contrib.jinja: the nonce and CSRF token as Jinja globals, in a bare WSGI app."""
+"""headerware.contrib.jinja: the nonce and CSRF token as Jinja globals, in a bare WSGI
+app and (rendered with ``scope=``) in a Starlette app."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from typing import Any
 from wsgiref.validate import validator
 
+import httpx
 import jinja2
 import pytest
 import webtest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.routing import Route
 
-from headerware import ContentSecurityPolicy, CSRFProtect, Sessions, Stack
+from headerware import ASGIStack, ContentSecurityPolicy, CSRFProtect, Sessions, Stack
 from headerware.contrib.jinja import install
 
 KEY = "k" * 32
@@ -111,3 +118,41 @@ def test_getter_must_be_callable() -> None:
 def test_nonce_is_escaped_in_markup() -> None:
     env = environment(lambda: {"headerware.csp.nonce": '"><b>'})
     assert env.from_string("{{ csp_nonce() }}").render() == "&#34;&gt;&lt;b&gt;"
+
+
+def test_globals_from_the_scope_template_variable_under_asgi() -> None:
+    """An ASGI app renders with ``scope=request.scope``: the same keys are there."""
+    template = environment().from_string(PAGE)
+
+    async def view(request: Request) -> PlainTextResponse | HTMLResponse:
+        if request.method == "POST":
+            return PlainTextResponse("posted")
+        return HTMLResponse(template.render(scope=request.scope))
+
+    layers = [
+        ContentSecurityPolicy(),
+        Sessions(secret_keys=[KEY]),
+        CSRFProtect(mode="token", secret_keys=[KEY]),
+    ]
+    stack = ASGIStack(layers, Starlette(routes=[Route("/", view, methods=["GET", "POST"])]))
+
+    async def visit() -> None:
+        transport = httpx.ASGITransport(app=stack)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as app:
+            response = await app.get("/")
+            assert f'<script nonce="{nonce_of(response)}">' in response.text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
+            assert token is not None
+            posted = await app.post("/", data={"csrf_token": token.group(1)})
+            assert (posted.status_code, posted.text) == (200, "posted")
+            forged = await app.post("/", data={"csrf_token": "forged"})
+            assert forged.status_code == 403
+
+    asyncio.run(visit())
+
+
+def test_scope_template_variable_wins_over_the_getter() -> None:
+    env = environment(lambda: {"headerware.csp.nonce": "from-getter"})
+    template = env.from_string("{{ csp_nonce() }}")
+    assert template.render(scope={"headerware.csp.nonce": "from-scope"}) == "from-scope"
+    assert template.render(scope="not a mapping") == "from-getter"

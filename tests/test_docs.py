@@ -3,7 +3,7 @@
 * Every relative file path or link in README.md, in docs/ and in the examples'
   docstrings and comments names a file or folder of the repository.
 * The route table of docs/examples.md is the examples contract: every row is sent to
-  the Flask, the bare WSGI and the Django example, in process.
+  the Flask, the bare WSGI, the Django and the ASGI (Starlette) example, in process.
 * The README shows examples/headerware.toml in full, names every fixture of the
   pytest plugin (and its testing example runs), lists every top-level folder in its
   layout, and names no framework that no example covers.
@@ -16,6 +16,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pytest
 import webtest
 
 import headerware.testing
+from tests.asgi_client import ASGITestApp
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -247,10 +249,15 @@ def test_the_table_covers_every_route() -> None:
     assert any(p.startswith("/set-theme/") for p in paths)
 
 
-@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app"])
-def example(request: pytest.FixtureRequest) -> webtest.TestApp:
+@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app", "asgi_app"])
+def example(request: pytest.FixtureRequest) -> Iterator[webtest.TestApp]:
     module = __import__(f"examples.{request.param}", fromlist=["app"])
-    return webtest.TestApp(module.app, lint=True)
+    if request.param != "asgi_app":
+        yield webtest.TestApp(module.app, lint=True)
+        return
+    client = ASGITestApp(module.app)  # WebTest's interface over httpx's ASGI transport
+    yield client
+    client.close()
 
 
 def _vary(value: str) -> set[str]:

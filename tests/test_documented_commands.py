@@ -3,12 +3,13 @@ or refuses to start saying why (issue 15 item 1, issue 11 item 4).
 
 The commands are read from README.md (Quick start, gunicorn, PasteDeploy) and from the
 docstrings of headerware.deploy and headerware.paste, and run as written: real
-gunicorn (or ``headerware run``) on 127.0.0.1, on a free port given through
-``GUNICORN_CMD_ARGS`` (or ``--port``). With keys, each must answer /api/protected
-without a token with 401, a foreign Host with 400, and a CORS preflight from
-https://app.example.com with CORS headers. Without keys (and without development
-mode), every production command refuses to start naming ``headerware keygen``;
-``headerware run`` on loopback serves with ONE development-key warning.
+gunicorn, uvicorn (the ASGI example) or ``headerware run`` on 127.0.0.1, on a free
+port given through ``GUNICORN_CMD_ARGS`` (or ``--host``/``--port``). With keys, each
+must answer /api/protected without a token with 401, a foreign Host with 400, and a
+CORS preflight from https://app.example.com with CORS headers. Without keys (and
+without development mode), every production command refuses to start naming
+``headerware keygen``; ``headerware run`` on loopback serves with ONE
+development-key warning.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ EXPECTED = {
     "gunicorn examples.flask_app:app",
     "gunicorn examples.wsgi_app:app",
     "gunicorn examples.django_app.wsgi:app",
+    "uvicorn examples.asgi_app:app",
+    "uvicorn examples.django_app.asgi:app",
     "gunicorn --paste examples/paste.ini",
     "gunicorn --paste 'examples/paste.ini#toml'",
 }
@@ -78,7 +81,8 @@ def _commands(text: str) -> list[str]:
     candidates += re.findall(r"``([^`]+)``", text) + re.findall(r"(?<!`)`([^`]+)`(?!`)", text)
     for candidate in candidates:
         command = " ".join(re.sub(r"\s#\s.*", "", candidate).split())
-        if command.startswith(("gunicorn ", "headerware run ")) and command not in found:
+        starts_server = command.startswith(("gunicorn ", "uvicorn ", "headerware run "))
+        if starts_server and command not in found:
             found.append(command)
     return found
 
@@ -104,6 +108,8 @@ def _argv(command: str, port: int) -> tuple[list[str], dict[str, str]]:
     words = shlex.split(command)
     if words[0] == "headerware":
         return [PYTHON, "-m", "headerware", *words[1:], "--port", str(port)], {}
+    if words[0] == "uvicorn":
+        return [PYTHON, "-m", "uvicorn", *words[1:], "--host", "127.0.0.1", "--port", str(port)], {}
     cmd_args = f"--bind 127.0.0.1:{port} --workers 1 --no-control-socket"
     return [PYTHON, "-m", "gunicorn", *words[1:]], {"GUNICORN_CMD_ARGS": cmd_args}
 

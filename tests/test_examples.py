@@ -1,14 +1,17 @@
-"""The examples contract (docs/examples.md): the same HTTP tests against all three apps.
+"""The examples contract (docs/examples.md): the same HTTP tests against all four apps.
 
 Every test runs in-process through WebTest (with lint) against the Flask app, the
-bare WSGI app and the Django project; ``tests/test_examples_http.py`` repeats the
-key rows over real HTTP with the apps served by gunicorn on 127.0.0.1.
+bare WSGI app and the Django project, and through :class:`tests.asgi_client.ASGITestApp`
+(WebTest's interface over httpx's ASGI transport, with the ASGI messages checked)
+against the Starlette app; ``tests/test_examples_http.py`` repeats the key rows over
+real HTTP with the apps served by gunicorn and uvicorn on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,15 +24,27 @@ from headerware.testing import (
     assert_csrf_refused,
     assert_security_headers,
 )
+from tests.asgi_client import ASGITestApp
 
+EXAMPLES = ["flask_app", "wsgi_app", "django_app", "asgi_app"]
 ALLOWED_ORIGIN = "https://app.example.com"
 TOKEN = "example-token"
 
 
-@pytest.fixture(scope="module", params=["flask_app", "wsgi_app", "django_app"])
-def app(request: pytest.FixtureRequest) -> webtest.TestApp:
-    module = __import__(f"examples.{request.param}", fromlist=["app"])
+def _client_of(name: str) -> webtest.TestApp | ASGITestApp:
+    """A WebTest client (with lint) for a WSGI example, its ASGI twin for the ASGI one."""
+    module = __import__(f"examples.{name}", fromlist=["app"])
+    if name == "asgi_app":
+        return ASGITestApp(module.app)
     return webtest.TestApp(module.app, lint=True)
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def app(request: pytest.FixtureRequest) -> Iterator[webtest.TestApp]:
+    client = _client_of(request.param)
+    yield client
+    if isinstance(client, ASGITestApp):
+        client.close()
 
 
 @pytest.fixture()
@@ -127,7 +142,8 @@ def test_custom_header(client: webtest.TestApp) -> None:
 
 
 def _set_cookie_headers(response: Any, name: str) -> list[str]:
-    return [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith(name + "=")]
+    cookies = [v for k, v in response.headerlist if k.lower() == "set-cookie"]
+    return [v for v in cookies if v.startswith(name + "=")]
 
 
 def test_set_cookie_is_signed_and_hardened(client: webtest.TestApp) -> None:
@@ -325,6 +341,55 @@ def test_preferences_post_without_browser_headers(client: webtest.TestApp) -> No
     assert response.status_int == 200
 
 
+FORM = "application/x-www-form-urlencoded"
+SAME_ORIGIN = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param("theme=Dark!", FORM, id="bad-theme"),
+        pytest.param("colour=dark", FORM, id="no-theme"),
+        pytest.param('{"theme": "dark"}', "application/json", id="not-a-form"),
+    ],
+)
+def test_preferences_post_bad_form_is_400(
+    client: webtest.TestApp, body: str, content_type: str
+) -> None:
+    response = client.request(
+        "/preferences",
+        method="POST",
+        body=body.encode(),
+        content_type=content_type,
+        headers=SAME_ORIGIN,
+        status=400,
+    )
+    assert response.text == "Invalid theme"
+    assert not _set_cookie_headers(response, "theme")
+
+
+@pytest.mark.parametrize("name", ["wsgi_app", "asgi_app"])
+def test_bare_form_parsers_ignore_an_oversized_body(name: str) -> None:
+    """The apps that parse forms themselves read at most MAX_FORM_BODY bytes."""
+    limit = __import__(f"examples.{name}", fromlist=["MAX_FORM_BODY"]).MAX_FORM_BODY
+    client = _client_of(name)
+    at_limit = "theme=dark&pad=".ljust(limit, "x")
+    try:
+        for body, status in ((at_limit, 200), (at_limit + "x", 400)):
+            response = client.request(
+                "/preferences",
+                method="POST",
+                body=body.encode(),
+                content_type=FORM,
+                headers=SAME_ORIGIN,
+                status=status,
+            )
+        assert response.text == "Invalid theme"
+    finally:
+        if isinstance(client, ASGITestApp):
+            client.close()
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -430,12 +495,44 @@ BONUSES = {
 }
 
 
-@pytest.mark.parametrize("module_name", ["flask_app", "wsgi_app", "django_app"])
-def test_examples_earn_every_observatory_bonus(module_name: str) -> None:
-    from headerware.audit import audit_app
+#: The Accept header audit_app sends, as a browser does.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _audit(module_name: str, paths: tuple[str, ...]) -> list[Any]:
+    """``audit_app`` (WSGI, WebTest); for the ASGI app, the same requests graded alike."""
+    from headerware.audit import CORS_ORIGIN, audit_app, grade_response
 
     module = __import__(f"examples.{module_name}", fromlist=["app"])
-    results = audit_app(module.app, paths=("/", "/page", "/set-cookie", "/login", "/data"))
+    if module_name != "asgi_app":
+        return audit_app(module.app, paths=paths)
+    client = ASGITestApp(module.app)
+    results = []
+    for path in paths:
+        url = f"https://localhost{path}"
+        page = client.get(url, headers={"Accept": BROWSER_ACCEPT}, expect_errors=True)
+        preflight = client.options(
+            url,
+            headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "GET"},
+            expect_errors=True,
+        )
+        results.append(
+            grade_response(
+                url,
+                page.status_int,
+                page.headerlist,
+                page.body,
+                https=True,
+                cors_headers=preflight.headerlist,
+            )
+        )
+    client.close()
+    return results
+
+
+@pytest.mark.parametrize("module_name", EXAMPLES)
+def test_examples_earn_every_observatory_bonus(module_name: str) -> None:
+    results = _audit(module_name, ("/", "/page", "/set-cookie", "/login", "/data"))
     for result in results:
         assert result.grade == "A+", result.render_table()
         for name, bonus in BONUSES.items():

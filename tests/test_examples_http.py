@@ -1,4 +1,5 @@
-"""Both examples served by gunicorn on 127.0.0.1, checked over real HTTP."""
+"""The examples served on 127.0.0.1, checked over real HTTP: the WSGI apps by
+gunicorn, the ASGI app by uvicorn (both with two worker processes)."""
 
 from __future__ import annotations
 
@@ -23,24 +24,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _command(app: str, port: int) -> list[str]:
+    """How the README serves ``app``: gunicorn for WSGI, uvicorn for the ASGI example."""
+    if app == "examples.asgi_app:app":
+        host = ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+        # No access log: stderr is a pipe nobody reads until the server fails.
+        return [sys.executable, "-m", "uvicorn", app, *host, "--no-access-log"]
+    return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", app]
+
+
 @pytest.fixture(
     scope="module",
-    params=["examples.flask_app:app", "examples.wsgi_app:app", "examples.django_app.wsgi:app"],
+    params=[
+        "examples.flask_app:app",
+        "examples.wsgi_app:app",
+        "examples.django_app.wsgi:app",
+        "examples.asgi_app:app",
+    ],
 )
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            request.param,
-        ],
+        _command(request.param, port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -58,7 +64,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
             time.sleep(0.1)
     else:
         process.kill()
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"{request.param} did not start")
     yield port
     process.terminate()
     try:

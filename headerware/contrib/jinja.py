@@ -14,7 +14,9 @@ the request being rendered (Flask: ``lambda: flask.request.environ``, which
 :func:`headerware.contrib.flask.init_app` installs for you). It may be ``None``
 when the code rendering the template passes the environ itself as the ``environ``
 template variable (``template.render(environ=environ)``, handy in a bare WSGI
-app); a template variable ``environ`` always wins over the getter.
+app), or an ASGI app passes its scope as ``scope``
+(``template.render(scope=request.scope)``: headerware publishes the same keys
+there); a template variable ``environ`` or ``scope`` always wins over the getter.
 
 ``csp_nonce()`` is :func:`headerware.csp_nonce` and ``csrf_token()`` is
 :func:`headerware.csrf_token`: both raise ``LookupError`` with the fix when the
@@ -46,13 +48,15 @@ def install(env: Environment, environ_getter: EnvironGetter | None = None) -> No
         raise TypeError(f"environ_getter must be callable, not {environ_getter!r}")
 
     def environ_of(context: JinjaContext) -> Mapping[str, Any]:
-        given = context.get("environ")
-        if isinstance(given, Mapping):
-            return given
+        for name in ("environ", "scope"):
+            given = context.get(name)
+            if isinstance(given, Mapping):
+                return given
         if environ_getter is None:
             raise LookupError(
                 "no environ to read the nonce or token from: pass environ_getter to "
-                "headerware.contrib.jinja.install(), or render with environ=environ"
+                "headerware.contrib.jinja.install(), or render with environ=environ "
+                "(ASGI: scope=request.scope)"
             )
         return environ_getter()
 
