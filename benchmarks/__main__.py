@@ -14,10 +14,10 @@ import sys
 import time
 from typing import Any
 
-from . import harness, inprocess, scaling, server, streaming, targets
+from . import asgi, harness, inprocess, scaling, server, streaming, targets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUITES = ("inprocess", "scaling", "streaming", "server")
+SUITES = ("inprocess", "scaling", "asgi", "streaming", "server", "uvicorn")
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
@@ -27,8 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description=(
             "headerware's cost per request next to the peers' (flask-talisman, flask-cors, "
-            "secure.py, Flask's session, Flask-WTF), interleaved in rounds and reported as "
-            "ratios to the baseline measured in the same run."
+            "secure.py, Flask's session, Flask-WTF; Starlette's middlewares under ASGI), "
+            "interleaved in rounds and reported as ratios to the baseline measured in the same run."
         ),
     )
     parser.add_argument(
@@ -58,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--readme", action="store_true", help="write the tables into benchmarks/README.md"
     )
     parser.add_argument("--samples", action="store_true", help="keep every sample in the JSON")
+    parser.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="time in-process batches in thread CPU time (time.thread_time): leaves out "
+        "the time the process is descheduled, steadier on a loaded machine",
+    )
     return parser.parse_args(argv)
 
 
@@ -72,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         log(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
         return 2
+    if args.cpu_clock:
+        harness.CLOCK = time.thread_time
     rounds = args.rounds or (6 if args.quick else 60)
     batch_seconds = 0.0005 if args.quick else 0.001
     warmup = 20 if args.quick else 300
@@ -81,13 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": harness.machine_info(),
-        "config": {"rounds": rounds, "batch_seconds": batch_seconds, "quick": args.quick},
+        "config": {
+            "rounds": rounds,
+            "batch_seconds": batch_seconds,
+            "quick": args.quick,
+            "clock": "thread_time" if args.cpu_clock else "perf_counter",
+        },
     }
     markdown: list[str] = []
     inproc: list[harness.Result] = []
     scale: list[harness.Result] = []
+    asgi_results: list[harness.Result] = []
     stream: dict[str, Any] | None = None
     srv: dict[str, Any] | None = None
+    load: dict[str, Any] | None = None
 
     if "inprocess" in suites:
         chosen = harness.select(inprocess.variants(), args.only)
@@ -107,6 +122,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             markdown.append(harness.markdown_table(scale, "Scaling: one Stack of N layers"))
             data["scaling"] = [r.as_dict(args.samples) for r in scale]
+    if "asgi" in suites:
+        try:
+            chosen = harness.select(asgi.variants(), args.only)
+        except harness.Unavailable as exc:
+            log(f"asgi: {exc}")
+            chosen = []
+        if chosen:
+            log(f"asgi: {len(chosen)} variants x {rounds} rounds")
+            asgi_results = harness.run_interleaved(
+                chosen, rounds=rounds, batch_seconds=batch_seconds, warmup=warmup, progress=log
+            )
+            markdown.append(asgi.table(asgi_results))
+            data["asgi"] = [r.as_dict(args.samples) for r in asgi_results]
     wants_all = not args.only
     if "streaming" in suites and (wants_all or "stream" in args.only):
         log("streaming")
@@ -135,7 +163,20 @@ def main(argv: list[str] | None = None) -> int:
         markdown.append(server.markdown(srv))
         data["server"] = srv
 
+    if "uvicorn" in suites and (wants_all or "uvicorn" in args.only):
+        log("uvicorn + wrk")
+        load = asgi.run_load(
+            rounds=1 if args.quick else 2,
+            seconds=args.server_seconds or (1.0 if args.quick else 5.0),
+            only=("bare", "hw-full") if args.quick else None,
+            progress=log,
+        )
+        markdown.append(asgi.load_markdown(load))
+        data["uvicorn"] = load
+
     verdicts = targets.evaluate(inproc, scale, stream, srv)
+    if asgi_results:
+        verdicts += targets.evaluate_asgi(asgi_results)
     data["targets"] = verdicts
     data["seconds"] = round(time.time() - started, 1)
     target_lines = targets.lines(verdicts)
@@ -164,7 +205,8 @@ def write_readme(data: dict[str, Any], text: str) -> None:
         f"Measured {data['date']} on {machine.get('cpu', '?')} ({machine.get('cpus')} CPUs, "
         f"load average {machine.get('loadavg')}), Python {machine['python']}, "
         f"{machine['platform']}, headerware {machine.get('git', '?')}; {packages}.\n\n"
-        f"Command: `{data['command']}` ({data['seconds']} s).\n\n"
+        f"Command: `{data['command']}` ({data['seconds']} s; clock "
+        f"{data['config'].get('clock', 'perf_counter')}).\n\n"
     )
     block = f"{START}\n{header}{text}\n{END}"
     if START in readme and END in readme:

@@ -53,6 +53,11 @@ class Prepared:
     #: Optional extra check of the response (status, headers, body) returning a problem
     #: or None, e.g. "the CSP carries a nonce", "the session was read".
     check: Callable[[str, list[tuple[str, str]], bytes], str | None] | None = None
+    #: A variant that is not a WSGI app (``benchmarks.asgi``) brings its own timer: a
+    #: maker of ``batch(n) -> seconds`` and one checked request ``() -> (status,
+    #: headers, body)``; ``app`` and ``make_environ`` are then unused by the harness.
+    make_batch: Callable[[], Callable[[int], float]] | None = None
+    probe: Callable[[], tuple[str, list[tuple[str, str]], bytes]] | None = None
 
 
 @dataclass
@@ -176,12 +181,20 @@ def request(app: WSGIApp, environ: Environ) -> tuple[str, list[tuple[str, str]],
     return start_response.status, start_response.headers, data
 
 
+#: The clock batches are timed with. ``time.thread_time`` (``--cpu-clock``) leaves out
+#: the time the process spends descheduled: steadier on a loaded machine, but blind to
+#: work done off the thread.
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def _make_batch(prepared: Prepared) -> Callable[[int], float]:
     """A function timing ``n`` requests; returns seconds for the whole batch."""
+    if prepared.make_batch is not None:
+        return prepared.make_batch()
     app = prepared.app
     make_environ = prepared.make_environ
     start_response = _StartResponse()
-    perf = time.perf_counter
+    perf = CLOCK
 
     def batch(n: int) -> float:
         environs = [make_environ() for _ in range(n)]
@@ -223,7 +236,10 @@ def prepare(variant: Variant) -> tuple[Prepared | None, Result]:
         result.status, result.reason = "error", f"build failed: {type(exc).__name__}: {exc}"
         return None, result
     try:
-        status, headers, body = request(prepared.app, prepared.make_environ())
+        if prepared.probe is not None:
+            status, headers, body = prepared.probe()
+        else:
+            status, headers, body = request(prepared.app, prepared.make_environ())
     except Exception as exc:
         result.status, result.reason = "error", f"request failed: {type(exc).__name__}: {exc}"
         return None, result
@@ -385,7 +401,7 @@ def machine_info() -> dict[str, Any]:
         pass
     with contextlib.suppress(OSError):
         info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in (
         "werkzeug",
         "itsdangerous",
@@ -395,6 +411,8 @@ def machine_info() -> dict[str, Any]:
         "flask-wtf",
         "secure",
         "gunicorn",
+        "starlette",
+        "uvicorn",
     ):
         try:
             from importlib.metadata import version

@@ -215,3 +215,45 @@ def lines(targets: Sequence[dict[str, Any]]) -> list[str]:
             f"{t['verdict']:4}  {t['target']}: {shown} (limit {limit_shown}) — {t['detail']}"
         )
     return out
+
+
+#: Issue 13: "roughly <= 15 µs" for headerware's full stack around Starlette. Absolute,
+#: so it moves with the machine (the ratio is the target; this is its sanity check).
+ASGI_ABSOLUTE_US = 15.0
+
+
+def evaluate_asgi(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Issue 13's targets on the ASGI rows: ``hw-full`` <= 1/5 of the peer stack's
+    overhead per request kind, and (approximately) <= 15 µs."""
+    by_name = {r.name: r for r in results}
+    out: list[dict[str, Any]] = []
+    for kind, label in (("get", "GET"), ("cors", "CORS request"), ("session", "session read")):
+        name, reference = f"asgi.{kind}.hw-full", f"asgi.{kind}.peers"
+        value, detail = _overhead_ratio(by_name, name, reference)
+        verdict = "SKIP" if value is None else ("PASS" if value <= 0.2 else "FAIL")
+        out.append(
+            {
+                "target": f"ASGI full stack ≤ 1/5 of Starlette's CORS + Session + TrustedHost "
+                f"+ secure.py headers (Starlette, {label})",
+                "value": value,
+                "limit": 0.2,
+                "verdict": verdict,
+                "detail": detail,
+            }
+        )
+    for kind in ("get", "cors", "session"):
+        row = by_name.get(f"asgi.{kind}.hw-full")
+        over = row.overhead if row is not None else None
+        out.append(
+            {
+                "target": f"ASGI full stack ≈ ≤ {ASGI_ABSOLUTE_US:g} µs over bare Starlette "
+                f"({kind}; absolute, machine-dependent)",
+                "value": over,
+                "limit": ASGI_ABSOLUTE_US,
+                "verdict": "SKIP"
+                if over is None
+                else ("PASS" if over <= ASGI_ABSOLUTE_US else "FAIL"),
+                "detail": "not measured" if over is None else f"asgi.{kind}.hw-full {over:+.2f} µs",
+            }
+        )
+    return out

@@ -135,3 +135,54 @@ def test_the_suite_variants_build_lazily() -> None:
     by_name = {v.name: v for v in inprocess.variants()}
     for variant in by_name.values():
         assert variant.baseline is None or variant.baseline in by_name
+
+
+def test_the_asgi_benchmark_runs_one_round() -> None:
+    """benchmarks.asgi: every variant builds, passes its check (status, nonce, CORS grant,
+    session read) and gets a sample; the ASGI targets are computed from the rows."""
+    pytest.importorskip("starlette")
+    from benchmarks import asgi
+
+    variants = asgi.variants()
+    names = [v.name for v in variants]
+    assert len(names) == len(set(names))
+    assert {"asgi.get.bare", "asgi.get.peers", "asgi.get.hw-full"} <= set(names)
+    results = harness.run_interleaved(variants, rounds=1, batch_seconds=0.0001, warmup=1)
+    broken = [(r.name, r.reason) for r in results if r.status != "ok"]
+    assert broken == []
+    assert all(len(r.samples) == 1 for r in results)
+    verdicts = targets.evaluate_asgi(results)
+    assert len(verdicts) == 6
+    assert all(v["verdict"] in ("PASS", "FAIL") for v in verdicts)
+    assert "asgi.get.hw-full" in asgi.table(results)
+
+
+def test_the_asgi_variants_really_differ() -> None:
+    """The peer stack and headerware's stack do what they are measured doing."""
+    pytest.importorskip("starlette")
+    from benchmarks import asgi
+
+    peers = dict(asgi.asgi_request(asgi.peers_app(), asgi.cors_request()())[1])
+    hw_app = asgi.hw_app(asgi.hw_full_layers())
+    hw = dict(asgi.asgi_request(hw_app, asgi.cors_request()())[1])
+    assert peers["access-control-allow-origin"] == hw["access-control-allow-origin"]
+    # On the HTML page, only headerware's policy carries a per-request nonce.
+    peers_page = dict(asgi.asgi_request(asgi.peers_app(), asgi.get_request()())[1])
+    hw_page = dict(asgi.asgi_request(hw_app, asgi.get_request()())[1])
+    assert "x-frame-options" in peers_page
+    assert "'nonce-" not in peers_page["content-security-policy"]
+    assert "'nonce-" in hw_page["content-security-policy"]
+    # Both refuse a Host they were not configured for.
+    scope = asgi.scope_maker("/", headers=[])()
+    scope["headers"] = [(b"host", b"evil.example")]
+    assert asgi.asgi_request(asgi.peers_app(), dict(scope))[0] == "400"
+    assert asgi.asgi_request(asgi.hw_app(asgi.hw_full_layers()), scope)[0].startswith("4")
+
+
+def test_the_uvicorn_load_run_reports_a_missing_wrk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import asgi
+
+    monkeypatch.setattr(asgi.shutil, "which", lambda name: None)
+    data = asgi.run_load(rounds=1, seconds=1)
+    assert data["status"] == "unavailable"
+    assert "wrk" in asgi.load_markdown(data)
