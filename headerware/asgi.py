@@ -104,22 +104,26 @@ async def send_head(ctx: ASGIContext, head: ResponseHead, send: Send) -> None:
 class _Sender:
     """The ``send`` the application gets: runs the response hooks on its start."""
 
-    __slots__ = ("chain", "ctx", "head", "held", "send", "sent", "swallow")
+    # Class-level defaults: most responses never set them.
+    head: ResponseHead | None = None
+    held: Message | None = None
+    sent = False
+    swallow = False
 
     def __init__(self, ctx: ASGIContext, chain: Chain, send: Send) -> None:
         self.ctx = ctx
         self.chain = chain
         self.send = send
-        self.head: ResponseHead | None = None
-        self.held: Message | None = None
-        self.sent = False
-        self.swallow = False
 
     async def __call__(self, message: Message) -> None:
         kind = message.get("type")
         if kind == "http.response.start":
             head = ResponseHead(status_line(int(message["status"])), _decode(message["headers"]))
-            head = await self.chain.arespond(self.ctx, head)
+            chain = self.chain
+            if chain.async_response:
+                head = await chain.arespond(self.ctx, head)
+            else:
+                head = chain.respond(self.ctx, head)
             if head.body_hooks and not head.body_dropped:
                 if head.body is None:
                     self.head = head
@@ -157,11 +161,13 @@ class _Sender:
 
     async def _start(self, message: Message, head: ResponseHead, ours: bool) -> None:
         """Send the start message; ``ours``: the stack sends the body (and no trailers)."""
-        start = dict(message)
-        start["status"] = _status_code(head)
+        start = {"type": "http.response.start", "status": head.status_code or 500}
+        if len(message) > 3:  # extensions' keys (trailers, ...) go on
+            start.update(message)
+            start["status"] = head.status_code or 500
+            if ours:
+                start.pop("trailers", None)  # the application's trailers are swallowed too
         start["headers"] = _encode(head.headers)
-        if ours:
-            start.pop("trailers", None)  # the application's trailers are swallowed too
         self.sent = True
         await self.send(start)
 
@@ -183,7 +189,7 @@ class _Sender:
 async def serve(chain: Chain, app: ASGIApp, ctx: ASGIContext, send: Send) -> None:
     """One HTTP request through ``chain`` around ``app``."""
     ctx.scope[CONTEXT_KEY] = ctx
-    early = await chain.arequest(ctx)
+    early = await chain.arequest(ctx) if chain.async_request else chain.request(ctx)
     if early is not None:
         await send_head(ctx, early, send)
         return
@@ -200,7 +206,8 @@ async def serve(chain: Chain, app: ASGIApp, ctx: ASGIContext, send: Send) -> Non
             raise
         await send_head(ctx, await chain.aapp_failed(ctx), send)
         return
-    await sender.flush()
+    if sender.held is not None:
+        await sender.flush()
 
 
 async def refuse_websocket(head: ResponseHead, scope: Scope, receive: Receive, send: Send) -> None:

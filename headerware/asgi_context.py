@@ -26,6 +26,21 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _SECURE_SCHEMES = frozenset(("https", "wss"))
 
 
+def _fold_headers(raw: Any) -> dict[str, str]:
+    """Request headers by lower-case name; repeated lines fold as a server folds them
+    for WSGI (``Cookie`` with ``; ``, the rest with ``,``)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        known = headers.get(name)
+        if known is None:
+            headers[name] = value
+        else:
+            headers[name] = f"{known}; {value}" if name == "cookie" else f"{known},{value}"
+    return headers
+
+
 class ASGIContext(Context):
     """The context of one ASGI connection (``http`` or ``websocket``), over its scope.
 
@@ -33,16 +48,18 @@ class ASGIContext(Context):
     changes the copy, which is what the application receives.
     """
 
+    # Class-level defaults: a request pays only for the state it uses.
+    _headers: dict[str, str] | None = None
+    _headers_changed = False
+    _chunks: list[bytes] | None = None
+    _received = 0
+    _complete = False
+    _replay_end: Message | None = None
+
     def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
         self.scope = dict(scope)
         self.state = {}
         self._receive = receive
-        self._headers: dict[str, str] | None = None
-        self._headers_changed = False
-        self._chunks: list[bytes] = []
-        self._received = 0
-        self._complete = False
-        self._replay_end: Message | None = None
 
     # --- the request -----------------------------------------------------------------
 
@@ -105,15 +122,14 @@ class ASGIContext(Context):
     def _header_map(self) -> dict[str, str]:
         headers = self._headers
         if headers is None:
-            headers = {}
-            for raw_name, raw_value in self.scope.get("headers") or ():
-                name = raw_name.decode("latin-1").lower()
-                value = raw_value.decode("latin-1")
-                known = headers.get(name)
-                if known is None:
-                    headers[name] = value
-                else:  # repeated lines fold as a server folds them for WSGI
-                    headers[name] = f"{known}; {value}" if name == "cookie" else f"{known},{value}"
+            raw = self.scope.get("headers") or ()
+            if not isinstance(raw, list | tuple):
+                raw = list(raw)
+            # The common case in one pass: lower-case names (as servers send them), no
+            # repeated line; anything else is folded name by name.
+            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+            if len(headers) != len(raw) or not "".join(headers).islower():
+                headers = _fold_headers(raw)
             self._headers = headers
         return headers
 
@@ -187,6 +203,8 @@ class ASGIContext(Context):
                 self._replay_end = message  # a disconnect: the application sees it too
                 break
             chunk = bytes(message.get("body") or b"")
+            if self._chunks is None:
+                self._chunks = []
             self._chunks.append(chunk)
             self._received += len(chunk)
             self._complete = not message.get("more_body", False)
@@ -202,7 +220,7 @@ class ASGIContext(Context):
                 "under ASGI a layer reads the request body with 'await "
                 "ctx.read_body_async(limit)' (in on_request_async) before read_body()"
             )
-        return b"".join(self._chunks)
+        return b"".join(self._chunks or ())
 
     def receive_for_app(self) -> Receive | None:
         """The ``receive`` the application gets: what a layer read, then the rest."""
@@ -210,7 +228,8 @@ class ASGIContext(Context):
         if not self._chunks and self._replay_end is None:
             return receive
         pending: list[Message] = [
-            {"type": "http.request", "body": chunk, "more_body": True} for chunk in self._chunks
+            {"type": "http.request", "body": chunk, "more_body": True}
+            for chunk in self._chunks or ()
         ]
         if self._complete and pending:
             pending[-1]["more_body"] = False

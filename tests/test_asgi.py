@@ -483,6 +483,14 @@ class TestAppScope:
         assert dict(ctx.cookies) == {"a": "1", "b": "2"}
         assert ctx.header("Accept") == "x/y,y"
 
+    def test_header_names_a_server_did_not_lower_case_are_found_and_folded(self) -> None:
+        scope = make_scope()
+        scope["headers"] = [(b"Cookie", b"a=1"), (b"cookie", b"b=2"), (b"X-Token", b"t")]
+        ctx = ASGIContext(scope)
+        assert ctx.header("cookie") == "a=1; b=2"
+        assert ctx.header("x-token") == "t"
+        assert dict(ctx.cookies) == {"a": "1", "b": "2"}
+
     def test_the_context_reads_the_scope(self) -> None:
         ctx = ASGIContext(
             make_scope(
