@@ -16,6 +16,7 @@ and either choice could switch off a guard the application's router relies on.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ class StackBase:
                     f"Stack: layer {type(layer).__name__} already wraps an application; "
                     "create layers without an app when stacking them"
                 )
+        self._check_interface(app)
         self.layers = tuple(flat)
         self.app = app
         self.routes: tuple[tuple[str, tuple[Layer, ...]], ...] = tuple(
@@ -119,6 +121,9 @@ class StackBase:
             if self.routes
             else None
         )
+
+    def _check_interface(self, app: Any) -> None:
+        """Refuse, at construction, an application of the other server interface."""
 
     def describe(self) -> list[dict[str, Any]]:
         """Each layer in order with its effective options."""
@@ -142,6 +147,14 @@ class Stack(StackBase):
     """Ordered layers run as one WSGI callable: one pass, one ``start_response``."""
 
     app: WSGIApplication | None
+
+    def _check_interface(self, app: Any) -> None:
+        call = inspect.getattr_static(type(app), "__call__", None)
+        if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
+            raise TypeError(
+                f"Stack: {app!r} is an ASGI application; wrap it with "
+                "headerware.ASGIStack(layers, app) or load_config(path).asgi(app)"
+            )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         app = self.app

@@ -23,7 +23,7 @@ import pytest
 import headerware.layers
 from headerware import Context, Layer, Response, ResponseHead, Stack
 from headerware.asgi import ASGIContext, ASGIStack, current_context
-from headerware.config import load_config
+from headerware.config import StackFactory, load_config
 from headerware.layers.auth import BearerAuth
 from headerware.layers.caching import Caching
 from headerware.layers.cors import CORS
@@ -563,6 +563,20 @@ def test_an_asgi_stack_cannot_wrap_a_wsgi_stack_or_the_reverse() -> None:
         ASGIStack([Marker()], Stack([SecurityHeaders()], wsgi_text_app()))
     with pytest.raises(TypeError, match="cannot wrap a ASGIStack"):
         Stack([Marker()], ASGIStack([SecurityHeaders()], text_app()))
+
+
+def test_a_wsgi_stack_refuses_an_asgi_application_at_construction() -> None:
+    from starlette.applications import Starlette
+
+    class Subclassed(Starlette):
+        pass
+
+    for app in (text_app(), Starlette(), Subclassed()):
+        with pytest.raises(TypeError, match=r"is an ASGI application; wrap it with"):
+            Stack([SecurityHeaders()], app)
+    with pytest.raises(TypeError, match="ASGIStack"):
+        StackFactory({"security_headers": {}})(text_app())
+    Stack([SecurityHeaders()], wsgi_text_app())  # a WSGI callable is fine
 
 
 def test_an_asgi_stack_of_asgi_stacks_merges_into_one() -> None:
