@@ -618,9 +618,12 @@ class TestRevokeUser:
     def test_sqlite_revoke_user_uses_the_index(self, tmp_path: Path) -> None:
         store = SQLiteStore(tmp_path / "s.db")
         connection = sqlite3.connect(store.path)
-        plan = connection.execute(
-            f"EXPLAIN QUERY PLAN DELETE FROM {store.table} WHERE user = ?", ("x",)
-        ).fetchall()
+        try:
+            plan = connection.execute(
+                f"EXPLAIN QUERY PLAN DELETE FROM {store.table} WHERE user = ?", ("x",)
+            ).fetchall()
+        finally:
+            connection.close()
         assert any("USING INDEX" in str(row) for row in plan), plan
 
     @pytest.mark.redis

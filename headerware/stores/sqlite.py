@@ -17,8 +17,9 @@ Expired rows are never returned, and are deleted in bulk on one write in
 
 Under ASGI the session layer awaits ``aload`` / ``asave`` / ..., which run these
 methods in anyio's worker threads (the ``asgi`` extra): sqlite3 blocks, so it never
-runs on the event loop. Connections stay one per thread (``check_same_thread``
-kept on): each worker thread opens its own, and it closes when the thread ends.
+runs on the event loop. Connections stay one per thread: each worker thread opens its
+own, used by that thread only, and it is closed (explicitly: Python 3.13 warns about a
+connection left to the garbage collector) when the thread or the store goes away.
 
 A save of a loaded session is one guarded ``UPDATE ... WHERE key = ? AND version = ?``
 that bumps the version: a row deleted (revoked, logged out) or rewritten by another
@@ -39,6 +40,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from .._log import logger
@@ -81,6 +83,11 @@ class SQLiteStore(ServerStore):
         self.table = table
         self.purge_every = purge_every
         self._local = threading.local()
+        # Every open connection, closed when its thread lets go of it (_Held) or, at the
+        # latest, when the store is collected: a store in a reference cycle would else
+        # leave its connections to the garbage collector, which Python 3.13 warns about.
+        self._open: dict[sqlite3.Connection, int] = {}  # connection -> pid that opened it
+        weakref.finalize(self, _close_all, self._open)
         self._writes = 0
         live = "(expires IS NULL OR expires > ?)"
         self._sql_get = f"SELECT data, version FROM {table} WHERE key = ? AND {live}"
@@ -127,22 +134,21 @@ class SQLiteStore(ServerStore):
             ) from exc
 
     def _connect(self) -> sqlite3.Connection:
+        # Only its own thread uses a connection (thread-local); check_same_thread is off
+        # so that _Held can close it from whichever thread lets go of it.
         connection = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
     def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        connection: sqlite3.Connection | None = getattr(local, "connection", None)
+        held: _Held | None = getattr(self._local, "held", None)
         pid = os.getpid()
-        if connection is None or local.pid != pid:
+        if held is None or held.pid != pid:
             # A connection must never cross a fork: open a new one in each process.
-            connection = self._connect()
-            local.connection = connection
-            local.pid = pid
-        return connection
+            held = self._local.held = _Held(self._connect(), pid, self._open)
+        return held.connection
 
     def get(self, key: str) -> str | None:
         loaded = self.load(key)
@@ -214,6 +220,34 @@ class SQLiteStore(ServerStore):
             "table": self.table,
             "purge_every": self.purge_every,
         }
+
+
+class _Held:
+    """A thread's connection: closed when the thread-local lets go of it (the thread
+    ended, or the store was dropped), in the process that opened it."""
+
+    __slots__ = ("connection", "open", "pid")
+
+    def __init__(
+        self, connection: sqlite3.Connection, pid: int, open_set: dict[sqlite3.Connection, int]
+    ) -> None:
+        self.connection = connection
+        self.pid = pid
+        self.open = open_set
+        open_set[connection] = pid
+
+    def __del__(self) -> None:
+        self.open.pop(self.connection, None)
+        if self.pid == os.getpid():  # after a fork the parent's connection is not ours
+            self.connection.close()
+
+
+def _close_all(connections: dict[sqlite3.Connection, int]) -> None:
+    pid = os.getpid()
+    for connection, opened_by in list(connections.items()):
+        connections.pop(connection, None)
+        if opened_by == pid:
+            connection.close()
 
 
 def _migrate(connection: sqlite3.Connection, table: str) -> None:
