@@ -155,24 +155,9 @@ class Chain:
     def finish_body(self, ctx: Context, head: ResponseHead, chunks: list[bytes]) -> ResponseHead:
         """Run the held body's hooks on the complete ``chunks``; the head to send,
         whose ``body`` is what goes out (unless ``body_dropped``)."""
-        hooks = head.body_hooks or []
-        head.body_hooks = None
-        head.body = None
-        for hook in hooks:
-            try:
-                hook(head, chunks)
-            except Exception:
-                if _propagates():
-                    raise
-                logger.exception("headerware body hook %s failed", _owner(hook))
-                return self.error(ctx, self.response_hooks)
-            if head.body_dropped:
-                break
-            if head.body is not None:
-                chunks = head.body
-        if not head.body_dropped:
-            head.body = chunks
-        return head
+        if _run_body_hooks(head, chunks):
+            return head
+        return self.error(ctx, self.response_hooks)
 
     # --- the ASGI twins: the same steps, awaiting the hooks of layers that do I/O ---
 
@@ -231,26 +216,9 @@ class Chain:
         self, ctx: Context, head: ResponseHead, chunks: list[bytes]
     ) -> ResponseHead:
         """:meth:`finish_body`; a failing body hook's 500 awaits the async hooks."""
-        if not self.async_response:
-            return self.finish_body(ctx, head, chunks)
-        hooks = head.body_hooks or []
-        head.body_hooks = None
-        head.body = None
-        for hook in hooks:
-            try:
-                hook(head, chunks)
-            except Exception:
-                if _propagates():
-                    raise
-                logger.exception("headerware body hook %s failed", _owner(hook))
-                return await self.aerror(ctx, self.response_hooks)
-            if head.body_dropped:
-                break
-            if head.body is not None:
-                chunks = head.body
-        if not head.body_dropped:
-            head.body = chunks
-        return head
+        if _run_body_hooks(head, chunks):
+            return head
+        return await self.aerror(ctx, self.response_hooks)
 
     async def aerror(self, ctx: Context, hooks: Sequence[ResponseHook]) -> ResponseHead:
         """:meth:`error`, awaiting ``on_response_async`` where a layer has one."""
@@ -287,6 +255,29 @@ class Chain:
             if refusal is not None:
                 return self.answer(ctx, refusal, ())
         return None
+
+
+def _run_body_hooks(head: ResponseHead, chunks: list[bytes]) -> bool:
+    """Run a held body's hooks on ``chunks``, leaving the body to send on ``head``;
+    False (logged) when one failed."""
+    hooks = head.body_hooks or []
+    head.body_hooks = None
+    head.body = None
+    for hook in hooks:
+        try:
+            hook(head, chunks)
+        except Exception:
+            if _propagates():
+                raise
+            logger.exception("headerware body hook %s failed", _owner(hook))
+            return False
+        if head.body_dropped:
+            break
+        if head.body is not None:
+            chunks = head.body
+    if not head.body_dropped:
+        head.body = chunks
+    return True
 
 
 async def _run_response_hook(hook: ResponseHook, ctx: Context, head: ResponseHead) -> None:
