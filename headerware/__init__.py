@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .asgi import ASGIStack
 from .config import ConfigError, load_config, stack_from_dict, stack_from_toml
-from .core.context import Context
+from .core.context import Context, current_context
 from .core.layer import HeaderBlock, Layer, Response, ResponseHead
 from .crypto import CookieEncrypter, CookieSigner
 from .keys import generate_key, load_secret_keys
@@ -44,7 +44,6 @@ from .stores import StoreUnavailable
 from .stores.cookie import CookieStore
 from .stores.sqlite import SQLiteStore
 from .view import csp_amend
-from .wsgi import current_context
 
 __version__ = "0.1.0"
 

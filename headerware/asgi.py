@@ -30,16 +30,13 @@ from typing import Any
 
 from ._log import security_event
 from .asgi_context import ASGIApp, ASGIContext, Message, Receive, Scope, Send
-from .core.context import Context
+from .core.context import CONTEXT_KEY, current_context
 from .core.engine import Chain
 from .core.layer import ResponseHead
 from .stack import AMBIGUOUS_ROUTE, StackBase
 
 __all__ = ["CONTEXT_KEY", "ASGIApp", "ASGIContext", "ASGIStack", "current_context"]
 
-
-#: The scope key of the request's :class:`ASGIContext` (as under WSGI, in environ).
-CONTEXT_KEY = "headerware.context"
 
 _STATUS = {int(status): f"{int(status)} {status.phrase}" for status in HTTPStatus}
 
@@ -80,12 +77,6 @@ def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 def _status_code(head: ResponseHead) -> int:
     code = head.status_code
     return code if code else 500
-
-
-def current_context(scope: Scope) -> Context | None:
-    """The headerware context of the connection behind ``scope``, if any."""
-    ctx = scope.get(CONTEXT_KEY)
-    return ctx if isinstance(ctx, Context) else None
 
 
 async def send_head(ctx: ASGIContext, head: ResponseHead, send: Send) -> None:

@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .core.context import Context
+from .core.context import CONTEXT_KEY, Context, current_context
 from .core.engine import Chain
 from .core.layer import ResponseHead
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTEXT_KEY", "WSGIContext", "current_context", "serve"]
 
-#: The environ key of the request's :class:`WSGIContext`.
-CONTEXT_KEY = "headerware.context"
 
 _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
@@ -200,12 +198,6 @@ def _host_name(host: str) -> str:
         return host[: end + 1] if end > 0 else host
     name, sep, port = host.rpartition(":")
     return name if sep and port.isdigit() else host
-
-
-def current_context(environ: WSGIEnvironment) -> Context | None:
-    """The headerware context of the request behind ``environ``, if any."""
-    ctx = environ.get(CONTEXT_KEY)
-    return ctx if isinstance(ctx, Context) else None
 
 
 def _discard(data: bytes) -> None:

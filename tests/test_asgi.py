@@ -491,6 +491,26 @@ class TestAppScope:
         assert ctx.header("x-token") == "t"
         assert dict(ctx.cookies) == {"a": "1", "b": "2"}
 
+    def test_the_application_side_header_helpers_read_a_scope(self) -> None:
+        from headerware import negotiate_media_type, request_header
+
+        seen: list[Any] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(
+                (
+                    request_header(scope, "X-Trace"),
+                    request_header(scope, "Content-Type", "none"),
+                    request_header(scope, "X-Absent", "fallback"),
+                    negotiate_media_type(scope, ["text/html", "application/json"]),
+                )
+            )
+            await text_app()(scope, receive, send)
+
+        scope = make_scope(headers=[("x-trace", "t-1"), ("accept", "application/json")])
+        run(ASGIStack([TrustedProxy()], app), scope)
+        assert seen == [("t-1", "none", "fallback", "application/json")]
+
     def test_the_context_reads_the_scope(self) -> None:
         ctx = ASGIContext(
             make_scope(

@@ -23,7 +23,7 @@ Nothing here knows about ``environ`` or ``scope``: an adapter subclasses
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
@@ -34,11 +34,16 @@ from ..paths import normalize_path
 
 __all__ = [
     "ACCEPT_LIMIT",
+    "CONTEXT_KEY",
     "COOKIES_ORIG_KEY",
     "Context",
+    "current_context",
     "parse_language_accept",
     "parse_mime_accept",
 ]
+
+#: The published key (environ or scope) of the request's :class:`Context`.
+CONTEXT_KEY = "headerware.context"
 
 #: The published key holding the ``Cookie`` header as the client sent it, once a
 #: layer replaced what the application sees.
@@ -250,3 +255,10 @@ class Context:
     def url_root(self) -> str:
         """``scheme://host`` plus the mount prefix, as the client addressed the app."""
         return f"{self.scheme}://{self.host}{self.root_path}"
+
+
+def current_context(published: Mapping[str, Any]) -> Context | None:
+    """The headerware context of the request behind an environ, a Django ``META`` or an
+    ASGI scope, if a headerware stack wrapped it."""
+    ctx = published.get(CONTEXT_KEY)
+    return ctx if isinstance(ctx, Context) else None

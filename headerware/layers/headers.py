@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from .._headers import check_header, check_header_name, is_safe_value, is_token
 from .._log import security_event
-from ..core.context import Context
+from ..core.context import Context, current_context
 from ..core.layer import Layer, Response
 from ..options import OptionError, boolean, positive_int
 from ..responses import error_response
@@ -112,12 +112,17 @@ _LINE_OVERHEAD = 4
 
 
 def request_header(environ: Mapping[str, Any], name: str, default: str | None = None) -> str | None:
-    """The request header ``name`` (any case) from a WSGI environ or Django ``META``.
+    """The request header ``name`` (any case) from a WSGI environ, Django ``META`` or an
+    ASGI scope (read through headerware's context when a stack wrapped the request).
 
     ``Content-Type`` and ``Content-Length`` are read from ``CONTENT_TYPE`` and
     ``CONTENT_LENGTH``; an empty value there means the header was not sent.
     """
     key = name.upper().replace("-", "_")
+    ctx = current_context(environ)
+    if ctx is not None:
+        found = ctx.header(name.lower())
+        return default if found is None or (not found and key in _CGI_HEADERS) else found
     if key in _CGI_HEADERS:
         value = environ.get(key)
         return value if isinstance(value, str) and value else default

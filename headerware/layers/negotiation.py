@@ -58,13 +58,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from werkzeug.datastructures import LanguageAccept, MIMEAccept
 
 from .._headers import is_token
-from ..core.context import Context, parse_language_accept, parse_mime_accept
+from ..core.context import current_context, parse_language_accept, parse_mime_accept
 from ..core.layer import Layer, Response
 from ..memo import Memo
 from ..options import OptionError, boolean
 from ..paths import PathRules
 
 if TYPE_CHECKING:
+    from ..core.context import Context
     from ..core.layer import ResponseHead
 
 __all__ = [
@@ -182,10 +183,8 @@ def _negotiate(
     key: str,
     token: str,
 ) -> str | None:
-    value = environ.get(header)
-    if value is None:  # an ASGI scope: the header through headerware's context
-        ctx = environ.get("headerware.context")
-        value = ctx.header(token) if isinstance(ctx, Context) else None
+    ctx = current_context(environ)  # environ or ASGI scope alike, when headerware wrapped it
+    value = ctx.header(token) if ctx is not None else environ.get(header)
     choice = _choose(value if isinstance(value, str) else None, offers, memo)
     if choice is None:
         choice = default
